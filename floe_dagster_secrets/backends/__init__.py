@@ -1,0 +1,1 @@
+"""Secrets backends: one module per backend behind :class:`SecretsPlugin`."""

@@ -1,0 +1,86 @@
+"""The one interface every secrets backend implements.
+
+ADR-0023 sketches ``get_secret``, ``create_secret``, ``inject_env_vars`` and
+``generate_secret_mounts``. The CLI, the launcher and the rotation sensor also need to list and
+describe secrets without reading their values, to change a secret (rotation), and to learn cheaply
+whether a secret changed; those are here too, so no caller ever special-cases a backend.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from floe_dagster_secrets.pod_spec import env_from_secret, env_from_secret_keys
+from floe_dagster_secrets.types import SecretData, SecretMetadata
+
+
+class SecretsPlugin(ABC):
+    """A secrets backend: Kubernetes Secrets, External Secrets Operator, Vault or the local store.
+
+    Values come back wrapped in :class:`~floe_dagster_secrets.types.SecretValue` and are already
+    registered with the masker. Every failure is a
+    :class:`~floe_dagster_secrets.errors.FloeSecretsError` naming the secret, the namespace and
+    this backend. Clients are created lazily, never in ``__init__`` of the module.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    @abstractmethod
+    def get_secret(self, name: str, namespace: str) -> SecretData:
+        """Read every key of a secret."""
+
+    @abstractmethod
+    def create_secret(self, name: str, namespace: str, data: Mapping[str, str]) -> SecretMetadata:
+        """Create a new secret; an existing one is an error (rotation changes secrets)."""
+
+    @abstractmethod
+    def update_secret(
+        self, name: str, namespace: str, data: Mapping[str, str], *, merge: bool = False
+    ) -> SecretMetadata:
+        """Write a new version of an existing secret (rotation).
+
+        With ``merge`` the given keys are changed and the others kept; without it the secret's
+        contents become exactly ``data``.
+        """
+
+    @abstractmethod
+    def delete_secret(self, name: str, namespace: str) -> None:
+        """Delete a secret; a missing one is an error."""
+
+    @abstractmethod
+    def list_secrets(self, namespace: str) -> list[SecretMetadata]:
+        """Every secret in the namespace, as metadata only: this never transfers a value."""
+
+    @abstractmethod
+    def describe_secret(self, name: str, namespace: str) -> SecretMetadata:
+        """One secret's metadata (keys, type, age, version) without its values."""
+
+    def secret_versions(self, namespace: str) -> dict[str, str]:
+        """Name → version for every secret in ``namespace``, for change detection.
+
+        Backends override this when they can answer more cheaply than a full listing.
+        """
+        return {meta.name: meta.version for meta in self.list_secrets(namespace)}
+
+    def inject_env_vars(self, secret_refs: Mapping[str, str]) -> dict[str, Any]:
+        """Pod-spec ``env`` entries for single keys.
+
+        Args:
+            secret_refs: Environment variable name → ``"secret-name/key"``.
+
+        Returns:
+            ``{"env": [{"name": …, "valueFrom": {"secretKeyRef": {"name": …, "key": …}}}]}``.
+        """
+        return env_from_secret_keys(secret_refs)
+
+    def generate_secret_mounts(
+        self, secret_name: str, *, prefix: str | None = None
+    ) -> dict[str, Any]:
+        """Pod-spec fragment that exposes every key of ``secret_name`` as an env var."""
+        return {"envFrom": [env_from_secret(secret_name, prefix=prefix)]}
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to close
+        """Release clients and connections."""

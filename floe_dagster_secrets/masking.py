@@ -1,0 +1,173 @@
+"""Redact registered secret values from log records, exception text and CLI output.
+
+Modelled on Airflow's secrets masker: values are registered as they are resolved, very short
+values are not masked (they would redact half of every log line), values under sensitive key names
+are hidden wherever a mapping is logged, and redaction fails closed — if it ever raises, the whole
+message is replaced by a placeholder rather than passed through raw.
+
+Each value is also registered in its base64 and URL-encoded forms, because that is how it shows up
+in Kubernetes objects, HTTP logs and connection strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from floe_dagster_secrets.types import REDACTED
+
+MIN_MASKED_LENGTH = 5
+"""Values shorter than this are not masked: too many false hits in ordinary text."""
+
+REDACTION_FAILED = "***redaction failed: message withheld***"
+
+SENSITIVE_KEY_PATTERN = re.compile(
+    r"(password|passwd|secret|token|api_?key|private_?key|credential|access_?key|auth)",
+    re.IGNORECASE,
+)
+
+
+def encoded_forms(value: str) -> set[str]:
+    """The forms in which a value is likely to leak: plain, base64 and URL-encoded."""
+    raw = value.encode()
+    forms = {
+        value,
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote_plus(value, safe=""),
+    }
+    # base64 without its padding, as JWT-style encoders write it.
+    forms |= {form.rstrip("=") for form in forms}
+    return {form for form in forms if len(form) >= MIN_MASKED_LENGTH}
+
+
+class SecretsMasker(logging.Filter):
+    """A :class:`logging.Filter` that replaces every registered value with ``***``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def register(self, value: str) -> None:
+        """Remember a value (and its encodings) so it is redacted from now on."""
+        if len(value) < MIN_MASKED_LENGTH:
+            return
+        forms = encoded_forms(value)
+        # Multi-line values (keys, certificates) also leak line by line.
+        forms |= {line for line in value.splitlines() if len(line.strip()) >= MIN_MASKED_LENGTH}
+        with self._lock:
+            if forms <= self._values:
+                return
+            self._values |= forms
+            alternatives = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+
+    def register_all(self, values: Iterable[str]) -> None:
+        """Register several values at once."""
+        for value in values:
+            self.register(value)
+
+    def clear(self) -> None:
+        """Forget every value (for tests)."""
+        with self._lock:
+            self._values.clear()
+            self._pattern = None
+
+    @property
+    def registered_count(self) -> int:
+        """How many forms are being masked; lets tests and health checks see the masker works."""
+        return len(self._values)
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every registered value replaced; fails closed."""
+        try:
+            pattern = self._pattern
+            if pattern is None or not text:
+                return text
+            return pattern.sub(REDACTED, text)
+        except Exception:  # pragma: no cover - defensive: never pass raw text on failure
+            return REDACTION_FAILED
+
+    def redact_object(self, obj: Any, *, depth: int = 0) -> Any:
+        """Redact strings inside mappings and sequences, hiding values under sensitive keys."""
+        if depth > 20:
+            return REDACTED
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, Mapping):
+            return {
+                key: (
+                    REDACTED
+                    if isinstance(key, str) and SENSITIVE_KEY_PATTERN.search(key) and value
+                    else self.redact_object(value, depth=depth + 1)
+                )
+                for key, value in obj.items()
+            }
+        if isinstance(obj, list | tuple | set):
+            return type(obj)(self.redact_object(item, depth=depth + 1) for item in obj)
+        return obj
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place: message, arguments and exception text."""
+        try:
+            message = record.getMessage()
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.msg = self.redact(message)
+            record.args = None
+            if record.exc_text:
+                record.exc_text = self.redact(record.exc_text)
+                record.exc_info = None
+            if record.stack_info:
+                record.stack_info = self.redact(record.stack_info)
+        except Exception:
+            record.msg = REDACTION_FAILED
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_MASKER = SecretsMasker()
+_INSTALL_LOCK = threading.Lock()
+_installed = False
+
+
+def get_masker() -> SecretsMasker:
+    """The process-wide masker every backend registers values with."""
+    return _MASKER
+
+
+def redact(text: str) -> str:
+    """Redact registered values from ``text`` with the process-wide masker."""
+    return _MASKER.redact(text)
+
+
+def install_masker() -> None:
+    """Redact every log record created in this process, whichever logger or handler it meets.
+
+    A filter on one logger misses records from its children and from loggers configured later
+    (Dagster's, dbt's), so the masker is put into the log-record factory instead: every record is
+    redacted as it is created. Idempotent.
+    """
+    global _installed
+    with _INSTALL_LOCK:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def masked_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            _MASKER.filter(record)
+            return record
+
+        logging.setLogRecordFactory(masked_record_factory)
+        _installed = True

@@ -1,0 +1,104 @@
+"""Value types for secrets: a value that will not print itself, and metadata that has no value."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NoReturn
+
+REDACTED = "***"
+
+
+class SecretValue:
+    """A resolved secret value that never shows itself in ``repr``, ``str``, logs or pickles.
+
+    The raw string is reachable only through :meth:`reveal`, so every place that handles the value
+    says so in the code. Constructing one registers the value with the process-wide masker, so a
+    value that is later logged by accident is already redacted.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str, *, register: bool = True) -> None:
+        if not isinstance(value, str):
+            raise TypeError("SecretValue holds text; decode bytes before wrapping them")
+        self._value = value
+        if register:
+            # Imported here: masking imports this module for REDACTED.
+            from floe_dagster_secrets.masking import get_masker
+
+            get_masker().register(value)
+
+    def reveal(self) -> str:
+        """Return the raw value: call it only where the value is handed to its consumer."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"SecretValue('{REDACTED}')"
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    def __format__(self, format_spec: str) -> str:
+        return REDACTED
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SecretValue):
+            return hmac.compare_digest(self._value.encode(), other._value.encode())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("SecretValue cannot be pickled: that would write the value out")
+
+
+SecretData = Mapping[str, SecretValue]
+
+
+def reveal_all(data: SecretData) -> dict[str, str]:
+    """Unwrap every value, for handing a whole secret to its consumer (a pod env, a process)."""
+    return {key: value.reveal() for key, value in data.items()}
+
+
+@dataclass(frozen=True)
+class SecretMetadata:
+    """What can be said about a secret without reading its values.
+
+    ``version`` is the backend's cheap change marker (Kubernetes ``resourceVersion``, Vault
+    ``current_version``, the local store's counter): equal versions mean equal contents.
+    """
+
+    name: str
+    namespace: str
+    backend: str
+    keys: tuple[str, ...]
+    version: str
+    type: str = "Opaque"
+    created: datetime | None = None
+    updated: datetime | None = None
+    managed_by_floe: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict for ``--output json``: names, keys, type, times, version; no values."""
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "backend": self.backend,
+            "type": self.type,
+            "keys": list(self.keys),
+            "version": self.version,
+            "created": self.created.isoformat() if self.created else None,
+            "updated": self.updated.isoformat() if self.updated else None,
+            "managed_by_floe": self.managed_by_floe,
+        }
