@@ -1,0 +1,189 @@
+"""``plugins:``: where secrets live, and which secret each compute/catalog plugin reads.
+
+Compute and catalog sections only *name* secrets. Their ``config`` carries non-secret settings
+(host, database, warehouse …); a key there that looks like a credential is rejected, because the
+manifest is committed to git (ADR-0023: credentials MUST NOT be committed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from floe_dagster_secrets.manifest.naming import DnsLabel, HttpUrlText, SecretName
+from floe_dagster_secrets.manifest.secrets_config import (
+    SECRETS_CONFIG_MODELS,
+    FrozenModel,
+    K8sSecretsConfig,
+    SecretsBackendType,
+    SecretsConfig,
+)
+
+__all__ = [
+    "CatalogPluginConfig",
+    "ComputePluginConfig",
+    "ComputeType",
+    "Plugins",
+    "PolarisCatalogConfig",
+    "SecretsPluginConfig",
+    "looks_like_credential",
+]
+
+ComputeType = Literal["snowflake", "bigquery", "databricks", "postgres", "duckdb"]
+
+_CREDENTIAL_WORDS = frozenset(
+    {"password", "passwd", "pwd", "passphrase", "secret", "token", "keytab", "credential"}
+)
+_CREDENTIAL_PHRASES = (
+    "credentials",
+    "private_key",
+    "keyfile",
+    "api_key",
+    "apikey",
+    "access_key",
+    "account_key",
+    "sas_key",
+    "connection_string",
+)
+
+
+def looks_like_credential(key: str) -> bool:
+    """Whether a settings key names a credential (``password``, ``clientSecret``, ``api_key`` …).
+
+    Deliberately broad: a false alarm costs moving one setting into the secret, a miss puts a
+    credential in git.
+    """
+    snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower()
+    norm = re.sub(r"[^a-z0-9]+", "_", snake).strip("_")
+    return any(t in _CREDENTIAL_WORDS for t in norm.split("_")) or any(
+        p in norm for p in _CREDENTIAL_PHRASES
+    )
+
+
+def _credential_keys(
+    value: Any, loc: tuple[int | str, ...] = ()
+) -> Iterator[tuple[int | str, ...]]:
+    """Paths of every credential-looking key in nested settings."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = (*loc, key if isinstance(key, str | int) else str(key))
+            if looks_like_credential(str(key)):
+                yield here
+            else:
+                yield from _credential_keys(item, here)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _credential_keys(item, (*loc, index))
+
+
+class SecretsPluginConfig(FrozenModel):
+    """``plugins.secrets``: the backend that holds the secrets and the namespace jobs run in."""
+
+    type: SecretsBackendType = Field("k8s", description="Secret backend.")
+    namespace: DnsLabel = Field(
+        "floe-jobs", description="Kubernetes namespace of the job pods and their Secrets."
+    )
+    config: SecretsConfig = Field(
+        None,
+        validate_default=True,
+        description="Backend settings; the model is chosen by `type`, omitted means defaults.",
+    )
+
+    @field_validator("config", mode="wrap")
+    @classmethod
+    def _config_for_type(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> SecretsConfig:
+        # The model is chosen by `type`, not guessed from the keys: a typo in a vault config must
+        # be reported against the vault model, not as "matches none of four models".
+        del handler
+        backend = info.data.get("type")
+        if backend is None:  # `type` itself failed; that error is enough.
+            return K8sSecretsConfig()
+        model = SECRETS_CONFIG_MODELS[backend]
+        if value is None:
+            value = {}
+        if isinstance(value, FrozenModel) and not isinstance(value, model):
+            raise PydanticCustomError(
+                "floe_config_type",
+                "a {given} does not configure the {backend} backend",
+                {"given": type(value).__name__, "backend": backend},
+            )
+        validated: SecretsConfig = model.model_validate(value)  # type: ignore[assignment]
+        return validated
+
+
+class ComputePluginConfig(FrozenModel):
+    """``plugins.compute``: the dbt target and the secret holding its connection credentials."""
+
+    type: ComputeType = Field(description="dbt adapter / compute engine.")
+    connection_secret_ref: SecretName = Field(
+        description="Name of the secret holding the connection credentials (every key reaches "
+        "the pod as DBT_ENV_SECRET_<KEY>)."
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Non-secret settings (host, database, schema, warehouse, path, threads …).",
+    )
+
+    @field_validator("config")
+    @classmethod
+    def _no_credentials(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        ref = info.data.get("connection_secret_ref")
+        where = (
+            f"the secret named by connection_secret_ref ('{ref}')"
+            if ref
+            else ("the secret named by connection_secret_ref")
+        )
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "floe_credential_in_config",
+                    "looks like a credential, and the manifest is committed to git: put it in "
+                    "{where} and remove it here",
+                    {"where": where},
+                ),
+                loc=loc,
+                input=None,
+            )
+            for loc in _credential_keys(value)
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors, hide_input=True)
+        return value
+
+
+class PolarisCatalogConfig(FrozenModel):
+    """``plugins.catalog.config`` for Polaris: OAuth2 client credentials live in a secret."""
+
+    uri: HttpUrlText | None = Field(None, description="Polaris REST catalog URI.")
+    client_secret_ref: SecretName = Field(
+        description="Name of the secret holding the OAuth2 client id and secret."
+    )
+    warehouse: str | None = Field(None, min_length=1, description="Catalog warehouse name.")
+    scope: str | None = Field(None, min_length=1, description="OAuth2 scope to request.")
+
+
+class CatalogPluginConfig(FrozenModel):
+    """``plugins.catalog``: the Iceberg catalog."""
+
+    type: Literal["polaris"] = Field(description="Catalog implementation.")
+    config: PolarisCatalogConfig
+
+
+class Plugins(FrozenModel):
+    """``plugins:``."""
+
+    secrets: SecretsPluginConfig = Field(default_factory=SecretsPluginConfig)
+    compute: ComputePluginConfig
+    catalog: CatalogPluginConfig | None = None

@@ -1,0 +1,213 @@
+"""The manifest: ADR-0023's configuration schema as frozen pydantic models.
+
+``Manifest`` is what every other part reads: the backend and its settings, which secret each
+plugin and ingestion source uses, and an optional policy per secret (required keys, maximum
+age, what to do on rotation). The model answers the questions the rest of the package asks —
+:meth:`Manifest.secret_references`, :meth:`Manifest.secret_policy`,
+:meth:`Manifest.assets_for_secret` — so nobody walks the raw structure.
+
+Rules that span the whole manifest (naming convention, one secret per environment) live in
+:mod:`floe_dagster_secrets.manifest.rules` and run when a ``Manifest`` is validated; pass
+``context={"strict": True}`` to ``Manifest.model_validate`` (or ``strict=True`` to the loader) to
+turn their warnings into errors.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from floe_dagster_secrets.manifest.naming import DnsLabel, EnvVarName, SecretName, dotted_path
+from floe_dagster_secrets.manifest.plugins import Plugins
+from floe_dagster_secrets.manifest.rules import apply_rules
+from floe_dagster_secrets.manifest.secrets_config import FrozenModel
+
+__all__ = [
+    "Ingestion",
+    "Manifest",
+    "Pipeline",
+    "PipelineSource",
+    "SecretPolicy",
+    "SecretReference",
+]
+
+ASSET_KEY_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
+_ASSET_KEY_RE = re.compile(ASSET_KEY_PATTERN)
+_WORD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+
+
+def _check_asset_key(value: str) -> str:
+    if not _ASSET_KEY_RE.match(value):
+        raise ValueError(
+            "not an asset key: write its parts separated by '/', e.g. marts/orders; parts use "
+            "letters, digits, '_', '-' and '.'"
+        )
+    return value
+
+
+AssetKeyText = Annotated[
+    str, AfterValidator(_check_asset_key), Field(json_schema_extra={"pattern": ASSET_KEY_PATTERN})
+]
+
+
+def _unique(values: list[str], what: str) -> list[str]:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"lists the same {what} twice")
+        seen.add(value)
+    return values
+
+
+class SecretPolicy(FrozenModel):
+    """``secrets.<name>``: what one secret must hold and what happens when it changes."""
+
+    keys: Annotated[list[EnvVarName], AfterValidator(lambda v: _unique(v, "key"))] = Field(
+        default_factory=list,
+        description="Keys the secret must hold (each reaches the pod as an env var).",
+    )
+    max_age_days: Annotated[int, Field(strict=True, gt=0)] | None = Field(
+        None, description="Rotate at least this often; older secrets are reported as stale."
+    )
+    on_rotation: Literal["rematerialize", "checks", "none"] = Field(
+        "rematerialize",
+        description="When the secret changes: re-run its assets, run their checks, or nothing.",
+    )
+    assets: Annotated[list[AssetKeyText], AfterValidator(lambda v: _unique(v, "asset"))] = Field(
+        default_factory=list, description="Asset keys ('a/b' for multi-part) that use the secret."
+    )
+
+
+@dataclass(frozen=True)
+class SecretReference:
+    """One secret the manifest uses, where it is named first, and the keys it must hold.
+
+    ``required_keys`` comes from the secret's policy (``secrets.<name>.keys``); the dbt layer adds
+    the keys its adapter needs for the compute connection secret.
+    """
+
+    name: str
+    field_path: str
+    required_keys: tuple[str, ...] = ()
+
+
+class PipelineSource(FrozenModel):
+    """``ingestion.pipelines[].source``: the source system and the secrets its fields come from."""
+
+    type: str = Field(pattern=_WORD_PATTERN, description="Source connector, e.g. salesforce.")
+    secret_refs: dict[Annotated[str, Field(pattern=_FIELD_PATTERN)], SecretName] = Field(
+        default_factory=dict,
+        description="Source field -> name of the secret that supplies it.",
+    )
+
+
+class Pipeline(FrozenModel):
+    """``ingestion.pipelines[]``: one ingestion pipeline."""
+
+    name: str = Field(pattern=_WORD_PATTERN, max_length=63, description="Pipeline name.")
+    source: PipelineSource
+
+
+class Ingestion(FrozenModel):
+    """``ingestion:``."""
+
+    pipelines: list[Pipeline] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Ingestion:
+        first: dict[str, int] = {}
+        errors: list[InitErrorDetails] = []
+        for index, pipeline in enumerate(self.pipelines):
+            if pipeline.name in first:
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "floe_duplicate_pipeline",
+                            "pipeline name '{name}' is already used by pipelines[{first}]",
+                            {"name": pipeline.name, "first": first[pipeline.name]},
+                        ),
+                        loc=("pipelines", index, "name"),
+                        input=None,
+                    )
+                )
+            first.setdefault(pipeline.name, index)
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors, hide_input=True)
+        return self
+
+
+class Manifest(FrozenModel):
+    """``manifest.yaml``: one environment's secrets backend and every secret it references."""
+
+    environment: DnsLabel = Field(
+        description="Environment this manifest deploys (dev, staging, prod …); secrets MUST NOT "
+        "be shared across environments."
+    )
+    plugins: Plugins
+    ingestion: Ingestion = Field(default_factory=Ingestion)
+    secrets: dict[SecretName, SecretPolicy] = Field(
+        default_factory=dict, description="Optional policy per secret name."
+    )
+
+    @model_validator(mode="after")
+    def _manifest_rules(self, info: ValidationInfo) -> Manifest:
+        context: dict[str, Any] = info.context if isinstance(info.context, dict) else {}
+        apply_rules(
+            self,
+            strict=bool(context.get("strict", False)),
+            source=str(context.get("source", "manifest")),
+        )
+        return self
+
+    def secret_name_locations(self) -> list[tuple[tuple[int | str, ...], str]]:
+        """Every place a secret is named, as (pydantic loc, name), policies last."""
+        found: list[tuple[tuple[int | str, ...], str]] = [
+            (
+                ("plugins", "compute", "connection_secret_ref"),
+                self.plugins.compute.connection_secret_ref,
+            )
+        ]
+        if self.plugins.catalog is not None:
+            found.append(
+                (
+                    ("plugins", "catalog", "config", "client_secret_ref"),
+                    self.plugins.catalog.config.client_secret_ref,
+                )
+            )
+        for index, pipeline in enumerate(self.ingestion.pipelines):
+            found.extend(
+                (("ingestion", "pipelines", index, "source", "secret_refs", field), name)
+                for field, name in pipeline.source.secret_refs.items()
+            )
+        found.extend((("secrets", name), name) for name in self.secrets)
+        return found
+
+    def secret_references(self) -> list[SecretReference]:
+        """Each secret the manifest uses, once, in first-seen order.
+
+        Order: the compute connection secret, the catalog secret, every ingestion
+        ``secret_refs`` entry, then names that only have a policy. ``field_path`` is the dotted
+        path of the first mention, e.g. ``ingestion.pipelines[0].source.secret_refs.client_id``.
+        """
+        refs: dict[str, SecretReference] = {}
+        for loc, name in self.secret_name_locations():
+            if name not in refs:
+                refs[name] = SecretReference(
+                    name=name,
+                    field_path=dotted_path(loc),
+                    required_keys=tuple(self.secret_policy(name).keys),
+                )
+        return list(refs.values())
+
+    def secret_policy(self, name: str) -> SecretPolicy:
+        """The policy for ``name``, or the default policy when ``secrets:`` has none for it."""
+        return self.secrets.get(name) or SecretPolicy()
+
+    def assets_for_secret(self, name: str) -> tuple[str, ...]:
+        """Asset keys (``a/b`` for multi-part) that the policy of ``name`` says depend on it."""
+        return tuple(self.secret_policy(name).assets)

@@ -1,0 +1,278 @@
+"""``plugins.secrets.config``: one model per backend, each knowing its plugin's constructor kwargs.
+
+The manifest only ever names *where* a credential comes from (an env var name, a file path, a
+ClusterSecretStore): a field that would hold a Vault token or AppRole secret itself does not
+exist, and writing one gets an error that says which field to use instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from floe_dagster_secrets.manifest.naming import EnvVarName, HttpUrlText, SecretName
+
+__all__ = [
+    "SECRETS_CONFIG_MODELS",
+    "ExternalSecretsConfig",
+    "FrozenModel",
+    "K8sSecretsConfig",
+    "LocalSecretsConfig",
+    "SecretsBackendType",
+    "SecretsConfig",
+    "VaultSecretsConfig",
+]
+
+SecretsBackendType = Literal["k8s", "external-secrets", "vault", "local"]
+
+# Go's time.ParseDuration without a sign: "1h", "30m", "1h30m", "0" (ESO: never refresh).
+GO_DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+)$"
+_GO_DURATION_RE = re.compile(GO_DURATION_PATTERN)
+_VAULT_PATH_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+class FrozenModel(BaseModel):
+    """Base of every manifest model: unknown keys are errors, instances are immutable.
+
+    ``hide_input_in_errors`` keeps field values out of ``str(ValidationError)``, which may be
+    chained under our own error and printed in a traceback.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+def _literal_credential_guard(data: Any, replacements: dict[str, str], title: str) -> Any:
+    """Reject keys that would hold a credential itself, naming the field to use instead."""
+    if not isinstance(data, dict):
+        return data
+    errors = [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                "floe_literal_credential",
+                "never write the credential itself in the manifest: {instead}",
+                {"instead": instead},
+            ),
+            loc=(key,),
+            input=None,
+        )
+        for key, instead in replacements.items()
+        if key in data
+    ]
+    if errors:
+        raise ValidationError.from_exception_data(title, errors, hide_input=True)
+    return data
+
+
+class LocalSecretsConfig(FrozenModel):
+    """Files on the developer's machine (``floe secrets`` for local runs, never production)."""
+
+    path: str = Field(".floe/secrets", min_length=1, description="Directory holding the secrets.")
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``LocalSecretsPlugin``."""
+        return {"path": self.path}
+
+
+class K8sSecretsConfig(FrozenModel):
+    """Kubernetes Secrets (the default): in a pod the service account, else a kubeconfig."""
+
+    kubeconfig: str | None = Field(
+        None, min_length=1, description="Path of a kubeconfig file (default: in-cluster/~/.kube)."
+    )
+    context: str | None = Field(None, min_length=1, description="kubeconfig context to use.")
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``K8sSecretsPlugin``, leaving unset ones to its defaults."""
+        return {k: v for k, v in (("kubeconfig", self.kubeconfig), ("context", self.context)) if v}
+
+
+class ExternalSecretsConfig(FrozenModel):
+    """External Secrets Operator: ExternalSecrets that sync from a ClusterSecretStore."""
+
+    _PROVIDER_FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "aws": ("region",),
+        "gcp": ("project", "cluster_location", "cluster_name"),
+        "azure": ("vault_url",),
+        "vault": ("vault_address", "vault_path", "vault_role"),
+    }
+    _PROVIDER_REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {
+        "gcp": ("project",),
+        "azure": ("vault_url",),
+        "vault": ("vault_address",),
+    }
+
+    store: SecretName = Field(description="Name of the ClusterSecretStore to sync from.")
+    refresh_interval: str = Field(
+        "1h",
+        description="How often ESO re-syncs, as a Go duration (1h, 30m, 1h30m; 0 = never).",
+        json_schema_extra={"pattern": GO_DURATION_PATTERN},
+    )
+    provider: Literal["aws", "gcp", "azure", "vault"] | None = Field(
+        None, description="Cloud provider behind the store (checks which fields apply)."
+    )
+    region: str | None = Field(None, min_length=1, description="AWS region.")
+    project: str | None = Field(None, min_length=1, description="GCP project ID.")
+    vault_url: HttpUrlText | None = Field(None, description="Azure Key Vault URL.")
+    cluster_location: str | None = Field(None, min_length=1, description="GKE cluster location.")
+    cluster_name: str | None = Field(None, min_length=1, description="GKE cluster name.")
+    service_account: str | None = Field(
+        None, min_length=1, description="Service account ESO authenticates as."
+    )
+    vault_address: HttpUrlText | None = Field(None, description="Vault address (vault provider).")
+    vault_path: str | None = Field(
+        None, min_length=1, description="Vault KV path (vault provider)."
+    )
+    vault_role: str | None = Field(None, min_length=1, description="Vault role (vault provider).")
+
+    @field_validator("refresh_interval")
+    @classmethod
+    def _go_duration(cls, value: str) -> str:
+        if not _GO_DURATION_RE.match(value):
+            raise ValueError(
+                "not a Go duration: write a number and a unit, e.g. 1h, 30m, 1h30m or 0 to never "
+                "refresh"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> ExternalSecretsConfig:
+        if self.provider is None:
+            return self
+        errors: list[InitErrorDetails] = []
+        for other, fields in self._PROVIDER_FIELDS.items():
+            if other == self.provider:
+                continue
+            errors.extend(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "floe_provider_field",
+                        "{field} belongs to the {other} provider, not {provider}",
+                        {"field": field, "other": other, "provider": self.provider},
+                    ),
+                    loc=(field,),
+                    input=None,
+                )
+                for field in fields
+                if getattr(self, field) is not None
+            )
+        errors.extend(
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "floe_provider_field",
+                    "the {provider} provider needs {field}",
+                    {"field": field, "provider": self.provider},
+                ),
+                loc=(field,),
+                input=None,
+            )
+            for field in self._PROVIDER_REQUIRED.get(self.provider, ())
+            if getattr(self, field) is None
+        )
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors, hide_input=True)
+        return self
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the external-secrets plugin: every field."""
+        return self.model_dump()
+
+
+class VaultSecretsConfig(FrozenModel):
+    """HashiCorp Vault / OpenBao, KV v2. Credentials are named (env var, file), never written."""
+
+    address: HttpUrlText = Field(description="Vault address, e.g. https://vault.example.com.")
+    auth_method: Literal["kubernetes", "approle", "token"] = Field(
+        "kubernetes", description="How the plugin logs in to Vault."
+    )
+    role: str = Field("floe", min_length=1, description="Vault role (kubernetes auth).")
+    mount_path: str = Field(
+        "kubernetes", description="Mount path of the auth method (kubernetes or approle)."
+    )
+    secret_path_prefix: str = Field(
+        "floe/", description="Prefix of secret paths under the KV mount; ends with '/'."
+    )
+    kv_mount: str = Field("secret", description="Mount path of the KV v2 engine.")
+    token_env: EnvVarName | None = Field(
+        None, description="NAME of the env var holding a Vault token (token auth)."
+    )
+    role_id_env: EnvVarName | None = Field(
+        None, description="NAME of the env var holding the AppRole role_id (approle auth)."
+    )
+    secret_id_env: EnvVarName | None = Field(
+        None, description="NAME of the env var holding the AppRole secret_id (approle auth)."
+    )
+    token_file: str | None = Field(
+        None,
+        min_length=1,
+        description="Path of a file holding the login credential for the auth method (token "
+        "auth: a Vault token; kubernetes auth: the service-account JWT).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_credentials(cls, data: Any) -> Any:
+        return _literal_credential_guard(
+            data,
+            {
+                "token": "use token_env (the NAME of an env var) or token_file (a path)",
+                "role_id": "use role_id_env, the NAME of the env var holding it",
+                "secret_id": "use secret_id_env, the NAME of the env var holding it",
+                "password": "use an auth method: kubernetes, approle or token",
+            },
+            cls.__name__,
+        )
+
+    @field_validator("mount_path", "kv_mount")
+    @classmethod
+    def _mount(cls, value: str) -> str:
+        if not _VAULT_PATH_RE.match(value):
+            raise ValueError("not a Vault mount path: use letters, digits, '_', '-', '.' and '/'")
+        return value
+
+    @field_validator("secret_path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value.endswith("/") or not _VAULT_PATH_RE.match(value[:-1]):
+            raise ValueError(
+                "must be a relative Vault path ending with '/', e.g. floe/ or teams/data/"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _approle_needs_ids(self) -> VaultSecretsConfig:
+        if self.auth_method != "approle":
+            return self
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "floe_auth_field",
+                    "approle auth needs {field}: the NAME of the env var holding it",
+                    {"field": field},
+                ),
+                loc=(field,),
+                input=None,
+            )
+            for field in ("role_id_env", "secret_id_env")
+            if getattr(self, field) is None
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors, hide_input=True)
+        return self
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the vault plugin: every field."""
+        return self.model_dump()
+
+
+SecretsConfig = LocalSecretsConfig | K8sSecretsConfig | ExternalSecretsConfig | VaultSecretsConfig
+
+SECRETS_CONFIG_MODELS: dict[str, type[FrozenModel]] = {
+    "local": LocalSecretsConfig,
+    "k8s": K8sSecretsConfig,
+    "external-secrets": ExternalSecretsConfig,
+    "vault": VaultSecretsConfig,
+}
+"""The config model for each ``plugins.secrets.type``."""
