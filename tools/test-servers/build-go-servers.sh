@@ -16,6 +16,11 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 log() { printf '[build-go-servers] %s\n' "$*" >&2; }
 
+# Two runs at once (parallel CI jobs, a developer and a test) would race on the same .tmp
+# directories: the second waits for the first and then finds the binaries cached.
+exec 9>"$cache/.build.lock"
+if command -v flock >/dev/null; then flock 9; fi
+
 # Kubernetes' go.mod requires its staging modules at v0.0.0 and resolves them through local
 # replaces that a consumer never sees; a wrapper module must pin each one to the published
 # v0.<minor>.<patch>. The list is read from that release's own go.mod, never kept by hand.
