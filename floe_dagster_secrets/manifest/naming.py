@@ -22,11 +22,13 @@ __all__ = [
     "EnvVarName",
     "FloeNamingWarning",
     "HttpUrlText",
+    "ResourceName",
     "SecretName",
     "canonical_environment",
     "check_dns1123_label",
     "check_env_var_name",
     "check_http_url",
+    "check_resource_name",
     "check_secret_name",
     "dotted_path",
     "embedded_environments",
@@ -73,8 +75,7 @@ ENVIRONMENT_ALIASES: tuple[frozenset[str], ...] = (
 KNOWN_ENVIRONMENTS: frozenset[str] = frozenset().union(*ENVIRONMENT_ALIASES)
 
 _K8S_NAME_RULE = (
-    "a Kubernetes Secret name is at most 253 characters of lowercase letters, digits, '-' and "
-    "'.', and starts and ends with a letter or digit"
+    "at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 )
 
 
@@ -101,9 +102,22 @@ def check_secret_name(value: str) -> str:
     Raises:
         ValueError: The name is not valid; the message says why without repeating the name.
     """
+    return _check_subdomain(value, "Kubernetes Secret name")
+
+
+def check_resource_name(value: str) -> str:
+    """Validate the name of another Kubernetes object (a ClusterSecretStore); return it.
+
+    Raises:
+        ValueError: The name is not a DNS-1123 subdomain; the message does not repeat it.
+    """
+    return _check_subdomain(value, "Kubernetes resource name")
+
+
+def _check_subdomain(value: str, what: str) -> str:
     problem = _name_problem(value, max_len=DNS1123_SUBDOMAIN_MAX, allow_dots=True)
     if problem:
-        raise ValueError(f"not a valid Kubernetes Secret name: {problem} ({_K8S_NAME_RULE})")
+        raise ValueError(f"not a valid {what}: {problem} ({_K8S_NAME_RULE})")
     return value
 
 
@@ -146,6 +160,18 @@ def check_http_url(value: str) -> str:
         raise ValueError("not an http(s) URL: write it as https://host[:port][/path]")
     return value
 
+
+ResourceName = Annotated[
+    str,
+    AfterValidator(check_resource_name),
+    Field(
+        json_schema_extra={
+            "pattern": DNS1123_SUBDOMAIN_PATTERN,
+            "maxLength": DNS1123_SUBDOMAIN_MAX,
+        }
+    ),
+]
+"""The name of a Kubernetes object other than a Secret (DNS-1123 subdomain)."""
 
 SecretName = Annotated[
     str,

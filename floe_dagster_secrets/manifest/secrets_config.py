@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from floe_dagster_secrets.manifest.naming import EnvVarName, HttpUrlText, SecretName
+from floe_dagster_secrets.manifest.naming import EnvVarName, HttpUrlText, ResourceName
 
 __all__ = [
     "SECRETS_CONFIG_MODELS",
@@ -104,7 +104,7 @@ class ExternalSecretsConfig(FrozenModel):
         "vault": ("vault_address",),
     }
 
-    store: SecretName = Field(description="Name of the ClusterSecretStore to sync from.")
+    store: ResourceName = Field(description="Name of the ClusterSecretStore to sync from.")
     refresh_interval: str = Field(
         "1h",
         description="How often ESO re-syncs, as a Go duration (1h, 30m, 1h30m; 0 = never).",
