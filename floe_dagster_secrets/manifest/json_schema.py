@@ -44,9 +44,22 @@ def _secrets_plugin_conditions() -> list[dict[str, Any]]:
     return conditions
 
 
+def _close_pattern_maps(node: Any) -> None:
+    """Mappings with key patterns (``secrets``, ``secret_refs``) accept no other keys."""
+    if isinstance(node, dict):
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
+        for child in node.values():
+            _close_pattern_maps(child)
+    elif isinstance(node, list):
+        for child in node:
+            _close_pattern_maps(child)
+
+
 def manifest_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``manifest.yaml``."""
     schema = Manifest.model_json_schema()
+    _close_pattern_maps(schema)
     plugin = schema["$defs"]["SecretsPluginConfig"]
     config = plugin["properties"]["config"]
     config["anyOf"] = [*config.get("anyOf", []), {"type": "null"}]

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, Field
 __all__ = [
     "ENVIRONMENT_ALIASES",
     "KNOWN_ENVIRONMENTS",
+    "NAMING_CONVENTION",
     "DnsLabel",
     "EnvVarName",
     "FloeNamingWarning",

@@ -30,6 +30,7 @@ from floe_dagster_secrets.manifest.secrets_config import (
 )
 
 __all__ = [
+    "CREDENTIAL_KEY_PATTERN",
     "CatalogPluginConfig",
     "ComputePluginConfig",
     "ComputeType",
@@ -41,20 +42,40 @@ __all__ = [
 
 ComputeType = Literal["snowflake", "bigquery", "databricks", "postgres", "duckdb"]
 
-_CREDENTIAL_WORDS = frozenset(
-    {"password", "passwd", "pwd", "passphrase", "secret", "token", "keytab", "credential"}
-)
+
+def _any_case(word: str) -> str:
+    """A regex for ``word`` that ignores case and treats ``_`` as an optional separator.
+
+    JSON Schema regexes take no flags, so case is spelled out per letter (``[aA][pP][iI]``);
+    the optional separator lets camelCase and run-together spellings match too.
+    """
+    return "".join(
+        f"[{c}{c.upper()}]" if c.isalpha() else r"[_.\- ]?" if c == "_" else c for c in word
+    )
+
+
+# Whole words (password, clientSecret, SECRET_KEY, tokens) ...
+_CREDENTIAL_WORDS = ("password", "passwd", "pwd", "passphrase", "secret", "token", "keytab")
+# ... and phrases anywhere in the key (privateKeyPath, keyfile_json, gcp_credentials).
 _CREDENTIAL_PHRASES = (
-    "credentials",
+    "credential",
+    "client_secret",
     "private_key",
     "keyfile",
     "api_key",
-    "apikey",
     "access_key",
     "account_key",
     "sas_key",
     "connection_string",
 )
+_WORD_START = r"(?:^|[^A-Za-z0-9]|(?<=[a-z0-9])(?=[A-Z]))"
+_WORD_END = r"(?:$|[^a-z0-9])"
+CREDENTIAL_KEY_PATTERN = (
+    f"{_WORD_START}(?:{'|'.join(_any_case(w) for w in _CREDENTIAL_WORDS)})[sS]?{_WORD_END}"
+    f"|{'|'.join(_any_case(p) for p in _CREDENTIAL_PHRASES)}"
+)
+"""Keys that name a credential; the JSON Schema uses the same pattern for editors."""
+_CREDENTIAL_KEY_RE = re.compile(CREDENTIAL_KEY_PATTERN)
 
 
 def looks_like_credential(key: str) -> bool:
@@ -63,11 +84,7 @@ def looks_like_credential(key: str) -> bool:
     Deliberately broad: a false alarm costs moving one setting into the secret, a miss puts a
     credential in git.
     """
-    snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower()
-    norm = re.sub(r"[^a-z0-9]+", "_", snake).strip("_")
-    return any(t in _CREDENTIAL_WORDS for t in norm.split("_")) or any(
-        p in norm for p in _CREDENTIAL_PHRASES
-    )
+    return bool(_CREDENTIAL_KEY_RE.search(key))
 
 
 def _credential_keys(
@@ -134,6 +151,7 @@ class ComputePluginConfig(FrozenModel):
     config: dict[str, Any] = Field(
         default_factory=dict,
         description="Non-secret settings (host, database, schema, warehouse, path, threads …).",
+        json_schema_extra={"propertyNames": {"not": {"pattern": CREDENTIAL_KEY_PATTERN}}},
     )
 
     @field_validator("config")

@@ -196,6 +196,15 @@ def _schema_doc(*path_value: tuple[tuple[str, ...], Any]) -> dict[str, Any]:
             _schema_doc((("secrets", "snowflake-dev-credentials", "max_age_days"), 0)),
             ["secrets", "snowflake-dev-credentials", "max_age_days"],
         ),
+        (_schema_doc((("secrets", "Bad_Name"), {})), ["secrets"]),
+        (
+            _schema_doc((("plugins", "compute", "config", "password"), "x")),
+            ["plugins", "compute", "config"],
+        ),
+        (
+            _schema_doc((("plugins", "compute", "config", "clientSecret"), "x")),
+            ["plugins", "compute", "config"],
+        ),
     ],
     ids=[
         "compute-type",
@@ -205,6 +214,9 @@ def _schema_doc(*path_value: tuple[tuple[str, ...], Any]) -> dict[str, Any]:
         "eso-needs-config",
         "k8s-default",
         "max-age",
+        "policy-name",
+        "config-password",
+        "config-camel-secret",
     ],
 )
 def test_json_schema_rejects_bad_manifests(
