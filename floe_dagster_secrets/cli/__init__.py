@@ -1,0 +1,1 @@
+"""The ``floe`` command line: a thin click layer over pure command functions."""

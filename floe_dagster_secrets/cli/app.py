@@ -1,0 +1,274 @@
+"""``floe``: the command line over the secrets backends, the manifest and the dbt profile.
+
+Nouns are groups, verbs are commands (``floe secrets list``, ``floe profiles render``,
+``floe manifest schema``). The commands here only parse options and pick the output functions;
+the work is in :mod:`floe_dagster_secrets.cli.commands` and the library.
+
+Exit codes: 0 success, 1 a problem the user can fix (every ``FloeSecretsError``: message in red
+on stderr), 2 a usage error. No traceback ever reaches the terminal: anything unexpected is
+reduced to one redacted line.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from floe_dagster_secrets.cli import commands
+from floe_dagster_secrets.cli.output import (
+    echo,
+    echo_err,
+    echo_value,
+    print_error,
+    progress,
+)
+from floe_dagster_secrets.cli.project import manifest_group, profiles_group
+from floe_dagster_secrets.cli.target import Target, target_options
+from floe_dagster_secrets.cli.values import (
+    generate_values,
+    merge_sources,
+    parse_dotenv,
+    parse_literals,
+    read_env_file,
+)
+from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.masking import install_masker, redact
+
+LITERAL_HELP = (
+    "KEY=VALUE; repeatable. Visible in shell history and process lists (ps): prefer "
+    "--from-env-file or --from-stdin for real credentials."
+)
+
+
+class FloeGroup(click.Group):
+    """The root group: turns every error into a message and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, mapping FloeSecretsError and anything unexpected to exit 1."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except FloeSecretsError as e:
+            print_error(str(e))
+            ctx.exit(1)
+        except Exception as e:  # the last line of defence: one redacted line
+            line = " ".join(redact(str(e)).split())
+            print_error(
+                f"unexpected {type(e).__name__}: {line or '(no message)'}. This is a bug in "
+                "floe; please report it with the command you ran."
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=FloeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="floe-dagster-secrets", prog_name="floe")
+def cli() -> None:
+    """floe: secrets for Dagster jobs on Kubernetes (ADR-0023)."""
+    install_masker()
+
+
+@cli.group("secrets")
+def secrets_group() -> None:
+    """List, check, create, rotate and read secrets (values only with 'get --reveal')."""
+
+
+def _finish(code: int) -> None:
+    if code:
+        click.get_current_context().exit(code)
+
+
+@secrets_group.command("list")
+@target_options
+def list_command(target: Target) -> None:
+    """List secrets as NAME TYPE AGE (never values)."""
+    plugin = target.plugin()
+    with progress("Listing secrets…"):
+        code = commands.list_secrets(plugin, target.namespace, emit=echo, output=target.output)
+    _finish(code)
+
+
+@secrets_group.command("validate")
+@click.option("--strict", is_flag=True, help="Treat manifest naming warnings as errors.")
+@target_options
+def validate_command(target: Target, strict: bool) -> None:
+    """Check every secret the manifest references exists with its required keys.
+
+    Exits 1 if any is missing or incomplete. Reads key names only, never values.
+    """
+    required = target.required_secrets(strict=strict)
+    plugin = target.plugin()
+    with progress("Checking secrets…"):
+        code = commands.validate_secrets(
+            plugin,
+            target.namespace,
+            required,
+            emit=echo,
+            manifest_label=str(target.manifest_file),
+            output=target.output,
+            fix_flags=target.fix_flags(),
+        )
+    _finish(code)
+
+
+@secrets_group.command("status")
+@target_options
+def status_command(target: Target) -> None:
+    """Show NAME TYPE VERSION AGE, marking referenced secrets that are missing or stale."""
+    manifest = target.manifest()
+    required = target.required_secrets() if manifest is not None else []
+    plugin = target.plugin()
+    with progress("Reading secret status…"):
+        code = commands.secrets_status(
+            plugin,
+            target.namespace,
+            required,
+            emit=echo,
+            output=target.output,
+            fix_flags=target.fix_flags(),
+        )
+    _finish(code)
+
+
+def _read_stdin() -> dict[str, str]:
+    if sys.stdin.isatty():
+        echo_err("Reading KEY=VALUE lines from stdin; end with Ctrl-D.")
+    raw = sys.stdin.buffer.read()
+    return parse_dotenv(raw.decode("utf-8", "surrogateescape"), source="stdin")
+
+
+def _collect(
+    env_file: Path | None,
+    from_stdin: bool,
+    literals: Sequence[str],
+    generate: Sequence[str] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    sources: list[tuple[str, dict[str, str]]] = []
+    if env_file is not None:
+        sources.append(("--from-env-file", read_env_file(env_file)))
+    if from_stdin:
+        sources.append(("--from-stdin", _read_stdin()))
+    if literals:
+        sources.append(("--from-literal", parse_literals(literals)))
+    generated = generate_values(generate or ())
+    if generated:
+        sources.append(("--generate", generated))
+    data = merge_sources(sources)
+    if not data:
+        raise click.UsageError(
+            "no values given: use --from-env-file FILE, --from-stdin or --from-literal KEY=VALUE"
+            + (", or --generate KEY[:LENGTH]" if generate is not None else "")
+        )
+    return data, list(generated)
+
+
+_ENV_FILE = click.option(
+    "--from-env-file",
+    "env_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read KEY=VALUE lines (dotenv format) from FILE.",
+)
+_STDIN = click.option(
+    "--from-stdin", is_flag=True, help="Read KEY=VALUE lines (dotenv format) from stdin."
+)
+_LITERAL = click.option("--from-literal", "literals", multiple=True, help=LITERAL_HELP)
+
+
+@secrets_group.command("create")
+@click.argument("name")
+@_ENV_FILE
+@_STDIN
+@_LITERAL
+@target_options
+def create_command(
+    target: Target, name: str, env_file: Path | None, from_stdin: bool, literals: tuple[str, ...]
+) -> None:
+    """Create secret NAME from an env file, stdin or literals. Never echoes values."""
+    data, _ = _collect(env_file, from_stdin, literals)
+    plugin = target.plugin()
+    with progress(f"Creating {name}…"):
+        code = commands.create_secret(
+            plugin, name, target.namespace, data, emit=echo, output=target.output
+        )
+    _finish(code)
+
+
+@secrets_group.command("rotate")
+@click.argument("name")
+@_ENV_FILE
+@_STDIN
+@_LITERAL
+@click.option(
+    "--generate",
+    multiple=True,
+    metavar="KEY[:LENGTH]",
+    help="Set KEY to a new random URL-safe value of LENGTH characters (default 32); repeatable.",
+)
+@target_options
+def rotate_command(
+    target: Target,
+    name: str,
+    env_file: Path | None,
+    from_stdin: bool,
+    literals: tuple[str, ...],
+    generate: tuple[str, ...],
+) -> None:
+    """Write a new version of secret NAME; given keys change, the others are kept."""
+    data, generated = _collect(env_file, from_stdin, literals, generate)
+    plugin = target.plugin()
+    with progress(f"Rotating {name}…"):
+        code = commands.rotate_secret(
+            plugin,
+            name,
+            target.namespace,
+            data,
+            emit=echo,
+            generated=generated,
+            output=target.output,
+        )
+    _finish(code)
+
+
+@secrets_group.command("get")
+@click.argument("name")
+@click.option("--reveal", is_flag=True, help="Print the values (KEY=VALUE lines).")
+@click.option("--key", default=None, help="Only this key (with --reveal: its raw value).")
+@click.option(
+    "--force", is_flag=True, help="With --reveal: print values even when stdout is not a terminal."
+)
+@target_options
+def get_command(target: Target, name: str, reveal: bool, key: str | None, force: bool) -> None:
+    """Show secret NAME's keys and metadata; its values only with --reveal."""
+    if force and not reveal:
+        raise click.UsageError("--force only makes sense with --reveal")
+    if reveal and not force and not sys.stdout.isatty():
+        raise click.UsageError(
+            "refusing to --reveal values into a pipe or file (stdout is not a terminal); add "
+            "--force if that is really what you want"
+        )
+    plugin = target.plugin()
+    code = commands.get_secret(
+        plugin,
+        name,
+        target.namespace,
+        emit=echo,
+        emit_value=echo_value,
+        reveal=reveal,
+        key=key,
+        output=target.output,
+    )
+    _finish(code)
+
+
+cli.add_command(profiles_group)
+cli.add_command(manifest_group)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point (``floe``)."""
+    install_masker()
+    cli.main(args=list(argv) if argv is not None else None, prog_name="floe")

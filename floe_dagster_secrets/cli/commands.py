@@ -1,0 +1,366 @@
+"""The ``floe secrets`` commands as pure functions: a plugin and arguments in, lines out.
+
+Each function writes through an ``emit`` function and returns the exit code, so it can be tested
+without click and reused by other front ends. None of them reads a value except :func:`get_secret`
+with ``reveal=True``; listing, validating and status use metadata only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.cli.output import Emit, age, plural, table, to_json
+from floe_dagster_secrets.cli.values import format_dotenv
+from floe_dagster_secrets.errors import (
+    SecretAccessDeniedError,
+    SecretNotFoundError,
+)
+from floe_dagster_secrets.types import SecretMetadata, reveal_all
+
+BACKEND_LABELS = {
+    "local": "local store",
+    "k8s": "Kubernetes Secrets",
+    "external-secrets": "External Secrets Operator",
+    "vault": "Vault",
+}
+
+
+def backend_label(plugin: SecretsPlugin) -> str:
+    """How a backend is named in messages, e.g. ``local store`` or ``Kubernetes Secrets``."""
+    return BACKEND_LABELS.get(plugin.name, plugin.name)
+
+
+@dataclass(frozen=True)
+class RequiredSecret:
+    """A secret the manifest references and the keys it must hold."""
+
+    name: str
+    field_path: str
+    keys: tuple[str, ...] = ()
+    max_age_days: int | None = None
+
+
+@dataclass
+class _Check:
+    required: RequiredSecret
+    ok: bool
+    summary: str
+    fix: str | None = None
+    keys: tuple[str, ...] = ()
+    missing_keys: tuple[str, ...] = field(default_factory=tuple)
+
+
+def list_secrets(
+    plugin: SecretsPlugin,
+    namespace: str,
+    *,
+    emit: Emit,
+    output: str = "table",
+    now: datetime | None = None,
+) -> int:
+    """``floe secrets list``: NAME TYPE AGE, or the metadata as JSON. Never values."""
+    secrets = plugin.list_secrets(namespace)
+    if output == "json":
+        emit(to_json([meta.to_json() for meta in secrets]))
+        return 0
+    if not secrets:
+        emit(f"No secrets found in namespace {namespace}.")
+        return 0
+    rows = [(meta.name, meta.type, age(meta.created, now=now)) for meta in secrets]
+    for line in table(("NAME", "TYPE", "AGE"), rows):
+        emit(line)
+    return 0
+
+
+def _check(plugin: SecretsPlugin, namespace: str, required: RequiredSecret, flags: str) -> _Check:
+    try:
+        meta = plugin.describe_secret(required.name, namespace)
+    except SecretNotFoundError:
+        return _Check(
+            required, False, "NOT FOUND", fix=f"floe secrets create {required.name}{flags}"
+        )
+    except SecretAccessDeniedError as e:
+        return _Check(required, False, f"access denied ({e.problem})", fix=e.fix)
+    missing = tuple(key for key in required.keys if key not in meta.keys)
+    if missing:
+        return _Check(
+            required,
+            False,
+            f"missing {'key' if len(missing) == 1 else 'keys'} {', '.join(missing)}",
+            fix=f"floe secrets rotate {required.name} --from-env-file FILE{flags}",
+            keys=meta.keys,
+            missing_keys=missing,
+        )
+    return _Check(required, True, f"exists, {plural(len(meta.keys), 'key')}", keys=meta.keys)
+
+
+def _fix_sentence(checks: Sequence[_Check]) -> str:
+    commands = [c.fix for c in checks if c.fix and c.fix.startswith("floe ")]
+    others = [c.fix for c in checks if c.fix and not c.fix.startswith("floe ")]
+    parts = []
+    if commands:
+        quoted = [f"'{command}'" for command in commands]
+        joined = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+        parts.append(f"Run {joined} to fix.")
+    parts.extend(f"Fix: {fix}" for fix in dict.fromkeys(others))
+    return " ".join(parts)
+
+
+def validate_secrets(
+    plugin: SecretsPlugin,
+    namespace: str,
+    required: Sequence[RequiredSecret],
+    *,
+    emit: Emit,
+    manifest_label: str = "manifest.yaml",
+    output: str = "table",
+    fix_flags: str = "",
+) -> int:
+    """``floe secrets validate``: every referenced secret exists and holds its required keys.
+
+    Key names come from ``describe_secret`` (metadata), never from reading values.
+
+    Args:
+        plugin: Backend to check against.
+        namespace: Namespace the secrets should be in.
+        required: The manifest's references with their required keys.
+        emit: Output function.
+        manifest_label: How the manifest is named in the header.
+        output: ``table`` (human) or ``json``.
+        fix_flags: Options to append to suggested commands (``--namespace x`` …), leading space.
+
+    Returns:
+        0 if everything is valid, 1 otherwise.
+    """
+    flags = f" {fix_flags.strip()}" if fix_flags.strip() else ""
+    checks = [_check(plugin, namespace, item, flags) for item in required]
+    errors = [c for c in checks if not c.ok]
+    if output == "json":
+        emit(
+            to_json(
+                {
+                    "manifest": manifest_label,
+                    "namespace": namespace,
+                    "backend": plugin.name,
+                    "valid": not errors,
+                    "errors": len(errors),
+                    "references": [
+                        {
+                            "name": c.required.name,
+                            "field_path": c.required.field_path,
+                            "valid": c.ok,
+                            "status": c.summary,
+                            "required_keys": list(c.required.keys),
+                            "keys": list(c.keys),
+                            "missing_keys": list(c.missing_keys),
+                            "fix": c.fix,
+                        }
+                        for c in checks
+                    ],
+                }
+            )
+        )
+        return 1 if errors else 0
+    emit(f"Validating secret references in {manifest_label}...")
+    for check in checks:
+        emit(f"{'✓' if check.ok else '✗'} {check.required.name}: {check.summary}")
+    emit("")
+    if errors:
+        emit(f"{plural(len(errors), 'error')} found. {_fix_sentence(errors)}")
+        return 1
+    if not checks:
+        emit(f"No secret references in {manifest_label}.")
+    else:
+        emit(f"All {len(checks)} secret references are valid.")
+    return 0
+
+
+def secrets_status(
+    plugin: SecretsPlugin,
+    namespace: str,
+    required: Sequence[RequiredSecret] = (),
+    *,
+    emit: Emit,
+    output: str = "table",
+    now: datetime | None = None,
+    fix_flags: str = "",
+) -> int:
+    """``floe secrets status``: NAME TYPE VERSION AGE; referenced secrets that are missing marked.
+
+    AGE is the age of the current version (time since the last write), which is what a rotation
+    policy cares about. Secrets older than their policy's ``max_age_days`` are flagged. Always 0:
+    ``validate`` is the gate; ``status`` informs.
+    """
+    now = now or datetime.now(UTC)
+    secrets = plugin.list_secrets(namespace)
+    present = {meta.name: meta for meta in secrets}
+    missing = [item.name for item in required if item.name not in present]
+    stale = []
+    for item in required:
+        meta = present.get(item.name)
+        moment = meta and (meta.updated or meta.created)
+        if item.max_age_days and moment and (now - moment).days >= item.max_age_days:
+            stale.append((item, age(moment, now=now)))
+    if output == "json":
+        emit(
+            to_json(
+                {
+                    "namespace": namespace,
+                    "backend": plugin.name,
+                    "secrets": [meta.to_json() for meta in secrets],
+                    "missing": missing,
+                    "stale": [item.name for item, _ in stale],
+                }
+            )
+        )
+        return 0
+    rows = [
+        (meta.name, meta.type, meta.version, age(meta.updated or meta.created, now=now))
+        for meta in secrets
+    ]
+    rows += [(name, "<missing>", "-", "-") for name in missing]
+    if not rows:
+        emit(f"No secrets found in namespace {namespace}.")
+        return 0
+    for line in table(("NAME", "TYPE", "VERSION", "AGE"), rows):
+        emit(line)
+    flags = f" {fix_flags.strip()}" if fix_flags.strip() else ""
+    if missing or stale:
+        emit("")
+    for name in missing:
+        emit(f"✗ {name}: referenced by the manifest but NOT FOUND")
+        emit(f"  create it with: floe secrets create {name}{flags}")
+    for item, item_age in stale:
+        emit(
+            f"! {item.name}: current version is {item_age} old, over its max_age_days of "
+            f"{item.max_age_days} (floe secrets rotate {item.name}{flags})"
+        )
+    return 0
+
+
+def create_secret(
+    plugin: SecretsPlugin,
+    name: str,
+    namespace: str,
+    data: Mapping[str, str],
+    *,
+    emit: Emit,
+    output: str = "table",
+) -> int:
+    """``floe secrets create``: write a new secret; prints its name and key count, never values."""
+    meta = plugin.create_secret(name, namespace, data)
+    if output == "json":
+        emit(to_json(meta.to_json()))
+        return 0
+    emit(
+        f"✓ Secret {name} created in {backend_label(plugin)} "
+        f"(namespace {namespace}, {plural(len(meta.keys), 'key')})"
+    )
+    return 0
+
+
+def rotate_secret(
+    plugin: SecretsPlugin,
+    name: str,
+    namespace: str,
+    data: Mapping[str, str],
+    *,
+    emit: Emit,
+    generated: Sequence[str] = (),
+    output: str = "table",
+) -> int:
+    """``floe secrets rotate``: merge new values into a new version of an existing secret."""
+    if output != "json":
+        emit(f"Rotating secret: {name}")
+    meta = plugin.update_secret(name, namespace, data, merge=True)
+    if output == "json":
+        document: dict[str, Any] = meta.to_json()
+        document["changed_keys"] = sorted(data)
+        document["generated_keys"] = list(generated)
+        emit(to_json(document))
+        return 0
+    emit(f"✓ Secret updated in {backend_label(plugin)} (version {meta.version})")
+    if generated:
+        emit(
+            f"✓ Generated new values for {', '.join(generated)} "
+            f"(see them with 'floe secrets get {name} --reveal')"
+        )
+    emit("Rotation complete.")
+    return 0
+
+
+def _describe_lines(meta: SecretMetadata, now: datetime | None) -> list[str]:
+    rows = [
+        ("Name:", meta.name),
+        ("Namespace:", meta.namespace),
+        ("Backend:", meta.backend),
+        ("Type:", meta.type),
+        ("Version:", meta.version),
+        ("Created:", f"{meta.created.isoformat() if meta.created else '-'}"),
+        ("Updated:", f"{meta.updated.isoformat() if meta.updated else '-'}"),
+        ("Age:", age(meta.created, now=now)),
+        ("Keys:", ", ".join(meta.keys) or "(none)"),
+    ]
+    return [f"{label:<11}{value}" for label, value in rows]
+
+
+def get_secret(
+    plugin: SecretsPlugin,
+    name: str,
+    namespace: str,
+    *,
+    emit: Emit,
+    emit_value: Callable[[str], None],
+    reveal: bool = False,
+    key: str | None = None,
+    output: str = "table",
+    now: datetime | None = None,
+) -> int:
+    """``floe secrets get``: keys and metadata; values only with ``reveal`` (through emit_value).
+
+    With ``reveal`` the values are printed as ``KEY=VALUE`` lines (dotenv, readable back by
+    ``--from-env-file``), or one raw value with ``key``.
+    """
+    if not reveal:
+        meta = plugin.describe_secret(name, namespace)
+        if key is not None and key not in meta.keys:
+            raise _missing_key(plugin, name, namespace, key, meta.keys)
+        if output == "json":
+            emit(to_json(meta.to_json()))
+        else:
+            for line in _describe_lines(meta, now):
+                emit(line)
+            emit("")
+            emit(
+                f"Values are hidden; add --reveal to print them (floe secrets get {name} --reveal)."
+            )
+        return 0
+    values = reveal_all(plugin.get_secret(name, namespace))
+    if key is not None:
+        if key not in values:
+            raise _missing_key(plugin, name, namespace, key, tuple(values))
+        emit_value(values[key])
+        return 0
+    if output == "json":
+        meta = plugin.describe_secret(name, namespace)
+        emit_value(to_json({**meta.to_json(), "data": values}))
+    else:
+        emit_value(format_dotenv(values))
+    return 0
+
+
+def _missing_key(
+    plugin: SecretsPlugin, name: str, namespace: str, key: str, keys: Sequence[str]
+) -> SecretNotFoundError:
+    return SecretNotFoundError(
+        f"Secret '{name}' has no key '{key}' (it has: {', '.join(keys) or 'none'})",
+        fix=f"add it with 'floe secrets rotate {name} --from-env-file FILE', or ask for one of "
+        "its keys",
+        backend=plugin.name,
+        secret=name,
+        namespace=namespace,
+    )

@@ -1,0 +1,87 @@
+"""``floe profiles render`` and ``floe manifest schema``: files generated from the manifest.
+
+Neither touches a secrets backend: the dbt profile holds only ``env_var('DBT_ENV_SECRET_…')``
+references, and the schema is the manifest's shape.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import yaml
+
+from floe_dagster_secrets.backends._local_files import write_atomic
+from floe_dagster_secrets.cli.output import echo
+from floe_dagster_secrets.cli.target import DEFAULT_MANIFEST, load_manifest_showing_warnings
+
+CONFIGMAP_FILENAME = "dbt-profiles-configmap.yaml"
+
+
+@click.group("profiles")
+def profiles_group() -> None:
+    """Generate the dbt profile from the manifest."""
+
+
+@profiles_group.command("render")
+@click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_MANIFEST,
+    show_default=True,
+    help="The manifest to read.",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory to write profiles.yml into (created if missing).",
+)
+@click.option(
+    "--configmap",
+    is_flag=True,
+    help=f"Also write {CONFIGMAP_FILENAME}: a ConfigMap holding profiles.yml for job pods.",
+)
+@click.option("--namespace", "-n", default=None, help="ConfigMap namespace [default: manifest's].")
+def render_command(
+    manifest_path: Path, output_dir: Path, configmap: bool, namespace: str | None
+) -> None:
+    """Write profiles.yml for the manifest's compute target (env_var() references only)."""
+    from floe_dagster_secrets.dbt import render_profiles_configmap, render_profiles_yml
+
+    manifest = load_manifest_showing_warnings(manifest_path)
+    compute = manifest.plugins.compute
+    target = manifest.environment
+    output_dir.mkdir(parents=True, exist_ok=True)
+    profiles = render_profiles_yml(compute.type, compute.config, target=target)
+    write_atomic(output_dir, "profiles.yml", profiles.encode("utf-8"))
+    echo(
+        f"✓ Wrote {output_dir / 'profiles.yml'} (profile floe, target {target}, "
+        f"compute {compute.type})"
+    )
+    if configmap:
+        document = render_profiles_configmap(
+            compute.type,
+            compute.config,
+            target=target,
+            namespace=namespace or manifest.plugins.secrets.namespace,
+        )
+        text = yaml.safe_dump(document, sort_keys=False)
+        write_atomic(output_dir, CONFIGMAP_FILENAME, text.encode("utf-8"))
+        echo(f"✓ Wrote {output_dir / CONFIGMAP_FILENAME} (ConfigMap)")
+
+
+@click.group("manifest")
+def manifest_group() -> None:
+    """Work with manifest.yaml."""
+
+
+@manifest_group.command("schema")
+def schema_command() -> None:
+    """Print the manifest's JSON Schema (for editors and CI linters)."""
+    from floe_dagster_secrets.manifest import manifest_json_schema
+
+    echo(json.dumps(manifest_json_schema(), indent=2))

@@ -1,0 +1,249 @@
+"""The options every ``floe secrets`` command shares, and what they resolve to.
+
+``--manifest`` (default ``manifest.yaml``) names the manifest; ``--backend``, ``--namespace``,
+``--store-path``, ``--context`` and ``--kubeconfig`` override what it says. Without a manifest a
+command still works when ``--backend`` is given, so ``floe secrets list --backend local`` needs no
+file. The manifest is loaded once, lazily, with its warnings shown on stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.backends.factory import (
+    accepted_options,
+    plugin_for,
+    plugin_from_manifest,
+)
+from floe_dagster_secrets.backends.registry import load_backend_class
+from floe_dagster_secrets.cli.commands import RequiredSecret
+from floe_dagster_secrets.cli.output import print_warning
+from floe_dagster_secrets.errors import InvalidManifestError
+
+if TYPE_CHECKING:
+    from floe_dagster_secrets.manifest import Manifest
+
+DEFAULT_MANIFEST = "manifest.yaml"
+DEFAULT_NAMESPACE = "floe-jobs"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Command-line option → backend constructor argument it sets.
+_PLUGIN_OPTIONS = {"store_path": "path", "context": "context", "kubeconfig": "kubeconfig"}
+_OPTION_FLAGS = {
+    "store_path": "--store-path",
+    "context": "--context",
+    "kubeconfig": "--kubeconfig",
+}
+
+
+def load_manifest_showing_warnings(path: Path, *, strict: bool = False) -> Manifest:
+    """Load the manifest; its naming warnings go to stderr instead of the warnings machinery."""
+    from floe_dagster_secrets.manifest import load_manifest
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manifest = load_manifest(path, strict=strict)
+    for warning in caught:
+        print_warning(str(warning.message))
+    return manifest
+
+
+@dataclass
+class Target:
+    """Where a command's secrets are: backend, namespace, manifest."""
+
+    manifest_path: Path | None
+    namespace_option: str | None
+    backend_option: str | None
+    store_path: str | None
+    context: str | None
+    kubeconfig: str | None
+    output: str
+    _manifest: Manifest | None = field(default=None, init=False)
+    _loaded: bool = field(default=False, init=False)
+
+    @property
+    def manifest_file(self) -> Path:
+        """The manifest path given, or ``manifest.yaml``."""
+        return self.manifest_path or Path(DEFAULT_MANIFEST)
+
+    def manifest(self, *, required: bool = False, strict: bool = False) -> Manifest | None:
+        """The manifest; None when it was not asked for, does not exist and is not required."""
+        if not self._loaded:
+            path = self.manifest_file
+            if self.manifest_path is not None or path.exists() or required:
+                self._manifest = load_manifest_showing_warnings(path, strict=strict)
+            self._loaded = True
+        if required and self._manifest is None:  # pragma: no cover - load raises first
+            raise InvalidManifestError(
+                "manifest file not found", fix="pass --manifest PATH", path=str(self.manifest_file)
+            )
+        return self._manifest
+
+    @property
+    def namespace(self) -> str:
+        """``--namespace``, else the manifest's ``plugins.secrets.namespace``, else floe-jobs."""
+        if self.namespace_option:
+            return self.namespace_option
+        manifest = self.manifest()
+        return manifest.plugins.secrets.namespace if manifest else DEFAULT_NAMESPACE
+
+    def overrides(self) -> dict[str, Any]:
+        """Constructor arguments given on the command line."""
+        given = {"store_path": self.store_path, "context": self.context}
+        given["kubeconfig"] = self.kubeconfig
+        return {_PLUGIN_OPTIONS[k]: v for k, v in given.items() if v is not None}
+
+    def backend_type(self) -> str:
+        """``--backend``, else the manifest's ``plugins.secrets.type``."""
+        if self.backend_option:
+            return self.backend_option
+        manifest = self.manifest()
+        if manifest is None:
+            raise InvalidManifestError(
+                f"No manifest at {self.manifest_file} and no --backend given, so floe does not "
+                "know where the secrets are",
+                fix="run in the directory that holds manifest.yaml, pass --manifest PATH, or "
+                "pass --backend local (or k8s)",
+                path=str(self.manifest_file),
+            )
+        return manifest.plugins.secrets.type
+
+    def plugin(self) -> SecretsPlugin:
+        """The backend to talk to; command-line options win over the manifest's config."""
+        backend = self.backend_type()
+        accepted = accepted_options(load_backend_class(backend))
+        for option, argument in _PLUGIN_OPTIONS.items():
+            if getattr(self, option) is not None and argument not in accepted:
+                raise click.UsageError(
+                    f"{_OPTION_FLAGS[option]} does not apply to the '{backend}' backend"
+                )
+        manifest = self.manifest()
+        if manifest is not None and manifest.plugins.secrets.type == backend:
+            return plugin_from_manifest(manifest, **self.overrides())
+        return plugin_for(backend, **self.overrides())
+
+    def fix_flags(self) -> str:
+        """The options the user gave explicitly, to repeat in suggested commands."""
+        flags: list[str] = []
+        if self.manifest_path is not None:
+            flags += ["--manifest", str(self.manifest_path)]
+        for option, value in (
+            ("--namespace", self.namespace_option),
+            ("--backend", self.backend_option),
+            ("--store-path", self.store_path),
+            ("--context", self.context),
+            ("--kubeconfig", self.kubeconfig),
+        ):
+            if value is not None:
+                flags += [option, value]
+        return shlex.join(flags)
+
+    def required_secrets(self, *, strict: bool = False) -> list[RequiredSecret]:
+        """The manifest's references, each with its policy keys and the dbt adapter's keys."""
+        manifest = self.manifest(required=True, strict=strict)
+        assert manifest is not None  # noqa: S101 - manifest(required=True) raises instead
+        return required_secrets(manifest)
+
+
+def required_secrets(manifest: Manifest) -> list[RequiredSecret]:
+    """Each manifest reference with the keys it must hold.
+
+    The keys are the manifest's policy keys and, for the compute connection secret, the keys the
+    dbt adapter needs (``dbt.required_secret_keys``).
+    """
+    from floe_dagster_secrets.dbt import required_secret_keys
+
+    compute = manifest.plugins.compute
+    found = []
+    for ref in manifest.secret_references():
+        keys = list(ref.required_keys)
+        if ref.name == compute.connection_secret_ref:
+            keys += required_secret_keys(compute.type, settings=compute.config)
+        policy = manifest.secret_policy(ref.name)
+        found.append(
+            RequiredSecret(
+                name=ref.name,
+                field_path=ref.field_path,
+                keys=tuple(dict.fromkeys(keys)),
+                max_age_days=policy.max_age_days,
+            )
+        )
+    return found
+
+
+def target_options(command: F) -> F:
+    """Add the shared options to a command; it receives them as one ``target: Target``."""
+    options = [
+        click.option(
+            "--manifest",
+            "manifest_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help=f"The manifest to read [default: {DEFAULT_MANIFEST}].",
+        ),
+        click.option(
+            "--namespace",
+            "-n",
+            "namespace_option",
+            default=None,
+            help="Namespace of the secrets [default: the manifest's plugins.secrets.namespace, "
+            f"else {DEFAULT_NAMESPACE}].",
+        ),
+        click.option(
+            "--backend",
+            "backend_option",
+            default=None,
+            metavar="TYPE",
+            help="Secrets backend (local, k8s …) instead of the manifest's plugins.secrets.type.",
+        ),
+        click.option("--context", default=None, help="kubeconfig context (k8s backend)."),
+        click.option(
+            "--kubeconfig",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="kubeconfig file (k8s backend).",
+        ),
+        click.option(
+            "--store-path",
+            type=click.Path(file_okay=False),
+            default=None,
+            help="Directory of the local store (local backend) [default: .floe/secrets].",
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Choice(["table", "json"]),
+            default="table",
+            show_default=True,
+            help="Human-readable output or JSON.",
+        ),
+    ]
+
+    @functools.wraps(command)  # also carries the command's own click parameters (__dict__)
+    def wrapper(**kwargs: Any) -> Any:
+        target = Target(
+            manifest_path=kwargs.pop("manifest_path"),
+            namespace_option=kwargs.pop("namespace_option"),
+            backend_option=kwargs.pop("backend_option"),
+            store_path=kwargs.pop("store_path"),
+            context=kwargs.pop("context"),
+            kubeconfig=kwargs.pop("kubeconfig"),
+            output=kwargs.pop("output"),
+        )
+        return command(target=target, **kwargs)
+
+    decorated: Any = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated  # type: ignore[no-any-return]

@@ -1,0 +1,205 @@
+"""Where secret values come from on the command line: dotenv text, literals and generators.
+
+Parsing errors name the source and line number, never the line: the line holds a value.
+Every value is registered with the masker as soon as it is read.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import click
+
+from floe_dagster_secrets.errors import InvalidSecretValueError
+from floe_dagster_secrets.masking import get_masker
+
+DEFAULT_GENERATED_LENGTH = 32
+MIN_GENERATED_LENGTH = 8
+MAX_GENERATED_LENGTH = 4096
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+_NEEDS_QUOTES = re.compile(r"""[\s"'#\\]|^$""")
+
+
+def _bad_line(source: str, lineno: int, why: str) -> InvalidSecretValueError:
+    return InvalidSecretValueError(
+        f"Line {lineno} of {source} {why}",
+        fix="write one KEY=VALUE per line; quote values with spaces or newlines in double "
+        'quotes, e.g. KEY="two words"',
+        path=source,
+    )
+
+
+def _closing_quote(text: str, quote: str) -> int:
+    """Index of the quote that ends ``text`` (which follows an opening quote), or -1."""
+    i = 0
+    while i < len(text):
+        if quote == '"' and text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+def _unescape(body: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), body, flags=re.DOTALL)
+
+
+def parse_dotenv(text: str, *, source: str) -> dict[str, str]:
+    r"""Parse ``KEY=VALUE`` lines (the ``.env`` format) into a dict.
+
+    Blank lines and ``#`` comment lines are skipped; ``export KEY=VALUE`` is accepted. Unquoted
+    values run to the end of the line (trailing spaces dropped; ``#`` is part of the value, as
+    passwords contain it). ``'single'`` quotes are literal; ``"double"`` quotes understand
+    ``\n \r \t \" \\`` and may span lines.
+
+    Raises:
+        InvalidSecretValueError: A line is not ``KEY=VALUE``, a quote is not closed, or a key
+            appears twice; the message gives the line number, never its content.
+    """
+    # Not splitlines(): it also breaks at \x1c-\x1e, \x85 and \u2028, which may sit in a value.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    found: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    i = 0
+    while i < len(lines):
+        lineno = i + 1
+        line = lines[i].lstrip()
+        i += 1
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, rest = line.partition("=")
+        key = key.strip()
+        if not sep or not key or any(c.isspace() for c in key):
+            raise _bad_line(source, lineno, "is not KEY=VALUE")
+        rest = rest.lstrip()
+        if rest[:1] in ('"', "'"):
+            quote, body = rest[0], rest[1:]
+            end = _closing_quote(body, quote)
+            while end < 0 and i < len(lines):
+                body += "\n" + lines[i]
+                i += 1
+                end = _closing_quote(body, quote)
+            if end < 0:
+                raise _bad_line(source, lineno, f"opens a {quote} quote that is never closed")
+            after = body[end + 1 :].strip()
+            if after and not after.startswith("#"):
+                raise _bad_line(source, lineno, "has text after the closing quote")
+            value = _unescape(body[:end]) if quote == '"' else body[:end]
+        else:
+            value = rest.rstrip()
+        if key in found:
+            raise _bad_line(
+                source, lineno, f"sets {key} again (first set on line {first_line[key]})"
+            )
+        found[key] = value
+        first_line[key] = lineno
+    register(found.values())
+    return found
+
+
+def format_dotenv(data: Mapping[str, str]) -> str:
+    """The inverse of :func:`parse_dotenv`: values that need it are double-quoted and escaped."""
+    lines = []
+    for key, value in data.items():
+        if _NEEDS_QUOTES.search(value):
+            escaped = (
+                value.replace("\\", "\\\\")
+                .replace('"', '\\"')
+                .replace("\n", "\\n")
+                .replace("\r", "\\r")
+                .replace("\t", "\\t")
+            )
+            value = f'"{escaped}"'
+        lines.append(f"{key}={value}")
+    return "\n".join(lines)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a dotenv file; undecodable bytes are kept so the backend can name the bad key."""
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
+    return parse_dotenv(text, source=str(path))
+
+
+def parse_literals(literals: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` arguments; a malformed one is a usage error that does not repeat it."""
+    found: dict[str, str] = {}
+    for position, literal in enumerate(literals, start=1):
+        key, sep, value = literal.partition("=")
+        if not sep or not key:
+            raise click.UsageError(
+                f"--from-literal number {position} is not KEY=VALUE (it is not shown here in "
+                "case it holds a value)"
+            )
+        if key in found:
+            raise click.UsageError(f"--from-literal sets {key} twice")
+        found[key] = value
+    register(found.values())
+    return found
+
+
+def parse_generate_spec(spec: str) -> tuple[str, int]:
+    """``KEY`` or ``KEY:LENGTH`` → (key, length)."""
+    key, sep, length_text = spec.partition(":")
+    if not key:
+        raise click.UsageError(f"--generate '{spec}' has no key; write KEY or KEY:LENGTH")
+    length = DEFAULT_GENERATED_LENGTH
+    if sep:
+        if not length_text.isdigit():
+            raise click.UsageError(f"--generate '{spec}': LENGTH must be a whole number")
+        length = int(length_text)
+    if not MIN_GENERATED_LENGTH <= length <= MAX_GENERATED_LENGTH:
+        raise click.UsageError(
+            f"--generate '{spec}': LENGTH must be between {MIN_GENERATED_LENGTH} and "
+            f"{MAX_GENERATED_LENGTH}"
+        )
+    return key, length
+
+
+def generate_value(length: int) -> str:
+    """A random URL-safe value of exactly ``length`` characters (6 bits of entropy each)."""
+    return secrets.token_urlsafe(length)[:length]
+
+
+def generate_values(specs: Sequence[str]) -> dict[str, str]:
+    """One random value per ``KEY[:LENGTH]`` spec, registered with the masker."""
+    found: dict[str, str] = {}
+    for spec in specs:
+        key, length = parse_generate_spec(spec)
+        if key in found:
+            raise click.UsageError(f"--generate names {key} twice")
+        found[key] = generate_value(length)
+    register(found.values())
+    return found
+
+
+def merge_sources(sources: Iterable[tuple[str, Mapping[str, str]]]) -> dict[str, str]:
+    """Combine values from several options; a key given by two of them is a usage error."""
+    merged: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    for label, values in sources:
+        for key, value in values.items():
+            if key in merged:
+                raise click.UsageError(f"{key} is given by both {origin[key]} and {label}")
+            merged[key] = value
+            origin[key] = label
+    return merged
+
+
+def register(values: Iterable[str]) -> None:
+    """Mask these values in everything this process prints or logs from now on."""
+    masker = get_masker()
+    for value in values:
+        try:
+            masker.register(value)
+        except UnicodeEncodeError:
+            # Undecodable bytes (kept as surrogates): the masker cannot encode them; the backend
+            # refuses the value with an error naming its key before anything could print it.
+            continue
