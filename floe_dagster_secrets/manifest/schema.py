@@ -37,8 +37,35 @@ __all__ = [
 
 ASSET_KEY_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
 _ASSET_KEY_RE = re.compile(ASSET_KEY_PATTERN)
-_WORD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_WORD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+_WORD_RE = re.compile(_WORD_PATTERN)
 _FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+_FIELD_RE = re.compile(_FIELD_PATTERN)
+
+
+def _check_word(value: str) -> str:
+    if not _WORD_RE.match(value):
+        raise ValueError(
+            "use 1 to 63 letters, digits, '_', '-' and '.', starting with a letter or digit"
+        )
+    return value
+
+
+def _check_field(value: str) -> str:
+    if not _FIELD_RE.match(value):
+        raise ValueError(
+            "not a source field name: use letters, digits, '_', '-' and '.', starting with a "
+            "letter or '_'"
+        )
+    return value
+
+
+Word = Annotated[
+    str, AfterValidator(_check_word), Field(json_schema_extra={"pattern": _WORD_PATTERN})
+]
+SourceField = Annotated[
+    str, AfterValidator(_check_field), Field(json_schema_extra={"pattern": _FIELD_PATTERN})
+]
 
 
 def _check_asset_key(value: str) -> str:
@@ -99,8 +126,8 @@ class SecretReference:
 class PipelineSource(FrozenModel):
     """``ingestion.pipelines[].source``: the source system and the secrets its fields come from."""
 
-    type: str = Field(pattern=_WORD_PATTERN, description="Source connector, e.g. salesforce.")
-    secret_refs: dict[Annotated[str, Field(pattern=_FIELD_PATTERN)], SecretName] = Field(
+    type: Word = Field(description="Source connector, e.g. salesforce.")
+    secret_refs: dict[SourceField, SecretName] = Field(
         default_factory=dict,
         description="Source field -> name of the secret that supplies it.",
     )
@@ -109,7 +136,7 @@ class PipelineSource(FrozenModel):
 class Pipeline(FrozenModel):
     """``ingestion.pipelines[]``: one ingestion pipeline."""
 
-    name: str = Field(pattern=_WORD_PATTERN, max_length=63, description="Pipeline name.")
+    name: Word = Field(description="Pipeline name.")
     source: PipelineSource
 
 

@@ -347,6 +347,25 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         "pipeline name 'crm' is already used by pipelines[0]",
     ),
     (
+        "ingestion-pipeline-name",
+        (("ingestion.pipelines[0].name", "salesforce sync"),),
+        "ingestion.pipelines[0].name",
+        "use 1 to 63 letters, digits, '_', '-' and '.', starting with a letter or digit",
+    ),
+    (
+        "ingestion-source-type-empty",
+        (("ingestion.pipelines[0].source.type", ""),),
+        "ingestion.pipelines[0].source.type",
+        "use 1 to 63 letters, digits, '_', '-' and '.', starting with a letter or digit",
+    ),
+    (
+        "ingestion-secret-ref-field",
+        (("ingestion.pipelines[0].source.secret_refs", {"client id": "salesforce-api-secret"}),),
+        'ingestion.pipelines[0].source.secret_refs["client id"]',
+        "not a source field name: use letters, digits, '_', '-' and '.', starting with a letter "
+        "or '_'",
+    ),
+    (
         "ingestion-no-source",
         (("ingestion.pipelines[0].source", DELETE),),
         "ingestion.pipelines[0].source",
