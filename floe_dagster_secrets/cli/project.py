@@ -46,32 +46,42 @@ def profiles_group() -> None:
     help=f"Also write {CONFIGMAP_FILENAME}: a ConfigMap holding profiles.yml for job pods.",
 )
 @click.option("--namespace", "-n", default=None, help="ConfigMap namespace [default: manifest's].")
+@click.option("--profile-name", default="floe", show_default=True, help="dbt profile name.")
+@click.option("--target", default=None, help="dbt target name [default: manifest's environment].")
 def render_command(
-    manifest_path: Path, output_dir: Path, configmap: bool, namespace: str | None
+    manifest_path: Path,
+    output_dir: Path,
+    configmap: bool,
+    namespace: str | None,
+    profile_name: str,
+    target: str | None,
 ) -> None:
     """Write profiles.yml for the manifest's compute target (env_var() references only)."""
-    from floe_dagster_secrets.dbt import render_profiles_configmap, render_profiles_yml
-
     manifest = load_manifest_showing_warnings(manifest_path)
+    from floe_dagster_secrets.dbt import render_profiles_configmap, write_profiles_yml
+
     compute = manifest.plugins.compute
-    target = manifest.environment
+    target = target or manifest.environment
     output_dir.mkdir(parents=True, exist_ok=True)
-    profiles = render_profiles_yml(compute.type, compute.config, target=target)
-    write_atomic(output_dir, "profiles.yml", profiles.encode("utf-8"))
-    echo(
-        f"✓ Wrote {output_dir / 'profiles.yml'} (profile floe, target {target}, "
-        f"compute {compute.type})"
+    written = write_profiles_yml(
+        output_dir, compute.type, compute.config, profile_name=profile_name, target=target
     )
+    echo(f"✓ Wrote {written} (profile {profile_name}, target {target}, compute {compute.type})")
     if configmap:
         document = render_profiles_configmap(
             compute.type,
             compute.config,
+            profile_name=profile_name,
             target=target,
             namespace=namespace or manifest.plugins.secrets.namespace,
         )
-        text = yaml.safe_dump(document, sort_keys=False)
+        text = yaml.safe_dump(document, sort_keys=False, width=100_000)
         write_atomic(output_dir, CONFIGMAP_FILENAME, text.encode("utf-8"))
-        echo(f"✓ Wrote {output_dir / CONFIGMAP_FILENAME} (ConfigMap)")
+        # Holds no secret (that is the point of it): the usual mode for a manifest file.
+        (output_dir / CONFIGMAP_FILENAME).chmod(0o644)
+        echo(
+            f"✓ Wrote {output_dir / CONFIGMAP_FILENAME} (ConfigMap {document['metadata']['name']})"
+        )
 
 
 @click.group("manifest")
