@@ -66,6 +66,7 @@ from floe_dagster_secrets.errors import (
     SecretNotFoundError,
 )
 from floe_dagster_secrets.pod_spec import ENV_VAR_NAME
+from floe_dagster_secrets.types import SecretValue
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 (a public URL)
 
@@ -357,22 +358,26 @@ def required_secret_keys(
 
 def profile_env(
     compute_type: str,
-    secret: Mapping[str, object],
+    secret: Mapping[str, str] | Mapping[str, SecretValue],
     *,
     settings: Mapping[str, Any] | None = None,
     secret_name: str | None = None,
 ) -> dict[str, str]:
-    """Map each key of the connection secret to the env var the pod gets it as.
+    """The environment a dbt process needs: each secret key renamed to ``DBT_ENV_SECRET_<KEY>``.
 
-    Only the keys are read, never the values, so this is where a value can be handed in without
-    it ever reaching a renderer. Every key reaches the pod (``envFrom`` with the prefix), so every
-    key is mapped, not only those the profile reads.
+    This is the one place values meet the dbt layer, and they only pass through: the renderers
+    never take a value, so a profile cannot hold one. In a pod the same renaming is done by
+    ``envFrom`` with the prefix, so every key is passed on, not only those the profile reads.
 
     Args:
         compute_type: The manifest's ``plugins.compute.type``.
-        secret: The secret's data (key -> value or ``SecretValue``); values are ignored.
-        settings: ``plugins.compute.config`` (for ``auth``).
+        secret: The secret's data, key -> text or ``SecretValue`` (revealed here, for the
+            process that consumes it).
+        settings: ``plugins.compute.config`` (only ``auth`` is read).
         secret_name: The secret's name, for error messages.
+
+    Returns:
+        ``{"DBT_ENV_SECRET_<KEY>": value}`` for every key, sorted by key.
 
     Raises:
         SecretNotFoundError: a required key is missing from the secret.
@@ -380,7 +385,7 @@ def profile_env(
     """
     spec = get_spec(compute_type)
     keys = sorted(secret)
-    bad = [k for k in keys if not ENV_VAR_NAME.match(k)]
+    bad = [k for k in keys if not isinstance(k, str) or not ENV_VAR_NAME.match(k)]
     if bad:
         raise InvalidSecretReferenceError(
             f"Key(s) {', '.join(repr(k) for k in bad)} of the {compute_type} connection secret "
@@ -397,7 +402,11 @@ def profile_env(
             "plugins.compute.connection_secret_ref",
             secret=secret_name,
         )
-    return {key: secret_env_name(key) for key in keys}
+    env: dict[str, str] = {}
+    for key in keys:
+        value = secret[key]
+        env[secret_env_name(key)] = value.reveal() if isinstance(value, SecretValue) else value
+    return env
 
 
 def build_target(compute_type: str, settings: Mapping[str, Any] | None) -> dict[str, Any]:
