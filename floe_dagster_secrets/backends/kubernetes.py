@@ -242,10 +242,10 @@ class K8sSecretsPlugin(SecretsPlugin):
         """
         objects.check_name(name, namespace)
         encoded = objects.encode_data(name, namespace, data)
-        get_masker().register_all(data.values())
         current = self._read(name, namespace, verb="update")
         new_data = {**(current.get("data") or {}), **encoded} if merge else encoded
         objects.check_encoded_size(name, namespace, new_data)
+        get_masker().register_all(data.values())
         meta = dict(current.get("metadata") or {})
         if objects.is_managed(meta):
             annotations = dict(meta.get("annotations") or {})
