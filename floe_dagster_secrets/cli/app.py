@@ -87,8 +87,8 @@ def _finish(code: int) -> None:
 def list_command(target: Target) -> None:
     """List secrets as NAME TYPE AGE (never values)."""
     plugin = target.plugin()
-    with progress("Listing secrets…"):
-        code = commands.list_secrets(plugin, target.namespace, emit=echo, output=target.output)
+    with progress("Listing secrets…") as emit:
+        code = commands.list_secrets(plugin, target.namespace, emit=emit, output=target.output)
     _finish(code)
 
 
@@ -102,12 +102,12 @@ def validate_command(target: Target, strict: bool) -> None:
     """
     required = target.required_secrets(strict=strict)
     plugin = target.plugin()
-    with progress("Checking secrets…"):
+    with progress("Checking secrets…") as emit:
         code = commands.validate_secrets(
             plugin,
             target.namespace,
             required,
-            emit=echo,
+            emit=emit,
             manifest_label=str(target.manifest_file),
             output=target.output,
             fix_flags=target.fix_flags(),
@@ -122,12 +122,12 @@ def status_command(target: Target) -> None:
     manifest = target.manifest()
     required = target.required_secrets() if manifest is not None else []
     plugin = target.plugin()
-    with progress("Reading secret status…"):
+    with progress("Reading secret status…") as emit:
         code = commands.secrets_status(
             plugin,
             target.namespace,
             required,
-            emit=echo,
+            emit=emit,
             output=target.output,
             fix_flags=target.fix_flags(),
         )
@@ -190,9 +190,9 @@ def create_command(
     """Create secret NAME from an env file, stdin or literals. Never echoes values."""
     data, _ = _collect(env_file, from_stdin, literals)
     plugin = target.plugin()
-    with progress(f"Creating {name}…"):
+    with progress(f"Creating {name}…") as emit:
         code = commands.create_secret(
-            plugin, name, target.namespace, data, emit=echo, output=target.output
+            plugin, name, target.namespace, data, emit=emit, output=target.output
         )
     _finish(code)
 
@@ -220,13 +220,13 @@ def rotate_command(
     """Write a new version of secret NAME; given keys change, the others are kept."""
     data, generated = _collect(env_file, from_stdin, literals, generate)
     plugin = target.plugin()
-    with progress(f"Rotating {name}…"):
+    with progress(f"Rotating {name}…") as emit:
         code = commands.rotate_secret(
             plugin,
             name,
             target.namespace,
             data,
-            emit=echo,
+            emit=emit,
             generated=generated,
             output=target.output,
         )

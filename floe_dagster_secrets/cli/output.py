@@ -107,11 +107,19 @@ def is_interactive() -> bool:
 
 
 @contextlib.contextmanager
-def progress(message: str) -> Iterator[None]:
-    """A rich spinner on stderr while a backend call runs; nothing at all when not on a TTY."""
+def progress(message: str) -> Iterator[Emit]:
+    """A rich spinner on stderr while backend calls run; nothing at all when not on a TTY.
+
+    Yields the output function to use inside the block. On a terminal, lines are held back until
+    the spinner has stopped, so the spinner's redraws never tear through the output.
+    """
     if not is_interactive():
-        yield
+        yield echo
         return
-    console = Console(stderr=True)
-    with console.status(redact(message)):
-        yield
+    held: list[str] = []
+    try:
+        with Console(stderr=True).status(redact(message)):
+            yield held.append
+    finally:
+        for line in held:
+            echo(line)

@@ -451,3 +451,19 @@ def test_unexpected_exception_is_one_redacted_line(
     assert CANARY not in everything(result)
     assert result.stderr.count("\n") == 1
     assert "unexpected RuntimeError: backend said ***" in result.stderr
+
+
+def test_manifest_warnings_go_to_stderr_and_strict_makes_them_errors(
+    run: Run, workdir: Path
+) -> None:
+    text = (workdir / "manifest.yaml").read_text().replace(DUCKDB, "duckdb-creds")
+    (workdir / "m2.yaml").write_text(text)
+    result = run("secrets", "validate", "--manifest", "m2.yaml")
+    assert result.exit_code == 1
+    assert "Warning: m2.yaml: plugins.compute.connection_secret_ref" in result.stderr
+    assert "✗ duckdb-creds: NOT FOUND" in result.stdout
+    assert "'floe secrets create duckdb-creds --manifest m2.yaml'" in result.stdout
+    result = run("secrets", "validate", "--manifest", "m2.yaml", "--strict")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "Error: m2.yaml is not a valid manifest" in result.stderr
