@@ -332,14 +332,16 @@ def get_spec(compute_type: str) -> AdapterSpec:
 
 def auth_method(spec: AdapterSpec, settings: Mapping[str, Any] | None) -> str:
     """The authentication method the settings pick (``auth``), or the spec's default."""
-    auth = (settings or {}).get("auth", spec.default_auth)
-    if auth not in spec.auth_methods:
+    auth = settings.get("auth") if isinstance(settings, Mapping) else None
+    if auth is None:
+        return spec.default_auth
+    if not isinstance(auth, str) or auth not in spec.auth_methods:
         raise InvalidManifestError(
             f"Unknown auth '{auth}' for compute type '{spec.compute_type}'",
             fix=f"set plugins.compute.config.auth to one of: {', '.join(spec.auth_methods)}",
             path="plugins.compute.config.auth",
         )
-    return str(auth)
+    return auth
 
 
 def required_secret_keys(
@@ -412,11 +414,11 @@ def profile_env(
 def build_target(compute_type: str, settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """The dbt target (one entry of ``outputs``) with ``env_var()`` for every secret field."""
     spec = get_spec(compute_type)
-    auth = auth_method(spec, settings)
-    optional = {f.key for f in spec.secret_fields(auth) if f.optional}
     secret_paths: dict[str, tuple[str, ...]] = {}
     for f in spec.all_secret_fields():
         top = str(f.path[0])
+        if top in spec.managed:
+            continue
         secret_paths[top] = (*secret_paths.get(top, ()), f.key)
     resolved = resolve_settings(
         compute_type,
@@ -425,6 +427,8 @@ def build_target(compute_type: str, settings: Mapping[str, Any] | None) -> dict[
         secret_fields=secret_paths,
         managed=spec.managed,
     )
+    auth = auth_method(spec, settings)
+    optional = {f.key for f in spec.secret_fields(auth) if f.optional}
 
     def ref(key: str) -> str:
         return env_var_reference(key, optional=key in optional)

@@ -201,7 +201,7 @@ def resolve_settings(
                 )
             continue
         resolved[s.name] = s.check(compute_type, value)
-    for name in sorted(k for k in given if k not in names):
+    for name in sorted((k for k in given if k not in names), key=str):
         where = f"plugins.compute.config.{name}"
         if not isinstance(name, str):
             raise InvalidManifestError(
