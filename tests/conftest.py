@@ -36,29 +36,42 @@ _STARTED: dict[str, tuple[str, Path, float]] = {}
 _IMPLIES = {"k8s_namespace": "kube_apiserver"}
 
 
-def _start(fixture: str, name: str, factory: type[S], workdir: Path) -> S:
-    """Build and start a server, or fail the requesting test with the server's log tail."""
-    server: S | None = None
+_PORT_RACE = "address already in use"
+_ATTEMPTS = 3
+
+
+def _start(
+    fixture: str, name: str, factory: type[S], tmp_path_factory: pytest.TempPathFactory
+) -> S:
+    """Build and start a server, or fail the requesting test with the server's log tail.
+
+    Free ports are picked, released, then bound by the server, so another process on the machine
+    can take one in between; that one failure ("address already in use") is retried with new
+    ports. Anything else fails at once.
+    """
     problem: ServerStartError | None = None
-    try:
-        server = factory(workdir)  # type: ignore[call-arg]
-        seconds = server.start()
-    except ServerStartError as e:
-        problem = e
-    if problem is not None or server is None:
-        if server is not None:
-            server.stop()
-        # Outside the except block, so the report shows the log tail and not a chained traceback.
-        pytest.fail(f"{name} could not start (a failure, never a skip):\n{problem}", pytrace=False)
-    _STARTED[fixture] = (name, server.log_file, seconds)
-    return server
+    for _ in range(_ATTEMPTS):
+        server: S | None = None
+        try:
+            server = factory(tmp_path_factory.mktemp(fixture))  # type: ignore[call-arg]
+            seconds = server.start()
+        except ServerStartError as e:
+            problem = e
+            if server is not None:
+                server.stop()
+            if _PORT_RACE in str(e):
+                continue
+            break
+        _STARTED[fixture] = (name, server.log_file, seconds)
+        return server
+    # Outside the except block, so the report shows the log tail and not a chained traceback.
+    pytest.fail(f"{name} could not start (a failure, never a skip):\n{problem}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApiServer]:
     """A real kube-apiserver (RBAC, static admin/restricted tokens, TokenRequest) with its etcd."""
-    workdir = tmp_path_factory.mktemp("kube-apiserver")
-    server = _start("kube_apiserver", "kube-apiserver", KubeApiServer, workdir)
+    server = _start("kube_apiserver", "kube-apiserver", KubeApiServer, tmp_path_factory)
     yield server
     server.stop()
 
@@ -74,8 +87,7 @@ def k8s_namespace(kube_apiserver: KubeApiServer) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]:
     """A real OpenBao dev server with a root token and a file audit device."""
-    workdir = tmp_path_factory.mktemp("openbao")
-    server = _start("openbao_server", "OpenBao", OpenBaoServer, workdir)
+    server = _start("openbao_server", "OpenBao", OpenBaoServer, tmp_path_factory)
     yield server
     server.stop()
 
@@ -83,8 +95,7 @@ def openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A real PostgreSQL cluster on loopback with a password-authenticated superuser."""
-    workdir = tmp_path_factory.mktemp("postgres")
-    server = _start("postgres_server", "PostgreSQL", PostgresServer, workdir)
+    server = _start("postgres_server", "PostgreSQL", PostgresServer, tmp_path_factory)
     yield server
     server.stop()
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
+from pathlib import Path
 
 import psycopg2
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from tests.servers import KubeApiServer, OpenBaoServer, PostgresServer
-from tests.servers._process import http_call
+from tests.servers import KubeApiServer, OpenBaoServer, PostgresServer, ServerStartError, binaries
+from tests.servers._process import ManagedProcess, http_call
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +96,24 @@ def test_postgres_rejects_a_wrong_password(postgres_server: PostgresServer) -> N
     wrong = postgres_server.dsn().replace(postgres_server.password, "wrong-password")
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
         psycopg2.connect(wrong, connect_timeout=5)
+
+
+def test_a_server_that_cannot_start_fails_with_its_log_tail(tmp_path: Path) -> None:
+    process = ManagedProcess(
+        "etcd", [str(binaries.etcd()), "--no-such-flag"], log_file=tmp_path / "etcd.log"
+    )
+    process.start()
+    with pytest.raises(ServerStartError) as caught:
+        process.wait_ready(lambda: False, timeout=30)
+    message = str(caught.value)
+    assert "exited with status" in message
+    assert "no-such-flag" in message.split("---", 2)[-1]  # quoted from the log tail
+    assert not process.running()
+
+
+def test_missing_binary_names_the_setup_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FLOE_TEST_CACHE", str(tmp_path))
+    with pytest.raises(ServerStartError, match=r"setup-test-servers\.sh"):
+        binaries.kube_apiserver()
