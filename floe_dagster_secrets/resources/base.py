@@ -8,7 +8,7 @@ process that executes the step, when an op asks for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -109,7 +109,10 @@ class FloeSecretsResource(ConfigurableResource):  # type: ignore[type-arg]
         data = self.get_secret(name)
         policy = (manifest.secrets or {}).get(name)
         required = dict.fromkeys(
-            [*required_secret_keys(compute.type), *(policy.keys if policy else [])]
+            [
+                *required_secret_keys(compute.type, settings=compute.config),
+                *(policy.keys if policy else []),
+            ]
         )
         require_keys(
             data,
@@ -119,5 +122,4 @@ class FloeSecretsResource(ConfigurableResource):  # type: ignore[type-arg]
             backend=self.backend,
             purpose=f"the {compute.type} connection",
         )
-        revealed: Mapping[str, str] = {key: value.reveal() for key, value in data.items()}
-        return profile_env(compute.type, revealed)
+        return profile_env(compute.type, data, settings=compute.config, secret_name=name)

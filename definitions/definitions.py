@@ -1,0 +1,173 @@
+"""The floe demo code location: dbt models on an encrypted DuckDB, the key fetched at run time.
+
+What a data engineer sees: one ``@dbt_assets`` over ``dbt_project/`` (seeds → staging →
+intermediate → mart, dbt tests as asset checks), a job that builds all of it, a daily schedule,
+and two resources — ``dbt`` and ``secrets``. The ``secrets`` resource holds where the store is,
+not what is in it; the DuckDB key is read from the store when the step runs and reaches dbt only
+as ``DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY`` in the dbt process environment.
+"""
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetSelection,
+    AssetSpec,
+    Definitions,
+    Failure,
+    MetadataValue,
+    Output,
+    ScheduleDefinition,
+    define_asset_job,
+)
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+from definitions.project import dbt_executable, load_project, secrets_store_base_dir
+from definitions.warehouse import check_key, row_counts
+from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.resources import (
+    FloeSecretsResource,
+    secrets_metadata,
+    secrets_resource_from_manifest,
+)
+
+ENCRYPTION_KEY = "DUCKDB_ENCRYPTION_KEY"
+JOB_NAME = "floe_demo_job"
+
+PROJECT = load_project()
+MANIFEST = PROJECT.manifest
+
+
+def _secrets_by_asset() -> dict[str, list[str]]:
+    """Asset key → secrets it needs: the policies' ``assets`` lists, from manifest.yaml."""
+    by_asset: dict[str, list[str]] = {}
+    for name, policy in (MANIFEST.secrets or {}).items():
+        for asset_key in policy.assets:
+            by_asset.setdefault(asset_key, []).append(name)
+    return by_asset
+
+
+class FloeDbtTranslator(DagsterDbtTranslator):
+    """dagster-dbt's defaults, plus ``floe/secrets`` metadata naming the secrets each asset needs.
+
+    Every dbt node runs on the compute connection, so it needs the connection secret; policies
+    in ``secrets:`` may add more.
+    """
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        names = [PROJECT.connection_secret, *_secrets_by_asset().get(spec.key.to_user_string(), [])]
+        return spec.merge_attributes(metadata=secrets_metadata(names))
+
+
+@contextmanager
+def _process_env(extra: Mapping[str, str]) -> Iterator[None]:
+    """Set variables for the duration of ``dbt.cli(...)``, which copies ``os.environ`` into dbt.
+
+    ``DbtCliResource.cli`` has no ``env`` argument: it starts dbt with a copy of this process's
+    environment (and loads the profile in-process), so the connection variables are set only
+    while the dbt process is being started, then removed again.
+    """
+    saved = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _relations() -> dict[str, str]:
+    """dbt unique_id → ``schema.table`` of every seed and model dbt builds as a relation."""
+    manifest = json.loads(PROJECT.dbt.manifest_path.read_text())
+    return {
+        unique_id: f"{node['schema']}.{node['alias']}"
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] in ("seed", "model")
+        and node["config"].get("materialized") != "ephemeral"
+    }
+
+
+def _unique_id(event: Output[Any]) -> str | None:
+    value = event.metadata.get("unique_id")
+    text = getattr(value, "value", value)
+    return text if isinstance(text, str) else None
+
+
+@dbt_assets(
+    manifest=PROJECT.dbt.manifest_path,
+    project=PROJECT.dbt,
+    name="floe_demo_dbt",
+    dagster_dbt_translator=FloeDbtTranslator(),
+)
+def floe_demo_dbt(
+    context: AssetExecutionContext, dbt: DbtCliResource, secrets: FloeSecretsResource
+) -> Iterator[Any]:
+    """``dbt build`` with the connection secret fetched now, from the configured backend."""
+    secret = PROJECT.connection_secret
+    try:
+        env = secrets.dbt_env(MANIFEST)
+        key = secrets.get_secret(secret)[ENCRYPTION_KEY].reveal()
+        where = {"secret": secret, "namespace": secrets.namespace, "backend": secrets.backend}
+        check_key(PROJECT.warehouse_path, key, **where)
+    except FloeSecretsError as e:
+        raise Failure(description=str(e)) from e
+
+    with _process_env(env):
+        invocation = dbt.cli(["build"], context=context)
+    events: list[Any] = []
+    try:
+        events.extend(invocation.stream())
+    except DagsterDbtCliRuntimeError:
+        yield from events
+        raise
+
+    # dbt has exited and released the database file: count what it built.
+    relations = _relations()
+    built = {uid for event in events if isinstance(event, Output) and (uid := _unique_id(event))}
+    counts = row_counts(
+        PROJECT.warehouse_path,
+        key,
+        [(uid, relations[uid]) for uid in sorted(built) if uid in relations],
+        **where,
+    )
+    for event in events:
+        uid = _unique_id(event) if isinstance(event, Output) else None
+        if uid in counts:
+            yield event.with_metadata(
+                {**event.metadata, "dagster/row_count": MetadataValue.int(counts[uid])}
+            )
+        else:
+            yield event
+
+
+floe_demo_job = define_asset_job(JOB_NAME, selection=AssetSelection.all())
+
+floe_demo_daily = ScheduleDefinition(
+    name="floe_demo_daily",
+    job=floe_demo_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="UTC",
+)
+
+defs = Definitions(
+    assets=[floe_demo_dbt],
+    jobs=[floe_demo_job],
+    schedules=[floe_demo_daily],
+    resources={
+        "dbt": DbtCliResource(project_dir=PROJECT.dbt, dbt_executable=dbt_executable()),
+        "secrets": secrets_resource_from_manifest(MANIFEST, base_dir=secrets_store_base_dir()),
+    },
+)
+
+__all__ = ["defs"]
