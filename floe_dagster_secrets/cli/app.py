@@ -53,6 +53,8 @@ class FloeGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            raise  # `floe secrets list | head -1`: click exits quietly
         except FloeSecretsError as e:
             print_error(str(e))
             ctx.exit(1)
