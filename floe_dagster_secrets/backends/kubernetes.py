@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -91,13 +92,16 @@ class K8sSecretsPlugin(SecretsPlugin):
         self._in_cluster = in_cluster
         self._api_client = api_client
         self._owns_client = api_client is None
+        self._client_lock = threading.Lock()
 
     # --- client -----------------------------------------------------------------------------
 
     def _client(self) -> ApiClient:
-        if self._api_client is None:
-            self._api_client = self._load_client()
-        return self._api_client
+        # Locked: two threads making the first call must not both build (and leak) a client.
+        with self._client_lock:
+            if self._api_client is None:
+                self._api_client = self._load_client()
+            return self._api_client
 
     def _load_client(self) -> ApiClient:
         from kubernetes import client, config
@@ -130,9 +134,10 @@ class K8sSecretsPlugin(SecretsPlugin):
 
     def close(self) -> None:
         """Close the client this plugin created (a client passed in is left to its owner)."""
-        if self._api_client is not None and self._owns_client:
-            self._api_client.close()
-            self._api_client = None
+        with self._client_lock:
+            if self._api_client is not None and self._owns_client:
+                self._api_client.close()
+                self._api_client = None
 
     # --- one request --------------------------------------------------------------------------
 
