@@ -26,7 +26,7 @@ as_root() {
 postgres_bin_dir() {
   # /usr/local/bin/initdb may be a wrapper or symlink: look for the real server directory.
   local dir
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r); do
     if [[ -x $dir/initdb && -x $dir/postgres ]]; then echo "$dir"; return 0; fi
   done
   return 1
