@@ -1,0 +1,153 @@
+"""README command (1), after setup: run the demo job end to end and say what it built.
+
+1. Creates the demo credential ``duckdb-dev-credentials`` (a random DuckDB encryption key) in the
+   local store named by ``definitions/manifest.yaml``, unless it is already there.
+2. Runs ``floe_demo_job`` with ``dagster job execute`` in a real Dagster instance
+   (``DAGSTER_HOME=definitions/.dagster_home``, SQLite storage, git-ignored): dbt builds the
+   encrypted DuckDB warehouse, its key fetched from the store when the step runs.
+3. Reads the run's events back from that instance and prints each materialized asset with its
+   row count, and the dbt tests (asset checks) with their result. The key is never printed.
+
+Exit status: 0 when the run succeeded, 1 otherwise (the tail of the Dagster log is shown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance, RunsFilter
+
+from floe_dagster_secrets.errors import SecretNotFoundError
+from floe_dagster_secrets.manifest import load_manifest
+from floe_dagster_secrets.resources import secrets_resource_from_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "definitions" / "manifest.yaml"
+JOB = "floe_demo_job"
+KEY_NAME = "DUCKDB_ENCRYPTION_KEY"
+
+
+def out(line: str = "") -> None:
+    """This script's only output channel (the package itself never prints)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def ensure_demo_secret() -> str:
+    """Create the connection secret with a random key if it is missing; return its name."""
+    manifest = load_manifest(MANIFEST)
+    name = manifest.plugins.compute.connection_secret_ref
+    if not name:
+        raise SystemExit(f"{MANIFEST} names no plugins.compute.connection_secret_ref")
+    resource = secrets_resource_from_manifest(manifest, base_dir=MANIFEST.parent)
+    plugin = resource.plugin()
+    try:
+        meta = plugin.describe_secret(name, resource.namespace)
+        out(f"secret  {name} exists in {resource.backend} store (version {meta.version})")
+    except SecretNotFoundError:
+        plugin.create_secret(name, resource.namespace, {KEY_NAME: secrets.token_urlsafe(32)})
+        out(f"secret  {name} created in {resource.backend} store with a random {KEY_NAME}")
+    return name
+
+
+def dagster_home(path: Path) -> Path:
+    """A project-local instance: SQLite storage, no telemetry."""
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return path
+
+
+def run_job(home: Path, log: Path) -> int:
+    """``dagster job execute`` as a subprocess, its output kept in ``log``."""
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [
+        str(dagster),
+        "job",
+        "execute",
+        "--module-name",
+        "definitions.definitions",
+        "--attribute",
+        "defs",
+        "--working-directory",
+        str(ROOT),
+        "--job",
+        JOB,
+    ]
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    with log.open("w") as handle:
+        return subprocess.run(
+            command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False
+        ).returncode
+
+
+def report(home: Path) -> bool:
+    """Print the latest run's materializations and checks; True if the run succeeded."""
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(filters=RunsFilter(job_name=JOB), limit=1)
+        if not runs:
+            out("no run was recorded")
+            return False
+        run = runs[0]
+        out(f"run     {run.run_id}  {run.status.value}")
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+            materialization = entry.asset_materialization
+            if materialization is None:
+                continue
+            rows = materialization.metadata.get("dagster/row_count")
+            count = getattr(rows, "value", "?")
+            out(f"  materialized  {materialization.asset_key.to_user_string():<28} rows={count}")
+        checks = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+        passed = 0
+        for entry in checks:
+            evaluation = (
+                entry.dagster_event.asset_check_evaluation_data if entry.dagster_event else None
+            )
+            if evaluation is None:
+                continue
+            passed += int(evaluation.passed)
+            if not evaluation.passed:
+                out(
+                    f"  check FAILED  {evaluation.asset_key.to_user_string()}:"
+                    f"{evaluation.check_name}"
+                )
+        out(f"  checks        {passed}/{len(checks)} passed")
+        return run.status.value == "SUCCESS"
+
+
+def main() -> int:
+    """Create the secret if needed, run the job, report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--dagster-home",
+        type=Path,
+        default=ROOT / "definitions" / ".dagster_home",
+        help="Dagster instance directory (default: definitions/.dagster_home, git-ignored)",
+    )
+    args = parser.parse_args()
+    started = time.monotonic()
+    ensure_demo_secret()
+    home = dagster_home(args.dagster_home.resolve())
+    log = home / "demo-run.log"
+    out(f"run     dagster job execute -j {JOB}  (DAGSTER_HOME={home}, log: {log})")
+    job_started = time.monotonic()
+    code = run_job(home, log)
+    job_seconds = time.monotonic() - job_started
+    ok = report(home) and code == 0
+    if not ok:
+        out("the run failed; last lines of the Dagster log:")
+        for line in log.read_text().splitlines()[-25:]:
+            out(f"  | {line}")
+    out(f"time    job {job_seconds:.1f} s, demo {time.monotonic() - started:.1f} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
