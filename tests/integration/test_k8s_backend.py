@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import socket
+import ssl
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,7 +35,7 @@ from floe_dagster_secrets.errors import (
 )
 from floe_dagster_secrets.masking import get_masker
 from floe_dagster_secrets.types import SecretValue
-from tests.servers import KubeApiServer
+from tests.servers import KubeApiServer, ServerStartError
 from tests.servers._process import free_port
 
 pytestmark = pytest.mark.integration
@@ -62,10 +66,20 @@ class Recorder:
         original = api.request
 
         def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            response = original(method, url, *args, **kwargs)
+            try:
+                response = original(method, url, *args, **kwargs)
+            except ApiException as e:
+                self.calls.append({"method": method, "url": url, "status": e.status, "raw": b""})
+                raise
             raw = response.data  # urllib3 caches it: the plugin reads the same bytes
             self.calls.append(
-                {"method": method, "url": url, "headers": kwargs.get("headers") or {}, "raw": raw}
+                {
+                    "method": method,
+                    "url": url,
+                    "headers": kwargs.get("headers") or {},
+                    "raw": raw,
+                    "status": response.status,
+                }
             )
             return response
 
@@ -557,6 +571,141 @@ def test_unreachable_apiserver_fails_after_bounded_retries(
     assert time.monotonic() - started < 10
     assert dead in str(caught.value)
     assert "3 attempt(s)" in str(caught.value)
+
+
+# --- throttling: a real apiserver answering 429 -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def throttled_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApiServer]:
+    """A second apiserver that admits one mutating request at a time (classic max-in-flight).
+
+    Priority and fairness is off so the old limiter answers 429 at once instead of queueing;
+    system:masters is exempt from it, so the tests act as the restricted user.
+    """
+    server = KubeApiServer(
+        tmp_path_factory.mktemp("throttled-apiserver"),
+        extra_args=[
+            "--enable-priority-and-fairness=false",
+            "--max-mutating-requests-inflight=1",
+        ],
+    )
+    problem: Exception | None = None
+    try:
+        server.start()
+    except ServerStartError as e:
+        problem = e
+    if problem is not None:
+        server.stop()
+        pytest.fail(f"throttled kube-apiserver could not start:\n{problem}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@contextlib.contextmanager
+def holding_the_mutating_slot(server: KubeApiServer, namespace: str) -> Iterator[None]:
+    """Occupy the only mutating slot: a POST whose body arrives only when the block ends."""
+    body = json.dumps({"metadata": {"name": "slot-holder"}}).encode()
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(
+            f"POST /api/v1/namespaces/{namespace}/secrets HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: Bearer {server.restricted_token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body[:1]
+        )
+        time.sleep(0.3)  # let the apiserver take the slot and block reading the body
+        try:
+            yield
+        finally:
+            tls.sendall(body[1:])
+            tls.recv(4096)
+
+
+def _grant_create(server: KubeApiServer, namespace: str) -> None:
+    rbac = k8s.RbacAuthorizationV1Api(server.api_client())
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "writer"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "writer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "writer"},
+            "subjects": [
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "User",
+                    "name": server.restricted_user,
+                }
+            ],
+        },
+    )
+
+
+class _Patient(K8sSecretsPlugin):
+    retry_policy = RetryPolicy(attempts=10, max_seconds=20, initial_wait=0.1, max_wait=0.4)
+
+
+class _Impatient(K8sSecretsPlugin):
+    retry_policy = RetryPolicy(attempts=3, max_seconds=5, initial_wait=0.05, max_wait=0.1)
+
+
+def test_throttled_write_is_retried_until_it_succeeds(throttled_apiserver: KubeApiServer) -> None:
+    server = throttled_apiserver
+    namespace = server.create_namespace()
+    _grant_create(server, namespace)
+    api = server.new_client(server.restricted_kubeconfig)
+    recorder = Recorder(api)
+    plugin = _Patient(api_client=api)
+    value = canary()
+    try:
+        worker = threading.Thread(
+            target=lambda: plugin.create_secret("throttled-secret", namespace, {"KEY": value})
+        )
+        with holding_the_mutating_slot(server, namespace):
+            worker.start()
+            time.sleep(0.8)  # the plugin meets 429s and backs off while the slot is taken
+        worker.join(timeout=30)
+        statuses = [call["status"] for call in recorder.calls if call["method"] == "POST"]
+        assert statuses[0] == 429
+        assert statuses[-1] == 201
+        assert 429 not in statuses[statuses.index(201) :]
+        assert plugin.describe_secret("throttled-secret", namespace).keys == ("KEY",)
+    finally:
+        api.close()
+
+
+def test_throttling_that_outlasts_the_retries_is_backend_unavailable(
+    throttled_apiserver: KubeApiServer,
+) -> None:
+    server = throttled_apiserver
+    namespace = server.create_namespace()
+    _grant_create(server, namespace)
+    api = server.new_client(server.restricted_kubeconfig)
+    recorder = Recorder(api)
+    plugin = _Impatient(api_client=api)
+    value = canary()
+    try:
+        with (
+            holding_the_mutating_slot(server, namespace),
+            pytest.raises(BackendUnavailableError) as caught,
+        ):
+            plugin.create_secret("never-written", namespace, {"KEY": value})
+        assert "429" in str(caught.value)
+        assert "3 time(s)" in str(caught.value)
+        assert [call["status"] for call in recorder.calls] == [429, 429, 429]
+        assert_no_value(caught.value, value)
+        with pytest.raises(SecretNotFoundError):
+            plugin.describe_secret("never-written", namespace)
+    finally:
+        api.close()
 
 
 # --- retry policy (pure logic; no server) -------------------------------------------------------

@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,9 @@ class KubeApiServer:
         kubectl: path of the kubectl built from the same release.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, extra_args: Sequence[str] = ()) -> None:
         self.workdir = workdir
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.admin_token = secrets.token_hex(24)
@@ -95,6 +97,7 @@ class KubeApiServer:
             f"--cert-dir={self.workdir / 'certs'}",
             "--profiling=false",
             "--v=1",
+            *self.extra_args,
         ]
 
     def _readyz(self) -> bool:
