@@ -222,7 +222,8 @@ def write_profiles_yml(
     """Render and write ``profiles.yml`` atomically (temp file in the same folder, then rename).
 
     Args:
-        path: The file to write, or a directory (the profiles dir) to write ``profiles.yml`` in.
+        path: The file to write (ending in ``.yml``/``.yaml``), or the profiles dir to write
+            ``profiles.yml`` in (created if missing).
         compute_type: The manifest's ``plugins.compute.type``.
         settings: The manifest's ``plugins.compute.config``.
         profile_name: The ``profile:`` named in ``dbt_project.yml``.
@@ -233,7 +234,7 @@ def write_profiles_yml(
     """
     text = render_profiles_yml(compute_type, settings, profile_name=profile_name, target=target)
     destination = Path(path)
-    if destination.is_dir():
+    if destination.is_dir() or destination.suffix not in (".yml", ".yaml"):
         destination = destination / "profiles.yml"
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".profiles.", suffix=".tmp")

@@ -179,6 +179,12 @@ def test_write_into_a_profiles_dir(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles.yml"]
 
 
+def test_write_creates_a_missing_profiles_dir(tmp_path: Path) -> None:
+    written = write_profiles_yml(tmp_path / "profiles", "postgres", MINIMAL["postgres"])
+    assert written == tmp_path / "profiles" / "profiles.yml"
+    assert written.is_file()
+
+
 def test_write_replaces_a_file_and_creates_parents(tmp_path: Path) -> None:
     destination = tmp_path / "a" / "b" / "profiles.yml"
     write_profiles_yml(destination, "postgres", MINIMAL["postgres"])
