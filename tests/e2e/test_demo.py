@@ -1,0 +1,134 @@
+"""The demo job end to end: a real Dagster instance, real dbt, a real encrypted DuckDB file.
+
+Each test runs ``dagster job execute`` as a subprocess against a private copy of ``definitions/``
+with its own local secrets store and SQLite-backed DAGSTER_HOME, then inspects what Dagster
+recorded and searches every file the run could have written for the key.
+"""
+
+import secrets
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from floe_dagster_secrets.backends.local import LocalSecretsPlugin
+from floe_dagster_secrets.dbt import duckdb_extension_directory
+from tests.e2e.demo_location import (
+    ASSETS,
+    KEY,
+    NAMESPACE,
+    SECRET,
+    DemoLocation,
+    copy_location,
+    files_containing,
+    text_hits,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+
+
+def _canary() -> str:
+    return f"canary{secrets.token_urlsafe(24)}"
+
+
+def _plant(location: DemoLocation, key: str) -> None:
+    LocalSecretsPlugin(path=location.store).create_secret(SECRET, NAMESPACE, {KEY: key})
+
+
+@pytest.fixture
+def location(tmp_path: Path) -> DemoLocation:
+    return copy_location(tmp_path)
+
+
+def test_demo_job_materializes_every_asset_and_leaks_the_key_nowhere(
+    location: DemoLocation,
+) -> None:
+    canary = _canary()
+    _plant(location, canary)
+
+    result = location.execute_job()
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert location.warehouse.exists()  # the copy ran, not the checkout
+    with DagsterInstance.from_config(str(location.home)) as instance:
+        (run,) = instance.get_runs()
+        assert run.status == DagsterRunStatus.SUCCESS
+        materialized = {
+            entry.asset_materialization.asset_key.to_user_string(): entry.asset_materialization
+            for entry in instance.all_logs(
+                run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+            )
+            if entry.asset_materialization
+        }
+        checks = [
+            entry.dagster_event.asset_check_evaluation_data
+            for entry in instance.all_logs(
+                run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+            if entry.dagster_event
+        ]
+    assert set(materialized) == ASSETS
+    assert materialized["customer_lifetime_value"].metadata["dagster/row_count"].value == 6
+    assert len(checks) == 14
+    assert all(check.passed for check in checks)
+
+    compute_logs = [
+        p for p in (location.home / "storage").rglob("*") if p.suffix in (".out", ".err")
+    ]
+    assert any(p.stat().st_size for p in compute_logs), "no compute log was captured"
+    scanned = [
+        location.home,  # runs.db, event logs, schedules, compute logs
+        location.dbt_project / "target",  # dbt artifacts, dbt.log per invocation, profiles
+        location.definitions,  # anything else the run wrote next to the code
+    ]
+    skip = (location.store, location.warehouse.parent)
+    assert (location.dbt_project / "target" / "floe-profiles" / "profiles.yml").exists()
+    assert files_containing(canary, scanned, skip=skip) == []
+    assert text_hits(canary, result.stdout) == []
+    assert text_hits(canary, result.stderr) == []
+
+
+def test_missing_secret_fails_the_run_with_our_error_before_dbt_starts(
+    location: DemoLocation,
+) -> None:
+    result = location.execute_job()
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "SecretNotFoundError" in output
+    assert f"Failure: Secret '{SECRET}'" in output
+    assert f"secret '{SECRET}'" in output
+    assert f"namespace '{NAMESPACE}'" in output
+    assert "Fix:" in output
+    assert "Running dbt command" not in output
+
+
+def test_wrong_key_fails_the_run_with_our_error_before_dbt_starts(
+    location: DemoLocation,
+) -> None:
+    right, wrong = _canary(), _canary()
+    location.warehouse.parent.mkdir(parents=True)
+    conn = duckdb.connect(
+        ":memory:",
+        config={
+            "extension_directory": duckdb_extension_directory(),
+            "autoinstall_known_extensions": "false",
+        },
+    )
+    conn.execute("LOAD httpfs")
+    conn.execute(f"ATTACH '{location.warehouse}' AS floe_demo (ENCRYPTION_KEY '{right}')")
+    conn.execute("CREATE TABLE floe_demo.main.marker AS SELECT 1 AS one")
+    conn.close()
+    _plant(location, wrong)
+
+    result = location.execute_job()
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Wrong encryption key" in output
+    assert f"secret '{SECRET}'" in output
+    assert str(location.warehouse) in output
+    assert "Running dbt command" not in output
+    assert text_hits(wrong, output) == []
+    assert text_hits(right, output) == []
