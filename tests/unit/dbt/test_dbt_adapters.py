@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +276,15 @@ def test_every_error_is_a_floe_error_with_a_fix() -> None:
     with pytest.raises(FloeSecretsError) as caught:
         render_profile("snowflake", {})
     assert "Fix:" in str(caught.value)
+
+
+def test_the_dbt_layer_imports_neither_dagster_nor_dbt() -> None:
+    code = (
+        "import sys, floe_dagster_secrets.dbt\n"
+        "heavy = {'dagster', 'dbt', 'duckdb', 'kubernetes', 'hvac'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
