@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pytest
 
-from tests.servers import KubeApiServer, OpenBaoServer, PostgresServer, ServerStartError
-from tests.servers._process import log_tail
+from tests.servers._process import ServerStartError, log_tail
+
+if TYPE_CHECKING:
+    from tests.servers import KubeApiServer, OpenBaoServer, PostgresServer
 
 
 class _Server(Protocol):
@@ -71,6 +73,8 @@ def _start(
 @pytest.fixture(scope="session")
 def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApiServer]:
     """A real kube-apiserver (RBAC, static admin/restricted tokens, TokenRequest) with its etcd."""
+    from tests.servers import KubeApiServer
+
     server = _start("kube_apiserver", "kube-apiserver", KubeApiServer, tmp_path_factory)
     yield server
     server.stop()
@@ -87,6 +91,8 @@ def k8s_namespace(kube_apiserver: KubeApiServer) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]:
     """A real OpenBao dev server with a root token and a file audit device."""
+    from tests.servers import OpenBaoServer
+
     server = _start("openbao_server", "OpenBao", OpenBaoServer, tmp_path_factory)
     yield server
     server.stop()
@@ -95,6 +101,8 @@ def openbao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A real PostgreSQL cluster on loopback with a password-authenticated superuser."""
+    from tests.servers import PostgresServer
+
     server = _start("postgres_server", "PostgreSQL", PostgresServer, tmp_path_factory)
     yield server
     server.stop()
