@@ -96,12 +96,24 @@ def _parse(project: DbtProject, manifest: Manifest) -> None:
         Path(scratch, "manifest.json").replace(project.manifest_path)
 
 
+def _is_stale(project: DbtProject) -> bool:
+    """Whether a model, seed, test or ``dbt_project.yml`` changed after the last parse."""
+    if not project.manifest_path.exists():
+        return True
+    parsed_at = project.manifest_path.stat().st_mtime
+    sources = [project.project_dir / "dbt_project.yml"]
+    for folder in ("models", "seeds", "tests", "macros", "snapshots", "analyses"):
+        sources.extend(p for p in (project.project_dir / folder).rglob("*") if p.is_file())
+    return any(path.stat().st_mtime > parsed_at for path in sources)
+
+
 def load_project() -> Project:
     """Load the manifest, write the profile and make sure dbt's manifest.json exists.
 
-    Under ``dagster dev`` the project is re-parsed on every load so model edits show up, as
-    ``DbtProject.prepare_if_dev`` would do (which cannot be used here: it runs ``dbt parse``
-    with the process environment, where the ``DBT_ENV_SECRET_*`` variables are not set).
+    The project is re-parsed when a source file is newer than ``manifest.json``, and on every
+    load under ``dagster dev``, as ``DbtProject.prepare_if_dev`` would do (which cannot be used
+    here: it runs ``dbt parse`` with the process environment, where the ``DBT_ENV_SECRET_*``
+    variables are not set).
     """
     manifest = load_manifest(MANIFEST_PATH)
     warehouse_path = _resolve(str(manifest.plugins.compute.config["path"]))
@@ -111,7 +123,7 @@ def load_project() -> Project:
     dbt_project = DbtProject(
         project_dir=DBT_PROJECT_DIR, profiles_dir=PROFILES_DIR, target=manifest.environment
     )
-    if not dbt_project.manifest_path.exists() or os.getenv("DAGSTER_IS_DEV_CLI"):
+    if _is_stale(dbt_project) or os.getenv("DAGSTER_IS_DEV_CLI"):
         _parse(dbt_project, manifest)
     return Project(manifest=manifest, warehouse_path=warehouse_path, dbt=dbt_project)
 
