@@ -101,4 +101,7 @@ class SecretMetadata:
             "created": self.created.isoformat() if self.created else None,
             "updated": self.updated.isoformat() if self.updated else None,
             "managed_by_floe": self.managed_by_floe,
+            # False where the backend cannot tell key names without reading values (a
+            # Kubernetes Secret that floe did not write, seen through a metadata-only list).
+            "keys_known": bool(self.extra.get("keys_known", True)),
         }

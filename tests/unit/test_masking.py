@@ -109,3 +109,11 @@ def test_installed_masker_redacts_records_from_any_logger(
 def test_encoded_forms_skip_too_short() -> None:
     assert encoded_forms("ab") == set()
     assert CANARY in encoded_forms(CANARY)
+
+
+def test_large_values_are_redacted_without_slowing_the_regex() -> None:
+    masker = SecretsMasker()
+    large = "L" * 700_000 + "-end"
+    masker.register(large)
+    masker.register(CANARY)
+    assert masker.redact(f"a {large} b {CANARY} c") == f"a {REDACTED} b {REDACTED} c"

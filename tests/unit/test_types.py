@@ -58,4 +58,5 @@ def test_reveal_all_and_metadata_json_has_no_values() -> None:
         "created": "2026-01-01T00:00:00+00:00",
         "updated": None,
         "managed_by_floe": False,
+        "keys_known": True,
     }
