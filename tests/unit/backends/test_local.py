@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -405,10 +406,14 @@ def test_lock_held_too_long_is_a_clear_error(
 # -- concurrency ---------------------------------------------------------------------------
 
 
-def _writer(root: str, label: str, count: int) -> None:
+def _writer(root: str, label: str, count: int, start: Any, versions: Any) -> None:
     plugin = LocalSecretsPlugin(path=root)
-    for i in range(count):
-        plugin.update_secret("shared", NS, {f"{label}_{i}": str(i)}, merge=True)
+    start.wait(timeout=60)  # both processes begin together, so their writes contend
+    seen = [
+        plugin.update_secret("shared", NS, {f"{label}_{i}": str(i)}, merge=True).version
+        for i in range(count)
+    ]
+    versions.put((label, seen))
 
 
 def _hold_lock(lock_path: str, seconds: float) -> None:
@@ -433,16 +438,53 @@ def _wait_for(path: Path, timeout: float = 20.0) -> None:
 def test_two_concurrent_writer_processes_lose_no_update(store: LocalSecretsPlugin) -> None:
     initial = int(store.create_secret("shared", NS, {"SEED": "0"}).version)
     context = multiprocessing.get_context("spawn")
+    start, versions = context.Barrier(2), context.Queue()
     writers = [
-        context.Process(target=_writer, args=(str(store.root), label, 50)) for label in ("P", "Q")
+        context.Process(target=_writer, args=(str(store.root), label, 50, start, versions))
+        for label in ("P", "Q")
     ]
     for writer in writers:
         writer.start()
+    results = dict(versions.get(timeout=120) for _ in writers)
     for writer in writers:
         writer.join(timeout=120)
         assert writer.exitcode == 0
     meta = store.describe_secret("shared", NS)
     assert int(meta.version) == initial + 100
+    # Every write got its own version: no two read-modify-writes overlapped.
+    every = sorted(int(v) for seen in results.values() for v in seen)
+    assert every == list(range(initial + 1, initial + 101))
+    for seen in results.values():
+        assert [int(v) for v in seen] == sorted(int(v) for v in seen)  # versions only go up
+    # Waiters block in flock and are woken on release, so neither writer starves the other
+    # (a LOCK_NB poller got no turn at all until the other writer had finished).
+    p, q = ([int(v) for v in results[label]] for label in ("P", "Q"))
+    assert min(p) < max(q)
+    assert min(q) < max(p)
     expected = {"SEED"} | {f"{label}_{i}" for label in ("P", "Q") for i in range(50)}
     assert set(meta.keys) == expected
     assert leftovers(store.root / NS) == []
+
+
+def test_abandoned_lock_wait_lets_go_once_it_gets_the_lock(tmp_path: Path) -> None:
+    import fcntl
+    import threading
+    import time
+
+    from floe_dagster_secrets.backends._local_files import LockTimeoutError, exclusive_lock
+
+    lock_path = tmp_path / ".lock"
+    holder = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)  # another open file: contends
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    with pytest.raises(LockTimeoutError), exclusive_lock(lock_path, timeout=0.1):
+        pass
+    os.close(holder)  # the abandoned waiter now gets the lock, and must release it at once
+    deadline = time.monotonic() + 10
+    while any(t.name.startswith("floe-lock") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the abandoned lock waiter never finished"
+        time.sleep(0.01)
+    with exclusive_lock(lock_path, timeout=1):
+        probe = os.open(lock_path, os.O_RDWR)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(probe)
