@@ -120,7 +120,10 @@ class Target:
         return manifest.plugins.secrets.type
 
     def plugin(self) -> SecretsPlugin:
-        """The backend to talk to; command-line options win over the manifest's config."""
+        """The backend to talk to; command-line options win over the manifest's config.
+
+        The plugin is closed when the click command finishes.
+        """
         backend = self.backend_type()
         accepted = accepted_options(load_backend_class(backend))
         for option, argument in _PLUGIN_OPTIONS.items():
@@ -130,8 +133,13 @@ class Target:
                 )
         manifest = self.manifest()
         if manifest is not None and manifest.plugins.secrets.type == backend:
-            return plugin_from_manifest(manifest, **self.overrides())
-        return plugin_for(backend, **self.overrides())
+            plugin = plugin_from_manifest(manifest, **self.overrides())
+        else:
+            plugin = plugin_for(backend, **self.overrides())
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.call_on_close(plugin.close)  # connection pools, API clients
+        return plugin
 
     def fix_flags(self) -> str:
         """The options the user gave explicitly, to repeat in suggested commands."""

@@ -467,3 +467,11 @@ def test_manifest_warnings_go_to_stderr_and_strict_makes_them_errors(
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "Error: m2.yaml is not a valid manifest" in result.stderr
+
+
+def test_plugin_is_closed_after_the_command(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[str] = []
+    monkeypatch.setattr(LocalSecretsPlugin, "close", lambda self: closed.append(self.name))
+    assert run("secrets", "list").exit_code == 0
+    assert run("secrets", "get", "nope").exit_code == 1
+    assert closed == ["local", "local"]
