@@ -38,13 +38,15 @@ SENSITIVE_KEY_PATTERN = re.compile(
 
 def encoded_forms(value: str) -> set[str]:
     """The forms in which a value is likely to leak: plain, base64 and URL-encoded."""
-    raw = value.encode()
+    # surrogatepass: a value with unpaired surrogates (never valid UTF-8, refused by every
+    # backend) must still be maskable rather than make registration raise.
+    raw = value.encode("utf-8", "surrogatepass")
     forms = {
         value,
         base64.b64encode(raw).decode(),
         base64.urlsafe_b64encode(raw).decode(),
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote_plus(value, safe=""),
+        urllib.parse.quote(raw, safe=""),
+        urllib.parse.quote_plus(raw, safe=""),
     }
     # base64 without its padding, as JWT-style encoders write it.
     forms |= {form.rstrip("=") for form in forms}

@@ -9,6 +9,7 @@ argument is one the class accepts, so a misplaced option fails with our error an
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from floe_dagster_secrets.backends.base import SecretsPlugin
@@ -53,16 +54,24 @@ def plugin_for(type_name: str, **kwargs: Any) -> SecretsPlugin:
     return plugin_class(**given)
 
 
-def plugin_from_manifest(manifest: Manifest, **overrides: Any) -> SecretsPlugin:
+def plugin_from_manifest(
+    manifest: Manifest, *, base_dir: str | Path | None = None, **overrides: Any
+) -> SecretsPlugin:
     """The plugin ``manifest.plugins.secrets`` describes, with ``overrides`` applied on top.
 
     Args:
         manifest: A loaded manifest.
+        base_dir: Directory a relative store ``path`` in the manifest is resolved against — the
+            manifest's own folder — so the CLI and the Dagster resources open the same store
+            whatever the working directory. Overrides are left as given.
         **overrides: Constructor arguments that win over the manifest's config (``path`` for the
             local store, ``context``/``kubeconfig`` for Kubernetes); ``None`` means not given.
     """
     secrets = manifest.plugins.secrets
     config = secrets.config
     from_manifest: dict[str, Any] = config.backend_kwargs() if config is not None else {}
+    path = from_manifest.get("path")
+    if base_dir is not None and isinstance(path, str) and not Path(path).is_absolute():
+        from_manifest["path"] = str(Path(base_dir, path).absolute())
     given = {key: value for key, value in overrides.items() if value is not None}
     return plugin_for(secrets.type, **{**from_manifest, **given})

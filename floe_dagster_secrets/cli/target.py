@@ -133,7 +133,9 @@ class Target:
                 )
         manifest = self.manifest()
         if manifest is not None and manifest.plugins.secrets.type == backend:
-            plugin = plugin_from_manifest(manifest, **self.overrides())
+            plugin = plugin_from_manifest(
+                manifest, base_dir=self.manifest_file.parent, **self.overrides()
+            )
         else:
             plugin = plugin_for(backend, **self.overrides())
         context = click.get_current_context(silent=True)

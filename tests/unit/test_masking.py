@@ -117,3 +117,10 @@ def test_large_values_are_redacted_without_slowing_the_regex() -> None:
     masker.register(large)
     masker.register(CANARY)
     assert masker.redact(f"a {large} b {CANARY} c") == f"a {REDACTED} b {REDACTED} c"
+
+
+def test_values_with_unpaired_surrogates_can_be_registered() -> None:
+    masker = SecretsMasker()
+    odd = "abc\udcffdefgh"
+    masker.register(odd)
+    assert masker.redact(f"x{odd}y") == f"x{REDACTED}y"

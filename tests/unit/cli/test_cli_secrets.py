@@ -475,3 +475,17 @@ def test_plugin_is_closed_after_the_command(run: Run, monkeypatch: pytest.Monkey
     assert run("secrets", "list").exit_code == 0
     assert run("secrets", "get", "nope").exit_code == 1
     assert closed == ["local", "local"]
+
+
+def test_manifest_store_path_is_relative_to_the_manifest(
+    run: Run, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = run(
+        "secrets", "create", "x", "--manifest", "../manifest.yaml", "--from-literal", "A=1"
+    )
+    assert result.exit_code == 0, result.output
+    assert (workdir / ".floe" / "secrets" / NS / "x.json").exists()
+    assert not (elsewhere / ".floe").exists()
