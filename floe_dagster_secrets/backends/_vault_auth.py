@@ -1,0 +1,400 @@
+"""One Vault session: log in once per token lifetime, renew before expiry, re-auth once on 403.
+
+Token lifecycle (the same for every auth method):
+
+- The first request logs in (``kubernetes``: the service-account JWT; ``approle``: role_id and
+  secret_id from the env vars the manifest names; ``token``: the token from an env var or file,
+  looked up once with ``lookup-self`` to learn its TTL). The token is cached with its TTL.
+- At two thirds of the TTL, the next request first renews it (``auth/token/renew-self``). When
+  Vault caps the renewal (the role's max TTL is near) or the token is not renewable, the next
+  refresh point logs in again instead. So there is exactly one login per token lifetime, never
+  one per read.
+- A 403 may mean the token was revoked or expired under us: the request is repeated once after a
+  fresh login; a second 403 is a policy answer and becomes ``SecretAccessDeniedError`` naming the
+  path and the policy stanza to grant.
+
+Login credentials are read from their files and env vars at each login (Kubernetes rotates
+projected service-account tokens) and never kept; the Vault token is held in a ``SecretValue``
+so no ``repr`` shows it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from floe_dagster_secrets.backends._retry import DEFAULT_POLICY, RetryPolicy, RetryStats
+from floe_dagster_secrets.backends._retry import call_with_retry as _call_with_retry
+from floe_dagster_secrets.backends._vault_errors import (
+    BACKEND,
+    RequestContext,
+    is_client_error,
+    is_transient,
+    translate,
+    vault_messages,
+    vault_status,
+)
+from floe_dagster_secrets.errors import FloeSecretsError, SecretAccessDeniedError
+from floe_dagster_secrets.types import SecretValue
+
+if TYPE_CHECKING:
+    import hvac
+
+AuthMethod = Literal["kubernetes", "approle", "token"]
+
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
+"""Where Kubernetes mounts the pod's service-account JWT."""
+
+RENEW_AT = 2 / 3
+"""Fraction of a TTL after which a token or lease is renewed."""
+
+INSTALL_HINT = "pip install 'floe-dagster-secrets[vault]'"
+
+
+def import_hvac() -> Any:
+    """hvac, imported on first use, with an error that says what to install."""
+    try:
+        import hvac
+    except ImportError as e:
+        raise ImportError(f"the vault backend needs hvac: {INSTALL_HINT}") from e
+    return hvac
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How to log in; names of env vars and paths of files only, never a credential."""
+
+    method: AuthMethod
+    role: str
+    mount_path: str
+    token_env: str | None = None
+    role_id_env: str | None = None
+    secret_id_env: str | None = None
+    token_file: str | None = None
+
+
+@dataclass
+class _Token:
+    value: SecretValue
+    ttl: float  # seconds; 0 = never expires
+    renewable: bool
+    obtained: float  # clock() at login or last renewal
+    login_ttl: float  # TTL granted at login: what a renewal asks for
+    capped: bool = False  # Vault shortened the last renewal: max TTL is near
+
+
+@dataclass
+class SessionStats:
+    """What the session did: tests and the benchmark compare these with Vault's audit log."""
+
+    logins: int = 0
+    renewals: int = 0
+    reauths: int = 0
+
+
+class VaultSession:
+    """An hvac client plus the token lifecycle; thread-safe (lease renewal runs in a thread).
+
+    Args:
+        address: Vault address.
+        auth: How to log in.
+        ca_cert: CA bundle path for TLS (None: the system store).
+        timeout: Seconds per request.
+        clock: Monotonic clock (injectable for unit tests).
+        retry_policy: Bounded retries for transient failures.
+        sleep: Sleeper for retries (injectable for unit tests).
+        client: A ready hvac client (unit tests); normally built on first use.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        auth: AuthSettings,
+        *,
+        ca_cert: str | None = None,
+        timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        retry_policy: RetryPolicy = DEFAULT_POLICY,
+        sleep: Callable[[float], None] = time.sleep,
+        client: hvac.Client | None = None,
+    ) -> None:
+        self.address = address.rstrip("/")
+        self.auth = auth
+        self.ca_cert = ca_cert
+        self.timeout = timeout
+        self.stats = SessionStats()
+        self._clock = clock
+        self._retry_policy = retry_policy
+        self._sleep = sleep
+        self._client = client
+        self._token: _Token | None = None
+        self._lock = threading.RLock()
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def client(self) -> hvac.Client:
+        """The hvac client, built on first use. It carries no token: each request sends one."""
+        with self._lock:
+            if self._client is None:
+                hvac_module = import_hvac()
+                # token="" stops hvac from picking up VAULT_TOKEN or ~/.vault-token on its own.
+                self._client = hvac_module.Client(
+                    url=self.address, token="", verify=self.ca_cert or True, timeout=self.timeout
+                )
+            return self._client
+
+    def close(self) -> None:
+        """Close the HTTP session and forget the token (it expires at its TTL)."""
+        with self._lock:
+            if self._client is not None:
+                self._client.adapter.close()
+                self._client = None
+            self._token = None
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        ctx: RequestContext,
+        *,
+        token: str | None,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One HTTP request with bounded retries; hvac's exception escapes untranslated."""
+        adapter = self.client().adapter
+        headers = {"X-Vault-Token": token} if token else {}
+        kwargs: dict[str, Any] = {"headers": headers}
+        if body is not None:
+            kwargs["json"] = dict(body)
+        if params:
+            kwargs["params"] = dict(params)
+
+        def attempt() -> dict[str, Any]:
+            result = adapter.request(method, f"/v1/{path}", **kwargs)
+            return result if isinstance(result, dict) else {}
+
+        stats = RetryStats()
+        try:
+            return _call_with_retry(
+                attempt,
+                policy=self._retry_policy,
+                retryable=is_transient,
+                sleep=self._sleep,
+                stats=stats,
+            )
+        except Exception as e:
+            e.__dict__.setdefault("floe_attempts", stats.attempts)
+            raise
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        ctx: RequestContext,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """An authenticated request; the JSON answer, ``{}`` for an empty one.
+
+        Raises:
+            FloeSecretsError: translated; a 403 only after one fresh login was tried.
+        """
+        reauthenticated = False
+        while True:
+            token = self.token()
+            try:
+                return self._send(method, path, ctx, token=token.reveal(), body=body, params=params)
+            except Exception as e:
+                if not is_client_error(e):
+                    raise
+                if vault_status(e) == 403 and not reauthenticated:
+                    reauthenticated = True
+                    self.stats.reauths += 1
+                    self._forget(token)
+                    continue
+                attempts = int(e.__dict__.get("floe_attempts", 1))
+                raise translate(e, ctx, address=self.address, attempts=attempts) from e
+
+    # --- token lifecycle ----------------------------------------------------------------------
+
+    def token(self) -> SecretValue:
+        """A token valid for the next request: cached, renewed at 2/3 TTL, or a fresh login."""
+        with self._lock:
+            current = self._token
+            now = self._clock()
+            if current is None:
+                current = self._login()
+            elif current.ttl > 0 and now >= current.obtained + current.ttl * RENEW_AT:
+                expired = now >= current.obtained + current.ttl
+                if current.renewable and not current.capped and not expired:
+                    current = self._renew(current)
+                else:
+                    current = self._login()
+            self._token = current
+            return current.value
+
+    def _forget(self, token: SecretValue) -> None:
+        with self._lock:
+            if self._token is not None and self._token.value == token:
+                self._token = None
+
+    def _renew(self, current: _Token) -> _Token:
+        ctx = RequestContext("renew the Vault token", "auth/token/renew-self", capability="update")
+        try:
+            answer = self._send(
+                "POST",
+                ctx.path,
+                ctx,
+                token=current.value.reveal(),
+                body={"increment": f"{int(current.login_ttl)}s"},
+            )
+        except Exception as e:
+            if not is_client_error(e):
+                raise
+            if vault_status(e) in (400, 403):  # expired or revoked meanwhile: log in again
+                return self._login()
+            raise translate(e, ctx, address=self.address) from e
+        self.stats.renewals += 1
+        auth = answer.get("auth") or {}
+        ttl = float(auth.get("lease_duration") or 0)
+        return _Token(
+            value=current.value,
+            ttl=ttl,
+            renewable=bool(auth.get("renewable", current.renewable)),
+            obtained=self._clock(),
+            login_ttl=current.login_ttl,
+            capped=0 < ttl < current.login_ttl,
+        )
+
+    def _login(self) -> _Token:
+        auth = self.auth
+        started = self._clock()
+        if auth.method == "token":
+            value = self._read_token()
+            ctx = RequestContext("look up the Vault token", "auth/token/lookup-self")
+            answer = self._login_request("GET", ctx, token=value.reveal())
+            data = answer.get("data") or {}
+            ttl, renewable = float(data.get("ttl") or 0), bool(data.get("renewable"))
+        else:
+            ctx = RequestContext(
+                f"log in with {auth.method} auth as role '{auth.role}'",
+                f"auth/{auth.mount_path}/login",
+                capability="update",
+            )
+            answer = self._login_request("POST", ctx, body=self._login_body())
+            granted = answer.get("auth") or {}
+            value = SecretValue(str(granted.get("client_token") or ""))
+            ttl = float(granted.get("lease_duration") or 0)
+            renewable = bool(granted.get("renewable"))
+        self.stats.logins += 1
+        return _Token(value, ttl, renewable, started, login_ttl=ttl)
+
+    def _login_request(
+        self,
+        method: str,
+        ctx: RequestContext,
+        *,
+        token: str | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            return self._send(method, ctx.path, ctx, token=token, body=body)
+        except Exception as e:
+            if not is_client_error(e):
+                raise
+            status = vault_status(e)
+            if status in (400, 401, 403):
+                raise self._login_refused(ctx, vault_messages(e)) from e
+            if status == 404 or (status == 500 and "no handler" in vault_messages(e)):
+                raise SecretAccessDeniedError(
+                    f"There is no {self.auth.method} auth method mounted at "
+                    f"'auth/{self.auth.mount_path}'",
+                    fix="enable it there (bao/vault auth enable -path=... kubernetes|approle) or "
+                    "set mount_path in plugins.secrets.config",
+                    backend=BACKEND,
+                    path=ctx.path,
+                ) from e
+            raise translate(e, ctx, address=self.address) from e
+
+    def _login_refused(self, ctx: RequestContext, message: str) -> FloeSecretsError:
+        auth = self.auth
+        quoted = f" (Vault: {message})" if message else ""
+        fixes = {
+            "kubernetes": f"bind this pod's service account and namespace in the Vault role "
+            f"'{auth.role}' (bound_service_account_names/namespaces; floe's runs use "
+            "'floe-job-runner', see floe_dagster_secrets.vault.kubernetes_auth_role), and check "
+            "that the role exists at that mount",
+            "approle": f"check the role_id and secret_id in ${auth.role_id_env} / "
+            f"${auth.secret_id_env} (a secret_id can expire or be used up: issue a new one)",
+            "token": f"put a valid, unexpired token in {self._token_source()}",
+        }
+        return SecretAccessDeniedError(
+            f"Vault refused to {ctx.action} at '{ctx.path}'{quoted}",
+            fix=fixes[auth.method],
+            backend=BACKEND,
+            path=ctx.path,
+        )
+
+    def _token_source(self) -> str:
+        if self.auth.token_file and not self.auth.token_env:
+            return f"the file {self.auth.token_file}"
+        return f"${self.auth.token_env or 'VAULT_TOKEN'}"
+
+    def _read_token(self) -> SecretValue:
+        auth = self.auth
+        if auth.token_file and not auth.token_env:
+            return SecretValue(self._read_file(auth.token_file, "the Vault token"))
+        return self._env(auth.token_env or "VAULT_TOKEN", "token_env", "a Vault token")
+
+    def _login_body(self) -> dict[str, str]:
+        auth = self.auth
+        if auth.method == "kubernetes":
+            jwt_file = auth.token_file or SERVICE_ACCOUNT_TOKEN
+            jwt = self._read_file(jwt_file, "the service-account JWT")
+            SecretValue(jwt)  # registered with the masker
+            return {"role": auth.role, "jwt": jwt}
+        role_id = self._env(auth.role_id_env or "VAULT_ROLE_ID", "role_id_env", "the role_id")
+        secret_id = self._env(
+            auth.secret_id_env or "VAULT_SECRET_ID", "secret_id_env", "the secret_id"
+        )
+        return {"role_id": role_id.reveal(), "secret_id": secret_id.reveal()}
+
+    def _env(self, name: str, field: str, what: str) -> SecretValue:
+        value = os.environ.get(name, "").strip()
+        if not value:
+            raise SecretAccessDeniedError(
+                f"Cannot log in to Vault with {self.auth.method} auth: ${name} (holding {what}) "
+                "is not set",
+                fix=f"set ${name} in the environment of this process, or name another variable "
+                f"with {field} in plugins.secrets.config",
+                backend=BACKEND,
+            )
+        return SecretValue(value)
+
+    def _read_file(self, path: str, what: str) -> str:
+        try:
+            text = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise SecretAccessDeniedError(
+                f"Cannot log in to Vault with {self.auth.method} auth: cannot read {what} from "
+                f"{path} ({type(e).__name__})",
+                fix="run in a pod with a service account token mounted, or set token_file in "
+                "plugins.secrets.config to a readable file",
+                backend=BACKEND,
+                path=path,
+            ) from None
+        if not text:
+            raise SecretAccessDeniedError(
+                f"Cannot log in to Vault: {path} (holding {what}) is empty",
+                fix="point token_file at the file that holds the credential",
+                backend=BACKEND,
+                path=path,
+            )
+        return text

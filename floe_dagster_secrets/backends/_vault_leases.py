@@ -1,0 +1,204 @@
+"""Dynamic database credentials whose lease lives exactly as long as the run that uses them.
+
+A :class:`RunScopedLease` is entered when a run starts: it reads ``<mount>/creds/<role>`` (Vault
+creates a database user and hands back a lease), renews the lease from a background thread at
+about two thirds of its TTL while the run lives (``sys/leases/renew``; the database plugin then
+also extends the user's ``VALID UNTIL``), and revokes it when the run ends — on success, on an
+exception, and on SIGTERM (the handler revokes, then passes the signal on to the handler that was
+there before, or re-raises it with the default action). Revocation is synchronous, so when
+``__exit__`` returns the database user is gone.
+
+The bound when the run worker dies without running any of that (SIGKILL, OOM kill, node loss):
+the lease is no longer renewed, so Vault revokes it — and drops the user — when its current TTL
+runs out, at most ``lease_duration`` seconds after the last renewal (the role's
+``default_ttl``). A short ``default_ttl`` with renewal keeps that window small for long runs.
+The lease also belongs to the Vault token that created it: the token's max TTL (the auth role's
+``token_max_ttl``) must outlast the longest run, or Vault revokes the lease with the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+from typing import Any, Protocol
+
+from floe_dagster_secrets.backends._vault_auth import RENEW_AT
+from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.types import SecretValue
+
+log = logging.getLogger(__name__)
+
+MIN_RENEW_INTERVAL = 0.5
+"""Never renew more often than this (seconds), even for very short TTLs."""
+
+
+@dataclass(frozen=True)
+class DatabaseCredentials:
+    """A database user Vault created for this run.
+
+    Attributes:
+        username: The generated user name (not secret: it shows in ``pg_roles``).
+        password: Its password, as a masked ``SecretValue``.
+        lease_id: Vault's handle for renewing or revoking the user.
+        lease_duration: Seconds the lease had when issued.
+        renewable: Whether Vault allows renewing it.
+    """
+
+    username: str
+    password: SecretValue
+    lease_id: str
+    lease_duration: int
+    renewable: bool
+
+    def __repr__(self) -> str:
+        return (
+            f"DatabaseCredentials(username={self.username!r}, password=***, "
+            f"lease_duration={self.lease_duration})"
+        )
+
+
+class LeaseBackend(Protocol):
+    """What a lease needs from the Vault plugin (the plugin implements it)."""
+
+    def database_credentials(self, role: str, *, mount: str = "database") -> DatabaseCredentials:
+        """Read ``<mount>/creds/<role>``."""
+        ...
+
+    def renew_lease(self, lease_id: str, increment: int) -> int:
+        """Renew; return the new TTL in seconds."""
+        ...
+
+    def revoke_lease(self, lease_id: str) -> None:
+        """Revoke synchronously."""
+        ...
+
+
+class RunScopedLease:
+    """Context manager: dynamic credentials acquired, renewed and revoked with one run.
+
+    Example:
+        .. code-block:: python
+
+            with RunScopedLease(plugin, "dbt-runner") as creds:
+                run_dbt(user=creds.username, password=creds.password.reveal())
+            # the database user is gone here, whatever happened in the block
+
+    Args:
+        backend: The Vault plugin.
+        role: Database secrets engine role.
+        mount: Mount path of the database secrets engine.
+        handle_sigterm: Install a SIGTERM handler that revokes first (main thread only).
+    """
+
+    def __init__(
+        self,
+        backend: LeaseBackend,
+        role: str,
+        *,
+        mount: str = "database",
+        handle_sigterm: bool = True,
+    ) -> None:
+        self.backend = backend
+        self.role = role
+        self.mount = mount
+        self.handle_sigterm = handle_sigterm
+        self.credentials: DatabaseCredentials | None = None
+        self.renewals = 0
+        self.ttl = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._revoked = False
+        self._revoke_lock = threading.Lock()
+        self._previous_handler: Callable[[int, FrameType | None], Any] | int | None = None
+        self._installed = False
+
+    def __enter__(self) -> DatabaseCredentials:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def acquire(self) -> DatabaseCredentials:
+        """Read the credentials, start renewing, install the SIGTERM handler."""
+        creds = self.backend.database_credentials(self.role, mount=self.mount)
+        self.credentials = creds
+        self.ttl = creds.lease_duration
+        self._install_handler()
+        if creds.renewable and creds.lease_duration > 0:
+            self._thread = threading.Thread(
+                target=self._renew_loop, name=f"floe-vault-lease-{self.role}", daemon=True
+            )
+            self._thread.start()
+        return creds
+
+    def release(self) -> None:
+        """Stop renewing, revoke (once), restore the previous SIGTERM handler."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+        try:
+            self.revoke()
+        finally:
+            self._restore_handler()
+
+    def revoke(self) -> None:
+        """Revoke the lease now (idempotent): Vault drops the database user."""
+        with self._revoke_lock:
+            if self._revoked or self.credentials is None:
+                return
+            self.backend.revoke_lease(self.credentials.lease_id)
+            self._revoked = True
+
+    # --- renewal --------------------------------------------------------------------------------
+
+    def _renew_loop(self) -> None:
+        assert self.credentials is not None  # noqa: S101 - started after acquire
+        lease_id = self.credentials.lease_id
+        increment = self.credentials.lease_duration
+        delay = max(self.ttl * RENEW_AT, MIN_RENEW_INTERVAL)
+        while not self._stop.wait(delay):
+            try:
+                self.ttl = self.backend.renew_lease(lease_id, increment)
+                self.renewals += 1
+                delay = max(self.ttl * RENEW_AT, MIN_RENEW_INTERVAL)
+            except FloeSecretsError as e:
+                # Keep trying at a shorter interval: the lease still has a third of its TTL.
+                log.warning("Renewing the Vault lease of role '%s' failed: %s", self.role, e)
+                delay = max(self.ttl / 6, MIN_RENEW_INTERVAL)
+
+    # --- SIGTERM -------------------------------------------------------------------------------
+
+    def _install_handler(self) -> None:
+        if not self.handle_sigterm or threading.current_thread() is not threading.main_thread():
+            return
+        self._previous_handler = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._installed = True
+
+    def _restore_handler(self) -> None:
+        if self._installed and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._previous_handler or signal.SIG_DFL)
+            self._installed = False
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self._stop.set()
+        try:
+            self.revoke()
+        except FloeSecretsError as e:  # still pass the signal on
+            log.error("Revoking the Vault lease of role '%s' on SIGTERM failed: %s", self.role, e)
+        previous = self._previous_handler
+        self._restore_handler()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous in (signal.SIG_DFL, None):
+            os.kill(os.getpid(), signum)

@@ -1,0 +1,74 @@
+"""Shared set-up for the Vault integration tests: isolated mounts, policies, AppRoles, audit counts.
+
+Every test works under its own KV prefix and its own auth mount, so the tests share one OpenBao
+server without seeing each other's secrets, roles or logins.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+from tests.servers import OpenBaoServer
+
+
+def unique(prefix: str) -> str:
+    """A short unique name (Vault paths, roles, mounts)."""
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def token_plugin(
+    server: OpenBaoServer, tmp_path: Path, *, token: str | None = None, **kwargs: Any
+) -> VaultSecretsPlugin:
+    """A plugin with token auth, the token in a file (so no env var leaks between tests)."""
+    token_file = tmp_path / f"token-{uuid.uuid4().hex[:6]}"
+    token_file.write_text(token or server.root_token)
+    kwargs.setdefault("secret_path_prefix", f"{unique('t')}/")
+    return VaultSecretsPlugin(
+        address=server.address, auth_method="token", token_file=str(token_file), **kwargs
+    )
+
+
+def put_policy(server: OpenBaoServer, name: str, hcl: str) -> None:
+    server.request("PUT", f"sys/policies/acl/{name}", {"policy": hcl})
+
+
+def enable_auth(server: OpenBaoServer, mount: str, kind: str) -> None:
+    server.request("POST", f"sys/auth/{mount}", {"type": kind})
+
+
+def approle(
+    server: OpenBaoServer,
+    *,
+    policies: list[str],
+    token_ttl: str = "1h",  # noqa: S107 - a duration
+    token_max_ttl: str = "2h",  # noqa: S107 - a duration
+) -> tuple[str, str, str]:
+    """A fresh AppRole on its own mount: (mount, role_id, secret_id)."""
+    mount = unique("approle-")
+    enable_auth(server, mount, "approle")
+    server.request(
+        "POST",
+        f"auth/{mount}/role/runner",
+        {
+            "token_policies": policies,
+            "token_ttl": token_ttl,
+            "token_max_ttl": token_max_ttl,
+        },
+    )
+    role_id = server.request("GET", f"auth/{mount}/role/runner/role-id")["data"]["role_id"]
+    secret_id = server.request("POST", f"auth/{mount}/role/runner/secret-id")["data"]["secret_id"]
+    return mount, role_id, secret_id
+
+
+def audit_requests(server: OpenBaoServer, *, after: int = 0) -> list[dict[str, Any]]:
+    """The ``request`` records of the audit log from index ``after`` on."""
+    entries = server.audit_entries()[after:]
+    return [e["request"] for e in entries if e.get("type") == "request"]
+
+
+def audit_mark(server: OpenBaoServer) -> int:
+    """The current length of the audit log, to count only what follows."""
+    return len(server.audit_entries())
