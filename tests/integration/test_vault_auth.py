@@ -1,0 +1,255 @@
+"""Vault auth against real servers: Kubernetes auth through the real kube-apiserver's TokenReview,
+AppRole, token renewal across expiry, and one login per token lifetime counted from the audit log.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+
+from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+from floe_dagster_secrets.errors import SecretAccessDeniedError
+from floe_dagster_secrets.types import reveal_all
+from tests.integration.vault_helpers import (
+    approle,
+    audit_mark,
+    audit_requests,
+    enable_auth,
+    put_policy,
+    unique,
+)
+from tests.servers import KubeApiServer, OpenBaoServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+NS = "floe-jobs"
+NAME = "warehouse-dev-credentials"
+
+
+def _seed(server: OpenBaoServer, prefix: str, name: str = NAME) -> str:
+    """Write a secret as root; return its data path."""
+    path = f"secret/data/{prefix}{NS}/{name}"
+    server.request("POST", path, {"data": {"PASSWORD": f"pw-{name}"}})
+    return path
+
+
+def _read_policy(server: OpenBaoServer, *paths: str) -> str:
+    name = unique("read-")
+    put_policy(server, name, "\n".join(f'path "{p}" {{ capabilities = ["read"] }}' for p in paths))
+    return name
+
+
+def test_approle_renews_across_expiry_with_one_login_per_token_lifetime(
+    openbao_server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"{unique('auth')}/"
+    data_path = _seed(openbao_server, prefix)
+    policy = _read_policy(openbao_server, data_path)
+    mount, role_id, secret_id = approle(
+        openbao_server, policies=[policy], token_ttl="3s", token_max_ttl="9s"
+    )
+    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
+    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
+    plugin = VaultSecretsPlugin(
+        address=openbao_server.address,
+        auth_method="approle",
+        mount_path=mount,
+        role_id_env="FLOE_TEST_ROLE_ID",
+        secret_id_env="FLOE_TEST_SECRET_ID",
+        secret_path_prefix=prefix,
+    )
+    mark = audit_mark(openbao_server)
+    reads = 0
+    try:
+        # 11 s of reads: past the 3 s TTL several times and past the 9 s max TTL once.
+        deadline = time.monotonic() + 11
+        while time.monotonic() < deadline:
+            assert reveal_all(plugin.get_secret(NAME, NS)) == {"PASSWORD": f"pw-{NAME}"}
+            reads += 1
+            time.sleep(0.2)
+    finally:
+        plugin.close()
+    paths = [r["path"] for r in audit_requests(openbao_server, after=mark)]
+    logins = paths.count(f"auth/{mount}/login")
+    renewals = paths.count("auth/token/renew-self")
+    # Token 1 lives 9 s (max TTL), renewed at ~2, 4, 6 and 8 s (capped): one login. The second
+    # login happens once, after the cap; every read used a live token (none failed).
+    assert logins == 2, paths
+    assert plugin.session.stats.logins == 2
+    assert renewals >= 3
+    assert plugin.session.stats.reauths == 0
+    assert paths.count(data_path) == reads
+
+
+def test_permission_denied_reauths_once_then_names_the_policy(
+    openbao_server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"{unique('deny')}/"
+    allowed = _seed(openbao_server, prefix)
+    forbidden = _seed(openbao_server, prefix, "other-dev-credentials")
+    mount, role_id, secret_id = approle(
+        openbao_server, policies=[_read_policy(openbao_server, allowed)]
+    )
+    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
+    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
+    plugin = VaultSecretsPlugin(
+        address=openbao_server.address,
+        auth_method="approle",
+        mount_path=mount,
+        role_id_env="FLOE_TEST_ROLE_ID",
+        secret_id_env="FLOE_TEST_SECRET_ID",
+        secret_path_prefix=prefix,
+    )
+    mark = audit_mark(openbao_server)
+    try:
+        plugin.get_secret(NAME, NS)
+        with pytest.raises(SecretAccessDeniedError) as denied:
+            plugin.get_secret("other-dev-credentials", NS)
+    finally:
+        plugin.close()
+    error = denied.value
+    assert error.backend == "vault"
+    assert error.secret == "other-dev-credentials"
+    assert error.path == forbidden
+    assert f'path "{forbidden}" {{ capabilities = ["read"] }}' in str(error)
+    paths = [r["path"] for r in audit_requests(openbao_server, after=mark)]
+    assert paths.count(f"auth/{mount}/login") == 2  # the first, and one re-auth on 403
+    assert paths.count(forbidden) == 2
+
+
+def test_approle_bad_or_missing_credentials(
+    openbao_server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mount, role_id, _ = approle(openbao_server, policies=["default"])
+    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
+    monkeypatch.setenv("FLOE_TEST_SECRET_ID", "not-the-secret-id-at-all")
+    plugin = VaultSecretsPlugin(
+        address=openbao_server.address,
+        auth_method="approle",
+        mount_path=mount,
+        role_id_env="FLOE_TEST_ROLE_ID",
+        secret_id_env="FLOE_TEST_SECRET_ID",
+    )
+    with pytest.raises(SecretAccessDeniedError, match="FLOE_TEST_SECRET_ID") as refused:
+        plugin.get_secret(NAME, NS)
+    assert "not-the-secret-id-at-all" not in str(refused.value)
+    monkeypatch.delenv("FLOE_TEST_SECRET_ID")
+    with pytest.raises(SecretAccessDeniedError, match=r"\$FLOE_TEST_SECRET_ID .* is not set"):
+        plugin.get_secret(NAME, NS)
+    plugin.close()
+
+
+def _kubernetes_auth(
+    openbao_server: OpenBaoServer, kube_apiserver: KubeApiServer, namespace: str, policy: str
+) -> str:
+    """Kubernetes auth on a fresh mount, reviewing tokens through the real apiserver."""
+    api = kube_apiserver.api_client()
+    reviewer_token = kube_apiserver.service_account_token(namespace, "vault-reviewer")
+    binding = f"{namespace}-vault-reviewer"
+    try:
+        k8s.RbacAuthorizationV1Api(api).create_cluster_role_binding(
+            {
+                "metadata": {"name": binding},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:auth-delegator",
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": "vault-reviewer", "namespace": namespace}
+                ],
+            }
+        )
+    except ApiException as e:
+        if e.status != 409:
+            raise
+    mount = unique("k8s-")
+    enable_auth(openbao_server, mount, "kubernetes")
+    openbao_server.request(
+        "POST",
+        f"auth/{mount}/config",
+        {
+            "kubernetes_host": kube_apiserver.url,
+            "kubernetes_ca_cert": kube_apiserver.ca_file.read_text(),
+            "token_reviewer_jwt": reviewer_token,
+            "disable_local_ca_jwt": True,
+        },
+    )
+    openbao_server.request(
+        "POST",
+        f"auth/{mount}/role/floe",
+        {
+            "bound_service_account_names": ["floe-job-runner"],
+            "bound_service_account_namespaces": [namespace],
+            "token_policies": [policy],
+            "token_ttl": "1h",
+        },
+    )
+    return mount
+
+
+def test_kubernetes_auth_with_a_real_service_account_token(
+    openbao_server: OpenBaoServer,
+    kube_apiserver: KubeApiServer,
+    k8s_namespace: str,
+    tmp_path: Path,
+) -> None:
+    prefix = f"{unique('k8s')}/"
+    data_path = _seed(openbao_server, prefix)
+    mount = _kubernetes_auth(
+        openbao_server, kube_apiserver, k8s_namespace, _read_policy(openbao_server, data_path)
+    )
+    jwt_file = tmp_path / "token"
+    jwt_file.write_text(kube_apiserver.service_account_token(k8s_namespace, "floe-job-runner"))
+    plugin = VaultSecretsPlugin(
+        address=openbao_server.address,
+        auth_method="kubernetes",
+        role="floe",
+        mount_path=mount,
+        token_file=str(jwt_file),
+        secret_path_prefix=prefix,
+    )
+    mark = audit_mark(openbao_server)
+    try:
+        for _ in range(3):
+            assert reveal_all(plugin.get_secret(NAME, NS)) == {"PASSWORD": f"pw-{NAME}"}
+    finally:
+        plugin.close()
+    paths = [r["path"] for r in audit_requests(openbao_server, after=mark)]
+    assert paths == [f"auth/{mount}/login", data_path, data_path, data_path]
+
+
+def test_kubernetes_auth_refuses_another_service_account_clearly(
+    openbao_server: OpenBaoServer,
+    kube_apiserver: KubeApiServer,
+    k8s_namespace: str,
+    tmp_path: Path,
+) -> None:
+    prefix = f"{unique('k8s')}/"
+    data_path = _seed(openbao_server, prefix)
+    mount = _kubernetes_auth(
+        openbao_server, kube_apiserver, k8s_namespace, _read_policy(openbao_server, data_path)
+    )
+    intruder = kube_apiserver.service_account_token(k8s_namespace, "some-other-account")
+    jwt_file = tmp_path / "token"
+    jwt_file.write_text(intruder)
+    plugin = VaultSecretsPlugin(
+        address=openbao_server.address,
+        auth_method="kubernetes",
+        role="floe",
+        mount_path=mount,
+        token_file=str(jwt_file),
+        secret_path_prefix=prefix,
+    )
+    with pytest.raises(SecretAccessDeniedError) as refused:
+        plugin.get_secret(NAME, NS)
+    plugin.close()
+    message = str(refused.value)
+    assert f"auth/{mount}/login" in message
+    assert "bound_service_account_names" in message
+    assert "floe-job-runner" in message
+    assert intruder not in message
