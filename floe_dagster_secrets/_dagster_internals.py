@@ -14,3 +14,30 @@ from dagster._serdes.config_class import ConfigurableClass as ConfigurableClass
 from dagster._serdes.config_class import ConfigurableClassData as ConfigurableClassData
 
 __all__ = ["ConfigurableClass", "ConfigurableClassData", "SecretsLoader"]
+
+# --- run launcher (floe_dagster_secrets.launcher) -------------------------------------------------
+# LaunchRunContext/ResumeRunContext are what RunLauncher.launch_run/resume_run receive;
+# EngineEventData carries our pre-flight messages into the run's event log; the workspace context
+# type is only used in annotations; StepHandlerContext and StepDelegatingExecutor are what
+# dagster_k8s.executor builds step pods with (no public alternative exists).
+from dagster._core.events import EngineEventData as EngineEventData
+from dagster._core.executor.step_delegating import (
+    StepDelegatingExecutor as StepDelegatingExecutor,
+)
+from dagster._core.executor.step_delegating.step_handler.base import (
+    StepHandlerContext as StepHandlerContext,
+)
+from dagster._core.launcher import LaunchRunContext as LaunchRunContext
+from dagster._core.launcher import ResumeRunContext as ResumeRunContext
+from dagster._core.workspace.context import (
+    BaseWorkspaceRequestContext as BaseWorkspaceRequestContext,
+)
+
+__all__ += [
+    "BaseWorkspaceRequestContext",
+    "EngineEventData",
+    "LaunchRunContext",
+    "ResumeRunContext",
+    "StepDelegatingExecutor",
+    "StepHandlerContext",
+]

@@ -1,0 +1,230 @@
+"""Pure pod-spec building for the run launcher: which secrets a run gets, and how.
+
+No I/O and no Dagster here: given the secret names a run needs and the launcher's settings, build
+the ``dagster-k8s`` user-defined config fragment (snake_case, as ``UserDefinedDagsterK8sConfig``
+holds it) that mounts exactly those secrets, the dbt profiles ConfigMap, the service account and,
+for Vault, the non-secret addresses the pod needs to log in with its own token. Also the checks
+that must hold before a Job is created (pre-flight, literal credentials in run tags) and the
+keyed fingerprint recorded on the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from floe_dagster_secrets.errors import InvalidSecretReferenceError, SecretNotFoundError
+from floe_dagster_secrets.types import SecretMetadata
+
+DEFAULT_SERVICE_ACCOUNT = "floe-job-runner"
+DEFAULT_PROFILES_CONFIG_MAP = "dbt-profiles"
+DEFAULT_PROFILES_DIR = "/opt/floe/dbt-profiles"
+PROFILES_VOLUME = "floe-dbt-profiles"
+
+SECRET_REFS_TAG = "floe/secret-refs"  # noqa: S105 - a tag name
+"""Run tag: the secrets (comma-separated names) the run was launched with, in envFrom order."""
+SECRET_VERSIONS_TAG = "floe/secret-versions"  # noqa: S105 - a tag name
+"""Run tag: JSON ``{name: resourceVersion}`` of each secret at launch."""
+SECRET_FINGERPRINTS_TAG = "floe/secret-fingerprints"  # noqa: S105 - a tag name
+"""Run tag: JSON ``{name: "hmac-sha256:<hex>"}``, keyed with the launcher's key."""
+
+VAULT_ADDR_ENV = "VAULT_ADDR"
+VAULT_ROLE_ENV = "FLOE_VAULT_AUTH_ROLE"
+VAULT_MOUNT_ENV = "FLOE_VAULT_AUTH_MOUNT"
+
+_CREDENTIAL_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_KEY$", re.IGNORECASE)
+_FINGERPRINT_HEX_CHARS = 32
+
+
+@dataclass(frozen=True)
+class VaultLogin:
+    """Where a pod logs in to Vault: addresses and names only, the credential is its SA token."""
+
+    address: str
+    role: str
+    auth_mount: str
+
+
+@dataclass(frozen=True)
+class PodSecretsSettings:
+    """How the launcher mounts secrets; built once from the launcher config.
+
+    Attributes:
+        service_account_name: ServiceAccount of the run pod (Vault logs in with its token).
+        prefixes: Secret name → ``envFrom`` prefix (the compute secret → ``DBT_ENV_SECRET_``).
+        profiles_config_map: ConfigMap holding ``profiles.yml``; ``None`` mounts nothing.
+        profiles_dir: Where that ConfigMap is mounted; becomes ``DBT_PROFILES_DIR``.
+        vault: Set when the manifest's secrets type is ``vault``.
+    """
+
+    service_account_name: str = DEFAULT_SERVICE_ACCOUNT
+    prefixes: Mapping[str, str] = field(default_factory=dict)
+    profiles_config_map: str | None = DEFAULT_PROFILES_CONFIG_MAP
+    profiles_dir: str = DEFAULT_PROFILES_DIR
+    vault: VaultLogin | None = None
+
+
+def run_secret_names(
+    platform_secrets: Sequence[str], asset_secrets: Iterable[Iterable[str]]
+) -> tuple[str, ...]:
+    """Names a run gets: platform-wide ones in config order, then the assets' ones sorted.
+
+    Sorting the asset-derived names keeps the Job spec (and the tags) identical for the same
+    selection whatever order the assets were visited in; duplicates are dropped.
+    """
+    from_assets = sorted({name for names in asset_secrets for name in names})
+    return tuple(dict.fromkeys([*platform_secrets, *from_assets]))
+
+
+def parse_refs_tag(value: str | None) -> tuple[str, ...]:
+    """The names stored in the ``floe/secret-refs`` tag (empty when the tag is absent)."""
+    if not value:
+        return ()
+    return tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+
+
+def format_refs_tag(names: Sequence[str]) -> str:
+    """The ``floe/secret-refs`` tag value for ``names``."""
+    return ",".join(names)
+
+
+def env_from_entries(names: Sequence[str], prefixes: Mapping[str, str]) -> list[dict[str, Any]]:
+    """``envFrom`` secretRefs (snake_case), in order, prefixed where the settings say so."""
+    entries: list[dict[str, Any]] = []
+    for name in dict.fromkeys(names):
+        entry: dict[str, Any] = {"secret_ref": {"name": name}}
+        if prefixes.get(name):
+            entry["prefix"] = prefixes[name]
+        entries.append(entry)
+    return entries
+
+
+def run_k8s_config(names: Sequence[str], settings: PodSecretsSettings) -> dict[str, Any]:
+    """The ``UserDefinedDagsterK8sConfig`` dict that carries the run's secrets into its pod.
+
+    Merged (deep) after everything the user configured, so a shallow user merge can never drop
+    it; ``service_account_name`` is ours, as the secrets' RBAC and Vault role are bound to it.
+    """
+    container: dict[str, Any] = {}
+    pod: dict[str, Any] = {"service_account_name": settings.service_account_name}
+    env: list[dict[str, Any]] = []
+    entries = env_from_entries(names, settings.prefixes)
+    if entries:
+        container["env_from"] = entries
+    if settings.profiles_config_map:
+        env.append({"name": "DBT_PROFILES_DIR", "value": settings.profiles_dir})
+        container["volume_mounts"] = [
+            {"name": PROFILES_VOLUME, "mount_path": settings.profiles_dir, "read_only": True}
+        ]
+        pod["volumes"] = [
+            {"name": PROFILES_VOLUME, "config_map": {"name": settings.profiles_config_map}}
+        ]
+    if settings.vault is not None:
+        env.extend(
+            [
+                {"name": VAULT_ADDR_ENV, "value": settings.vault.address},
+                {"name": VAULT_ROLE_ENV, "value": settings.vault.role},
+                {"name": VAULT_MOUNT_ENV, "value": settings.vault.auth_mount},
+            ]
+        )
+    if env:
+        container["env"] = env
+    return {"container_config": container, "pod_spec_config": pod}
+
+
+def is_credential_name(env_name: str) -> bool:
+    """Whether an env var's name marks it as a credential (``*PASSWORD*``, ``*_KEY`` …)."""
+    return bool(_CREDENTIAL_NAME.search(env_name))
+
+
+def literal_credential_env(user_config: Mapping[str, Any]) -> list[str]:
+    """Env var names in a user k8s config that set a literal value on a credential-like name.
+
+    Looks at the main container and any sidecar/init containers of ``pod_spec_config``; an
+    entry with ``value_from``/``valueFrom`` (a reference) is fine, a ``value`` is not.
+    """
+    containers: list[Mapping[str, Any]] = [user_config.get("container_config") or {}]
+    pod = user_config.get("pod_spec_config") or {}
+    for key in ("containers", "init_containers", "initContainers"):
+        containers.extend(pod.get(key) or [])
+    names = []
+    for container in containers:
+        for entry in container.get("env") or []:
+            name = str(entry.get("name", ""))
+            if entry.get("value") not in (None, "") and is_credential_name(name):
+                names.append(name)
+    return sorted(set(names))
+
+
+def literal_credential_error(names: Sequence[str], *, tag: str) -> InvalidSecretReferenceError:
+    """Our error refusing a run whose tag sets credential-like env vars to literal values."""
+    listed = ", ".join(names)
+    return InvalidSecretReferenceError(
+        f"Run tag '{tag}' sets a literal value on credential-like env var(s) {listed}; such "
+        "values would be stored in the run's tags and written into the Job spec",
+        fix="put the value into a secret (floe secrets create NAME --namespace NS) and name the "
+        "secret in the asset's floe/secrets metadata or the launcher's platform_secrets",
+    )
+
+
+def fingerprint(key: bytes, *, namespace: str, name: str, version: str) -> str:
+    """``hmac-sha256:<hex>`` over namespace/name@version, keyed with the launcher's key.
+
+    Keyed, so that recording it on a run reveals nothing even about a low-entropy secret; over
+    the version (never the value), so it changes exactly when the secret is rewritten.
+    """
+    message = f"{namespace}/{name}@{version}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{digest[:_FINGERPRINT_HEX_CHARS]}"
+
+
+def preflight_errors(
+    required_keys: Mapping[str, Sequence[str]],
+    found: Mapping[str, SecretMetadata],
+    *,
+    namespace: str,
+    backend: str = "k8s",
+) -> list[SecretNotFoundError]:
+    """One error per secret that is missing or lacks a required key, in ``required_keys`` order.
+
+    Args:
+        required_keys: Secret name → keys it must hold (empty: existence is enough).
+        found: Metadata of the secrets that exist in ``namespace``, by name, with key names.
+        namespace: The Job's namespace (``envFrom`` only reaches secrets there).
+        backend: Named in the errors.
+    """
+    errors: list[SecretNotFoundError] = []
+    for name, keys in required_keys.items():
+        meta = found.get(name)
+        if meta is None:
+            errors.append(
+                SecretNotFoundError(
+                    f"Secret '{name}' that this run needs does not exist in namespace "
+                    f"'{namespace}'; no Job was created",
+                    fix=f"create it with `floe secrets create {name} --namespace {namespace}` "
+                    "and launch the run again",
+                    backend=backend,
+                    secret=name,
+                    namespace=namespace,
+                )
+            )
+            continue
+        missing = [key for key in keys if key not in meta.keys]
+        if missing:
+            errors.append(
+                SecretNotFoundError(
+                    f"Secret '{name}' lacks key(s) {', '.join(missing)} that this run needs "
+                    f"(it has: {', '.join(meta.keys) or 'no keys'}); no Job was created",
+                    fix=f"add {', '.join(missing)} to '{name}' (floe secrets rotate {name} "
+                    f"--namespace {namespace}) or recreate it with `floe secrets create {name} "
+                    f"--namespace {namespace}`, then launch the run again",
+                    backend=backend,
+                    secret=name,
+                    namespace=namespace,
+                )
+            )
+    return errors

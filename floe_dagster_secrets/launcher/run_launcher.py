@@ -1,0 +1,231 @@
+"""``FloeK8sRunLauncher``: dagster-k8s's run launcher, giving each run only the secrets it needs.
+
+Two seams of ``K8sRunLauncher`` are extended, nothing else:
+
+- ``launch_run`` (I/O, once per launch): work out the run's secrets from the assets it will
+  execute plus the platform-wide ones, refuse literal credentials in the run's
+  ``dagster-k8s/config`` tag, check that every secret exists with its keys (one metadata-only
+  LIST per namespace), record names, versions and keyed fingerprints as run tags — and only
+  then let dagster-k8s create the Job. A failed check reports the run as failed with our error
+  and creates no Job.
+- ``get_container_context_for_run`` (pure; terminate, debug info and health checks call it too):
+  ``super()``'s context (launcher settings, code location ``container_context``, the run's tag),
+  then ours merged *after* it, read back from the ``floe/secret-refs`` tag that ``launch_run``
+  wrote. Merging last means a user's shallow merge cannot drop our ``envFrom``.
+
+``dagster.yaml``:
+
+.. code-block:: yaml
+
+    run_launcher:
+      module: floe_dagster_secrets.launcher
+      class: FloeK8sRunLauncher
+      config:
+        job_namespace: floe-jobs
+        instance_config_map: dagster-instance
+        service_account_name: floe-job-runner     # default
+        manifest_path: /opt/floe/manifest.yaml     # compute secret, key policies, Vault login
+        platform_secrets: [polaris-oauth-credentials]
+        fingerprint_key_env: FLOE_LAUNCHER_FINGERPRINT_KEY
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Self
+
+from dagster import DagsterRun
+from dagster_k8s import K8sRunLauncher
+from dagster_k8s.container_context import K8sContainerContext
+from dagster_k8s.job import USER_DEFINED_K8S_CONFIG_KEY, get_user_defined_k8s_config
+from dagster_k8s.job import UserDefinedDagsterK8sConfig as UserConfig
+
+from floe_dagster_secrets._dagster_internals import (
+    ConfigurableClassData,
+    EngineEventData,
+    LaunchRunContext,
+)
+from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.launcher import config as launcher_config
+from floe_dagster_secrets.launcher.pod_env import (
+    DEFAULT_SERVICE_ACCOUNT,
+    SECRET_FINGERPRINTS_TAG,
+    SECRET_REFS_TAG,
+    SECRET_VERSIONS_TAG,
+    fingerprint,
+    format_refs_tag,
+    literal_credential_env,
+    literal_credential_error,
+    parse_refs_tag,
+    preflight_errors,
+    run_k8s_config,
+    run_secret_names,
+)
+from floe_dagster_secrets.launcher.preflight import secrets_metadata
+from floe_dagster_secrets.launcher.selection import (
+    asset_secrets_from_workspace,
+    names_by_asset,
+    run_asset_keys,
+)
+from floe_dagster_secrets.types import SecretMetadata
+
+
+class FloeK8sRunLauncher(K8sRunLauncher):
+    """A ``K8sRunLauncher`` that mounts per-run, least-privilege secrets into each run's Job.
+
+    Args:
+        secrets: Resolved floe settings (from the ``dagster.yaml`` fields in
+            :data:`~floe_dagster_secrets.launcher.config.FLOE_FIELDS`).
+        secrets_plugin: Backend used for the pre-flight check (metadata only); default: a
+            ``K8sSecretsPlugin`` on the launcher's own kubeconfig or in-cluster credentials.
+        **kwargs: Everything ``K8sRunLauncher`` takes.
+    """
+
+    def __init__(
+        self,
+        *,
+        secrets: launcher_config.LauncherSecrets | None = None,
+        secrets_plugin: SecretsPlugin | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("service_account_name", DEFAULT_SERVICE_ACCOUNT)
+        super().__init__(**kwargs)
+        self.floe = secrets or launcher_config.resolve(
+            {}, service_account_name=kwargs["service_account_name"]
+        )
+        self._secrets_plugin = secrets_plugin
+
+    # --- dagster.yaml ---------------------------------------------------------------------------
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        """dagster-k8s's run launcher schema plus floe's fields."""
+        base: dict[str, Any] = K8sRunLauncher.config_type()  # type: ignore[no-untyped-call]
+        return {**base, **launcher_config.FLOE_FIELDS}
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
+    ) -> Self:
+        """Split the config into ours and dagster-k8s's, and resolve ours (reads the manifest)."""
+        ours = {k: v for k, v in config_value.items() if k in launcher_config.FLOE_FIELDS}
+        theirs = {k: v for k, v in config_value.items() if k not in launcher_config.FLOE_FIELDS}
+        account = theirs.get("service_account_name") or DEFAULT_SERVICE_ACCOUNT
+        theirs["service_account_name"] = account
+        resolved = launcher_config.resolve(ours, service_account_name=account)
+        return cls(inst_data=inst_data, secrets=resolved, **theirs)
+
+    # --- the pure seam ------------------------------------------------------------------------
+
+    def get_container_context_for_run(self, dagster_run: DagsterRun) -> K8sContainerContext:
+        """``super()``'s context with the run's secrets merged last (no I/O: see module doc)."""
+        context = super().get_container_context_for_run(dagster_run)
+        names = parse_refs_tag(dagster_run.tags.get(SECRET_REFS_TAG))
+        ours = UserConfig.from_dict(run_k8s_config(names, self.floe.pod))  # type: ignore[no-untyped-call]
+        return context.merge(K8sContainerContext(run_k8s_config=ours))
+
+    # --- launch -------------------------------------------------------------------------------
+
+    def secrets_plugin(self) -> SecretsPlugin:
+        """The metadata reader for the pre-flight check, created on first use."""
+        if self._secrets_plugin is None:
+            from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
+
+            if self.load_incluster_config:
+                self._secrets_plugin = K8sSecretsPlugin(in_cluster=True)
+            else:
+                self._secrets_plugin = K8sSecretsPlugin(kubeconfig=self.kubeconfig_file)
+        return self._secrets_plugin
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        """Check and record the run's secrets, then create the Job (or fail the run, no Job)."""
+        run = context.dagster_run
+        try:
+            tags = self._prepare(run, context)
+        except FloeSecretsError as e:
+            self._fail_before_job(run, [e])
+            return
+        except _PreflightFailed as e:
+            self._fail_before_job(run, e.errors)
+            return
+        self._instance.add_run_tags(run.run_id, tags)
+        stored = self._instance.get_run_by_id(run.run_id) or run
+        super().launch_run(LaunchRunContext(dagster_run=stored, workspace=context.workspace))
+
+    def _prepare(self, run: DagsterRun, context: LaunchRunContext) -> dict[str, str]:
+        user = get_user_defined_k8s_config(run.tags).to_dict()
+        literal = literal_credential_env(user)
+        if literal:
+            raise literal_credential_error(literal, tag=USER_DEFINED_K8S_CONFIG_KEY)
+
+        by_asset = asset_secrets_from_workspace(
+            context.workspace, run, run_asset_keys(self._instance, run)
+        )
+        names = run_secret_names(self.floe.platform_secrets, by_asset.values())
+        namespace = str(super().get_container_context_for_run(run).namespace)
+        tags = {SECRET_REFS_TAG: format_refs_tag(names)}
+        found: dict[str, SecretMetadata] = {}
+        if self.floe.preflight_check and names:
+            required = {name: self.floe.keys_for(name) for name in names}
+            found = secrets_metadata(self.secrets_plugin(), namespace, required)
+            errors = preflight_errors(required, found, namespace=namespace)
+            if errors:
+                raise _PreflightFailed(errors)
+            tags.update(self._version_tags(names, found, namespace))
+        self._instance.report_engine_event(
+            f"floe: run gets secrets [{', '.join(names)}] in namespace '{namespace}'",
+            run,
+            EngineEventData(
+                {
+                    "secret refs": ", ".join(names) or "(none)",
+                    "by asset": json.dumps(names_by_asset(by_asset), sort_keys=True),
+                }
+            ),
+            cls=type(self),
+        )
+        return tags
+
+    def _version_tags(
+        self, names: tuple[str, ...], found: Mapping[str, SecretMetadata], namespace: str
+    ) -> dict[str, str]:
+        versions = {name: found[name].version for name in names}
+        tags = {SECRET_VERSIONS_TAG: json.dumps(versions, sort_keys=True)}
+        key = self.floe.fingerprint_key()
+        if key is not None:
+            prints = {
+                name: fingerprint(key, namespace=namespace, name=name, version=version)
+                for name, version in versions.items()
+            }
+            tags[SECRET_FINGERPRINTS_TAG] = json.dumps(prints, sort_keys=True)
+        return tags
+
+    def _fail_before_job(self, run: DagsterRun, errors: list[FloeSecretsError]) -> None:
+        message = "\n".join(str(e) for e in errors)
+        self._instance.report_engine_event(
+            f"floe: not launching run {run.run_id}, no Job created:\n{message}",
+            run,
+            EngineEventData(
+                {
+                    "secret": ", ".join(sorted({e.secret for e in errors if e.secret})),
+                    "namespace": ", ".join(sorted({e.namespace for e in errors if e.namespace})),
+                }
+            ),
+            cls=type(self),
+        )
+        self._instance.report_run_failed(run, message=message)
+
+    def dispose(self) -> None:
+        """Close the pre-flight reader's client."""
+        if self._secrets_plugin is not None:
+            self._secrets_plugin.close()
+        super().dispose()
+
+
+class _PreflightFailed(Exception):
+    """Internal: carries every pre-flight error so all are reported at once."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        super().__init__("pre-flight check failed")
+        self.errors: list[FloeSecretsError] = errors
