@@ -1,0 +1,174 @@
+"""Resource for HashiCorp Vault / OpenBao: KV secrets and run-scoped dynamic credentials.
+
+The resource holds where Vault is and how to log in (address, auth method, role, mount paths,
+the NAMES of env vars and the paths of files that hold credentials) — never a token, role_id,
+secret_id or value, so nothing secret reaches the job snapshot, GraphQL or the UI.
+
+With ``database_role`` set, the resource acquires dynamic database credentials when the run's
+resources are set up (``setup_for_execution``), renews their lease in a background thread while
+the run lives, and revokes it in ``teardown_after_execution`` — after success and after failure;
+a SIGTERM revokes before the signal is passed on. Under the in-process executor (a Kubernetes Job
+running one run worker) that is one lease per run; a multiprocess executor sets resources up per
+step process, so each step process gets its own short-lived user.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from dagster import InitResourceContext
+from pydantic import Field, PrivateAttr
+
+from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.backends.vault import (
+    DatabaseCredentials,
+    RunScopedLease,
+    VaultSecretsPlugin,
+)
+from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.resources.base import FloeSecretsResource
+from floe_dagster_secrets.types import SecretData, SecretValue
+
+
+class VaultSecretsResource(FloeSecretsResource):
+    """Secrets from Vault's KV v2 engine and dynamic database credentials, fetched in the run.
+
+    Example:
+        .. code-block:: python
+
+            from dagster import Definitions, asset
+
+            from floe_dagster_secrets.resources import VaultSecretsResource
+
+
+            @asset
+            def orders(vault: VaultSecretsResource) -> None:
+                creds = vault.database_credentials()  # leased for this run only
+                ...  # hand creds.username / creds.password.reveal() to a subprocess
+
+
+            defs = Definitions(
+                assets=[orders],
+                resources={
+                    "vault": VaultSecretsResource(
+                        address="https://vault.example.com",
+                        auth_method="kubernetes",
+                        role="floe",
+                        database_role="dbt-runner",
+                    )
+                },
+            )
+    """
+
+    backend: ClassVar[str] = "vault"
+
+    address: str = Field(description="Vault address, e.g. https://vault.example.com.")
+    auth_method: str = Field(
+        default="kubernetes",
+        description="kubernetes (the pod's service account), approle or token.",
+    )
+    role: str = Field(default="floe", description="Vault role for Kubernetes auth.")
+    mount_path: str | None = Field(
+        default=None, description="Mount path of the auth method (default: its type's name)."
+    )
+    secret_path_prefix: str = Field(
+        default="floe/", description="KV path prefix; secrets live at {prefix}{namespace}/{name}."
+    )
+    kv_mount: str = Field(default="secret", description="Mount path of the KV v2 engine.")
+    token_env: str | None = Field(
+        default=None, description="NAME of the env var holding a Vault token (token auth)."
+    )
+    role_id_env: str | None = Field(
+        default=None, description="NAME of the env var holding the AppRole role_id."
+    )
+    secret_id_env: str | None = Field(
+        default=None, description="NAME of the env var holding the AppRole secret_id."
+    )
+    token_file: str | None = Field(
+        default=None,
+        description="Path of a file holding the login credential (token, or the service-account "
+        "JWT for kubernetes auth; default the pod's mounted token).",
+    )
+    ca_cert: str | None = Field(default=None, description="CA bundle path for Vault's TLS.")
+    timeout: float = Field(default=30.0, description="Seconds per Vault request.")
+    database_role: str | None = Field(
+        default=None,
+        description="Database secrets engine role: when set, the run gets dynamic credentials "
+        "that are revoked when it ends.",
+    )
+    database_mount: str = Field(
+        default="database", description="Mount path of the database secrets engine."
+    )
+
+    _lease: RunScopedLease | None = PrivateAttr(default=None)
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """``VaultSecretsPlugin(**…)``: the manifest's fields plus ca_cert and timeout."""
+        return {
+            "address": self.address,
+            "auth_method": self.auth_method,
+            "role": self.role,
+            "mount_path": self.mount_path,
+            "secret_path_prefix": self.secret_path_prefix,
+            "kv_mount": self.kv_mount,
+            "token_env": self.token_env,
+            "role_id_env": self.role_id_env,
+            "secret_id_env": self.secret_id_env,
+            "token_file": self.token_file,
+            "ca_cert": self.ca_cert,
+            "timeout": self.timeout,
+        }
+
+    def plugin(self) -> SecretsPlugin:
+        """The Vault plugin (built directly: the resource and the plugin ship together)."""
+        if self._plugin is None:
+            self._plugin = VaultSecretsPlugin(**self.backend_kwargs())
+        return self._plugin
+
+    def vault(self) -> VaultSecretsPlugin:
+        """The plugin with its Vault-only methods (pinned versions, leases)."""
+        plugin = self.plugin()
+        assert isinstance(plugin, VaultSecretsPlugin)  # noqa: S101 - plugin() builds one
+        return plugin
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Install the masker, build the plugin, and lease the run's database credentials."""
+        super().setup_for_execution(context)
+        if self.database_role:
+            lease = self.vault().run_lease(self.database_role, mount=self.database_mount)
+            lease.acquire()
+            self._lease = lease
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        """Revoke the run's lease (the database user is dropped), then close the plugin."""
+        try:
+            if self._lease is not None:
+                self._lease.release()
+                self._lease = None
+        finally:
+            super().teardown_after_execution(context)
+
+    def get_secret_version(self, name: str, version: int) -> SecretData:
+        """A pinned KV version of a secret (e.g. the version a run was launched for)."""
+        return self.vault().get_secret_version(name, self.namespace, version)
+
+    def database_credentials(self) -> DatabaseCredentials:
+        """This run's dynamic database credentials (leased at setup, revoked at teardown)."""
+        if self._lease is None or self._lease.credentials is None:
+            raise InvalidManifestError(
+                "This VaultSecretsResource has no dynamic database credentials",
+                fix="set database_role on the resource (the database secrets engine role the "
+                "run should get a user from)",
+                backend=self.backend,
+            )
+        return self._lease.credentials
+
+    def database_secret(
+        self,
+        *,
+        user_key: str = "POSTGRES_USER",
+        password_key: str = "POSTGRES_PASSWORD",  # noqa: S107 - a key name
+    ) -> SecretData:
+        """The dynamic credentials as secret data, e.g. for ``dbt.profile_env('postgres', …)``."""
+        creds = self.database_credentials()
+        return {user_key: SecretValue(creds.username), password_key: creds.password}

@@ -1,0 +1,276 @@
+"""Dynamic PostgreSQL credentials from a real OpenBao database engine, scoped to a Dagster run.
+
+The engine creates a real PostgreSQL user per run; dbt (a real ``dbt run`` subprocess) connects
+with it through ``env_var()``; the user is gone from ``pg_roles`` when the run ends, whether it
+succeeded, failed or got SIGTERM; renewal keeps it alive past its initial TTL; and no value shows
+up in Dagster's storage or logs.
+"""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
+
+from floe_dagster_secrets.dbt import profile_env, render_profiles_yml
+from floe_dagster_secrets.masking import encoded_forms
+from floe_dagster_secrets.resources.vault import VaultSecretsResource
+from floe_dagster_secrets.types import SecretValue
+from tests.integration.vault_helpers import token_plugin, unique
+from tests.servers import OpenBaoServer, PostgresServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+DBT = str(Path(sys.executable).parent / "dbt")
+NS = "floe-jobs"
+
+
+def database_engine(
+    bao: OpenBaoServer, pg: PostgresServer, *, default_ttl: str = "1h", max_ttl: str = "2h"
+) -> str:
+    """A database engine on a fresh mount with role ``dbt``; returns the mount."""
+    mount = unique("db-")
+    bao.request("POST", f"sys/mounts/{mount}", {"type": "database"})
+    bao.request(
+        "POST",
+        f"{mount}/config/pg",
+        {
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{pg.host}:{pg.port}/"
+            f"{pg.dbname}?sslmode=disable",
+            "username": pg.user,
+            "password": pg.password,
+            "allowed_roles": ["dbt"],
+        },
+    )
+    bao.request(
+        "POST",
+        f"{mount}/roles/dbt",
+        {
+            "db_name": "pg",
+            "creation_statements": [
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
+                "VALID UNTIL '{{expiration}}';",
+                f'GRANT CREATE ON DATABASE "{pg.dbname}" TO "{{{{name}}}}";',
+            ],
+            # dbt leaves tables owned by the user: hand them over, then drop the user.
+            "revocation_statements": [
+                f'REASSIGN OWNED BY "{{{{name}}}}" TO "{pg.user}";',
+                'DROP OWNED BY "{{name}}";',
+                'DROP ROLE IF EXISTS "{{name}}";',
+            ],
+            "default_ttl": default_ttl,
+            "max_ttl": max_ttl,
+        },
+    )
+    return mount
+
+
+def role_exists(pg: PostgresServer, name: str) -> bool:
+    with psycopg2.connect(pg.dsn()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+        found = cur.fetchone() is not None
+    conn.close()
+    return found
+
+
+def can_connect(pg: PostgresServer, user: str, password: str) -> bool:
+    try:
+        conn = psycopg2.connect(
+            host=pg.host, port=pg.port, dbname=pg.dbname, user=user, password=password
+        )
+    except psycopg2.OperationalError:
+        return False
+    conn.close()
+    return True
+
+
+def dbt_project(root: Path, schema: str, pg: PostgresServer) -> tuple[Path, Path]:
+    project = root / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: floe_vault\nversion: '1.0'\nprofile: floe\n"
+        "models:\n  floe_vault:\n    +materialized: table\n"
+    )
+    (project / "models" / "greeting.sql").write_text("select 1 as id, 'hello' as greeting\n")
+    profiles = root / "profiles"
+    profiles.mkdir()
+    settings = {"dbname": pg.dbname, "schema": schema, "port": pg.port, "threads": 1}
+    (profiles / "profiles.yml").write_text(render_profiles_yml("postgres", settings))
+    return project, profiles
+
+
+def run_dbt(project: Path, profiles: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DBT, "run", "--project-dir", str(project), "--profiles-dir", str(profiles)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(profiles.parent),
+            "LANG": "C.UTF-8",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            **env,
+        },
+    )
+
+
+def _resource(bao: OpenBaoServer, tmp_path: Path, mount: str, prefix: str) -> VaultSecretsResource:
+    token_file = tmp_path / "vault-token"
+    token_file.write_text(bao.root_token)
+    return VaultSecretsResource(
+        address=bao.address,
+        auth_method="token",
+        token_file=str(token_file),
+        secret_path_prefix=prefix,
+        namespace=NS,
+        database_role="dbt",
+        database_mount=mount,
+    )
+
+
+def _files_holding(root: Path, value: str) -> list[str]:
+    forms = [form.encode() for form in encoded_forms(value)]
+    return [
+        str(p)
+        for p in root.rglob("*")
+        if p.is_file() and any(form in p.read_bytes() for form in forms)
+    ]
+
+
+def test_dagster_run_gets_a_user_dbt_uses_it_and_it_is_gone_after(
+    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    mount = database_engine(openbao_server, postgres_server)
+    prefix = f"{unique('dyn')}/"
+    kv_canary = f"kvcanary{secrets.token_hex(12)}"
+    openbao_server.request(
+        "POST", f"secret/data/{prefix}{NS}/api-dev-key", {"data": {"API_KEY": kv_canary}}
+    )
+    schema = unique("floe_")
+    project, profiles = dbt_project(tmp_path, schema, postgres_server)
+    seen: dict[str, Any] = {}
+
+    @asset
+    def dbt_models(context: AssetExecutionContext, vault: VaultSecretsResource) -> None:
+        creds = vault.database_credentials()
+        seen["user"], seen["password"] = creds.username, creds.password.reveal()
+        seen["exists_during_run"] = role_exists(postgres_server, creds.username)
+        api_key = vault.get_secret("api-dev-key")["API_KEY"]
+        context.log.info(f"user {creds.username} password {creds.password.reveal()}")
+        context.log.info(f"api key {api_key.reveal()}")
+        secret = {**vault.database_secret(), "POSTGRES_HOST": SecretValue(postgres_server.host)}
+        result = run_dbt(project, profiles, profile_env("postgres", secret))
+        seen["dbt_output"] = result.stdout + result.stderr
+        assert result.returncode == 0, result.stdout[-2000:]
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with DagsterInstance.local_temp(str(home)) as instance:
+        result = materialize(
+            [dbt_models],
+            resources={"vault": _resource(openbao_server, tmp_path, mount, prefix)},
+            instance=instance,
+        )
+        assert result.success
+        messages = [r.user_message for r in instance.all_logs(result.run_id)]
+    assert seen["exists_during_run"] is True
+    assert not role_exists(postgres_server, seen["user"])
+    assert not can_connect(postgres_server, seen["user"], seen["password"])
+    assert any(m == f"user {seen['user']} password ***" for m in messages)
+    assert "api key ***" in messages
+    with psycopg2.connect(postgres_server.dsn()) as conn, conn.cursor() as cur:
+        cur.execute(f"select greeting from {schema}.greeting")  # noqa: S608 - our name
+        assert cur.fetchall() == [("hello",)]
+    conn.close()
+    for value in (seen["password"], kv_canary, openbao_server.root_token):
+        assert value not in seen["dbt_output"]
+        assert _files_holding(home, value) == []
+        assert _files_holding(project, value) == []
+        assert _files_holding(profiles, value) == []
+
+
+def test_failed_run_revokes_too(
+    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    mount = database_engine(openbao_server, postgres_server)
+    seen: dict[str, str] = {}
+
+    @asset
+    def fails(vault: VaultSecretsResource) -> None:
+        seen["user"] = vault.database_credentials().username
+        raise RuntimeError("the model broke")
+
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [fails],
+            resources={"vault": _resource(openbao_server, tmp_path, mount, "unused/")},
+            instance=instance,
+            raise_on_error=False,
+        )
+    assert not result.success
+    assert seen["user"]
+    assert not role_exists(postgres_server, seen["user"])
+
+
+def test_renewal_keeps_the_user_alive_past_its_initial_ttl(
+    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    mount = database_engine(openbao_server, postgres_server, default_ttl="3s", max_ttl="1h")
+    plugin = token_plugin(openbao_server, tmp_path)
+    try:
+        lease = plugin.run_lease("dbt", mount=mount)
+        with lease as creds:
+            assert creds.lease_duration == 3
+            time.sleep(7)  # more than twice the initial TTL
+            assert lease.renewals >= 2
+            assert role_exists(postgres_server, creds.username)
+            assert can_connect(postgres_server, creds.username, creds.password.reveal())
+        assert not role_exists(postgres_server, creds.username)
+    finally:
+        plugin.close()
+
+
+def test_sigterm_revokes_then_terminates(
+    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    mount = database_engine(openbao_server, postgres_server)
+    token_file = tmp_path / "token"
+    token_file.write_text(openbao_server.root_token)
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+        plugin = VaultSecretsPlugin(address={openbao_server.address!r}, auth_method="token",
+                                    token_file={str(token_file)!r})
+        with plugin.run_lease("dbt", mount={mount!r}) as creds:
+            print(creds.username, flush=True)
+            time.sleep(120)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path.cwd()
+    )
+    try:
+        assert child.stdout is not None
+        user = child.stdout.readline().strip()
+        assert user
+        assert role_exists(postgres_server, user)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        if child.poll() is None:
+            child.kill()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert not role_exists(postgres_server, user)
