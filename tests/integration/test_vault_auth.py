@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
 
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.errors import SecretAccessDeniedError
@@ -18,7 +16,7 @@ from tests.integration.vault_helpers import (
     approle,
     audit_mark,
     audit_requests,
-    enable_auth,
+    kubernetes_auth_mount,
     put_policy,
     unique,
 )
@@ -146,39 +144,8 @@ def test_approle_bad_or_missing_credentials(
 def _kubernetes_auth(
     openbao_server: OpenBaoServer, kube_apiserver: KubeApiServer, namespace: str, policy: str
 ) -> str:
-    """Kubernetes auth on a fresh mount, reviewing tokens through the real apiserver."""
-    api = kube_apiserver.api_client()
-    reviewer_token = kube_apiserver.service_account_token(namespace, "vault-reviewer")
-    binding = f"{namespace}-vault-reviewer"
-    try:
-        k8s.RbacAuthorizationV1Api(api).create_cluster_role_binding(
-            {
-                "metadata": {"name": binding},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": "system:auth-delegator",
-                },
-                "subjects": [
-                    {"kind": "ServiceAccount", "name": "vault-reviewer", "namespace": namespace}
-                ],
-            }
-        )
-    except ApiException as e:
-        if e.status != 409:
-            raise
-    mount = unique("k8s-")
-    enable_auth(openbao_server, mount, "kubernetes")
-    openbao_server.request(
-        "POST",
-        f"auth/{mount}/config",
-        {
-            "kubernetes_host": kube_apiserver.url,
-            "kubernetes_ca_cert": kube_apiserver.ca_file.read_text(),
-            "token_reviewer_jwt": reviewer_token,
-            "disable_local_ca_jwt": True,
-        },
-    )
+    """Kubernetes auth on a fresh mount with role ``floe`` bound to floe-job-runner."""
+    mount = kubernetes_auth_mount(openbao_server, kube_apiserver, namespace)
     openbao_server.request(
         "POST",
         f"auth/{mount}/role/floe",

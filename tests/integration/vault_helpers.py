@@ -72,3 +72,44 @@ def audit_requests(server: OpenBaoServer, *, after: int = 0) -> list[dict[str, A
 def audit_mark(server: OpenBaoServer) -> int:
     """The current length of the audit log, to count only what follows."""
     return len(server.audit_entries())
+
+
+def kubernetes_auth_mount(server: OpenBaoServer, kube_apiserver: Any, namespace: str) -> str:
+    """Kubernetes auth on a fresh mount whose TokenReviews go to the real test apiserver.
+
+    The reviewer is a ServiceAccount bound to ``system:auth-delegator`` by a ClusterRoleBinding.
+    """
+    from kubernetes import client as k8s
+    from kubernetes.client.rest import ApiException
+
+    reviewer_token = kube_apiserver.service_account_token(namespace, "vault-reviewer")
+    try:
+        k8s.RbacAuthorizationV1Api(kube_apiserver.api_client()).create_cluster_role_binding(
+            {
+                "metadata": {"name": f"{namespace}-vault-reviewer"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:auth-delegator",
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": "vault-reviewer", "namespace": namespace}
+                ],
+            }
+        )
+    except ApiException as e:
+        if e.status != 409:
+            raise
+    mount = unique("k8s-")
+    enable_auth(server, mount, "kubernetes")
+    server.request(
+        "POST",
+        f"auth/{mount}/config",
+        {
+            "kubernetes_host": kube_apiserver.url,
+            "kubernetes_ca_cert": kube_apiserver.ca_file.read_text(),
+            "token_reviewer_jwt": reviewer_token,
+            "disable_local_ca_jwt": True,
+        },
+    )
+    return mount
