@@ -1,0 +1,139 @@
+"""Vault failing under floe: sealed, stopped, policy says no — each a named, actionable error, and
+a run that fails that way still revokes its database lease.
+
+Sealing is done on a second OpenBao started for this module, never on the shared one.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, asset, materialize
+
+from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+from floe_dagster_secrets.errors import BackendUnavailableError, SecretAccessDeniedError
+from floe_dagster_secrets.resources.vault import VaultSecretsResource
+from floe_dagster_secrets.types import reveal_all
+from floe_dagster_secrets.vault import policy_payload
+from tests.integration.test_vault_dynamic import database_engine, role_exists
+from tests.integration.vault_helpers import put_policy, token_plugin, unique
+from tests.servers import OpenBaoServer, PostgresServer
+from tests.servers.openbao import OpenBaoError
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+NS = "floe-jobs"
+NAME = "warehouse-dev-credentials"
+
+
+@pytest.fixture
+def private_openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]:
+    server = OpenBaoServer(tmp_path_factory.mktemp("private_openbao"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_sealed_then_stopped_vault_are_named_errors(
+    private_openbao: OpenBaoServer, tmp_path: Path
+) -> None:
+    plugin = token_plugin(private_openbao, tmp_path)
+    try:
+        plugin.create_secret(NAME, NS, {"PASSWORD": "before-the-seal"})
+        assert reveal_all(plugin.get_secret(NAME, NS)) == {"PASSWORD": "before-the-seal"}
+
+        private_openbao.request("PUT", "sys/seal")
+        with pytest.raises(BackendUnavailableError, match="is sealed") as sealed:
+            plugin.get_secret(NAME, NS)
+        assert "unseal" in sealed.value.fix
+        assert sealed.value.path == plugin.data_path(NAME, NS)
+
+        private_openbao.stop()
+        with pytest.raises(BackendUnavailableError, match="Cannot reach Vault") as down:
+            plugin.get_secret(NAME, NS)
+        assert private_openbao.address in str(down.value)
+        assert "VAULT_ADDR" in down.value.fix
+    finally:
+        plugin.close()
+
+
+def test_fresh_plugin_against_a_stopped_vault(tmp_path: Path) -> None:
+    from tests.servers._process import free_port
+
+    token = tmp_path / "token"
+    token.write_text("s.unused")
+    plugin = VaultSecretsPlugin(
+        address=f"http://127.0.0.1:{free_port()}", auth_method="token", token_file=str(token)
+    )
+    with pytest.raises(BackendUnavailableError, match="Cannot reach Vault"):
+        plugin.get_secret(NAME, NS)
+    plugin.close()
+
+
+def test_run_denied_a_secret_fails_clearly_and_revokes_its_lease(
+    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    mount = database_engine(openbao_server, postgres_server)
+    prefix = f"{unique('deny')}/"
+    policy = unique("dbonly-")
+    put_policy(
+        openbao_server,
+        policy,
+        f'path "{mount}/creds/dbt" {{ capabilities = ["read"] }}\n'
+        f'path "sys/leases/revoke/{mount}/creds/dbt/*" {{ capabilities = ["update"] }}\n',
+    )
+    token = openbao_server.request(
+        "POST", "auth/token/create", {"policies": [policy], "ttl": "1h"}
+    )["auth"]["client_token"]
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    seen: dict[str, str] = {}
+
+    @asset
+    def needs_a_secret(vault: VaultSecretsResource) -> None:
+        seen["user"] = vault.database_credentials().username
+        vault.get_secret(NAME)
+
+    resource = VaultSecretsResource(
+        address=openbao_server.address,
+        auth_method="token",
+        token_file=str(token_file),
+        secret_path_prefix=prefix,
+        namespace=NS,
+        database_role="dbt",
+        database_mount=mount,
+    )
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [needs_a_secret], resources={"vault": resource}, instance=instance, raise_on_error=False
+        )
+        failure = next(e for e in result.all_events if e.is_step_failure)
+    assert not result.success
+    error = failure.step_failure_data.error
+    assert error is not None
+    text = str(error.message) + "".join(c.message for c in [error.cause] if c)
+    assert "SecretAccessDeniedError" in (error.cls_name or "") + text
+    assert f"secret/data/{prefix}{NS}/{NAME}" in text
+    assert not role_exists(postgres_server, seen["user"])
+    assert token not in text
+
+
+def test_denied_database_role_is_named_and_leaves_no_user(
+    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    mount = database_engine(openbao_server, postgres_server)
+    policy = unique("nothing-")
+    openbao_server.request(
+        "PUT", f"sys/policies/acl/{policy}", policy_payload('path "x/y" { capabilities = [] }')
+    )
+    token = openbao_server.request("POST", "auth/token/create", {"policies": [policy]})["auth"][
+        "client_token"
+    ]
+    plugin = token_plugin(openbao_server, tmp_path, token=token)
+    with pytest.raises(SecretAccessDeniedError, match=f"{mount}/creds/dbt") as denied:
+        plugin.run_lease("dbt", mount=mount, handle_sigterm=False).acquire()
+    plugin.close()
+    assert 'capabilities = ["read"]' in str(denied.value)
+    with pytest.raises(OpenBaoError) as no_leases:  # Vault lists an empty prefix as 404
+        openbao_server.request("GET", f"sys/leases/lookup/{mount}/creds/dbt?list=true")
+    assert no_leases.value.status == 404
