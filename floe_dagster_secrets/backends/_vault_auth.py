@@ -65,6 +65,11 @@ def import_hvac() -> Any:
     return hvac
 
 
+def _attempts(error: BaseException) -> int:
+    """How many attempts the retry loop made before ``error`` escaped it."""
+    return int(error.__dict__.get("floe_attempts", 1))
+
+
 @dataclass(frozen=True)
 class AuthSettings:
     """How to log in; names of env vars and paths of files only, never a credential."""
@@ -219,8 +224,7 @@ class VaultSession:
                     self.stats.reauths += 1
                     self._forget(token)
                     continue
-                attempts = int(e.__dict__.get("floe_attempts", 1))
-                raise translate(e, ctx, address=self.address, attempts=attempts) from e
+                raise translate(e, ctx, address=self.address, attempts=_attempts(e)) from e
 
     # --- token lifecycle ----------------------------------------------------------------------
 
@@ -260,7 +264,7 @@ class VaultSession:
                 raise
             if vault_status(e) in (400, 403):  # expired or revoked meanwhile: log in again
                 return self._login()
-            raise translate(e, ctx, address=self.address) from e
+            raise translate(e, ctx, address=self.address, attempts=_attempts(e)) from e
         self.stats.renewals += 1
         auth = answer.get("auth") or {}
         ttl = float(auth.get("lease_duration") or 0)
@@ -321,7 +325,7 @@ class VaultSession:
                     backend=BACKEND,
                     path=ctx.path,
                 ) from e
-            raise translate(e, ctx, address=self.address) from e
+            raise translate(e, ctx, address=self.address, attempts=_attempts(e)) from e
 
     def _login_refused(self, ctx: RequestContext, message: str) -> FloeSecretsError:
         auth = self.auth

@@ -24,62 +24,13 @@ from floe_dagster_secrets.dbt import profile_env, render_profiles_yml
 from floe_dagster_secrets.masking import encoded_forms
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
 from floe_dagster_secrets.types import SecretValue
-from tests.integration.vault_helpers import token_plugin, unique
+from tests.integration.vault_helpers import database_engine, role_exists, token_plugin, unique
 from tests.servers import OpenBaoServer, PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 DBT = str(Path(sys.executable).parent / "dbt")
 NS = "floe-jobs"
-
-
-def database_engine(
-    bao: OpenBaoServer, pg: PostgresServer, *, default_ttl: str = "1h", max_ttl: str = "2h"
-) -> str:
-    """A database engine on a fresh mount with role ``dbt``; returns the mount."""
-    mount = unique("db-")
-    bao.request("POST", f"sys/mounts/{mount}", {"type": "database"})
-    bao.request(
-        "POST",
-        f"{mount}/config/pg",
-        {
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{pg.host}:{pg.port}/"
-            f"{pg.dbname}?sslmode=disable",
-            "username": pg.user,
-            "password": pg.password,
-            "allowed_roles": ["dbt"],
-        },
-    )
-    bao.request(
-        "POST",
-        f"{mount}/roles/dbt",
-        {
-            "db_name": "pg",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
-                "VALID UNTIL '{{expiration}}';",
-                f'GRANT CREATE ON DATABASE "{pg.dbname}" TO "{{{{name}}}}";',
-            ],
-            # dbt leaves tables owned by the user: hand them over, then drop the user.
-            "revocation_statements": [
-                f'REASSIGN OWNED BY "{{{{name}}}}" TO "{pg.user}";',
-                'DROP OWNED BY "{{name}}";',
-                'DROP ROLE IF EXISTS "{{name}}";',
-            ],
-            "default_ttl": default_ttl,
-            "max_ttl": max_ttl,
-        },
-    )
-    return mount
-
-
-def role_exists(pg: PostgresServer, name: str) -> bool:
-    with psycopg2.connect(pg.dsn()) as conn, conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
-        found = cur.fetchone() is not None
-    conn.close()
-    return found
 
 
 def can_connect(pg: PostgresServer, user: str, password: str) -> bool:

@@ -15,8 +15,13 @@ from floe_dagster_secrets.errors import BackendUnavailableError, SecretAccessDen
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
 from floe_dagster_secrets.types import reveal_all
 from floe_dagster_secrets.vault import policy_payload
-from tests.integration.test_vault_dynamic import database_engine, role_exists
-from tests.integration.vault_helpers import put_policy, token_plugin, unique
+from tests.integration.vault_helpers import (
+    database_engine,
+    put_policy,
+    role_exists,
+    token_plugin,
+    unique,
+)
 from tests.servers import OpenBaoServer, PostgresServer
 from tests.servers.openbao import OpenBaoError
 

@@ -19,8 +19,12 @@ from floe_dagster_secrets.vault import (
     policy_payload,
     vault_policy,
 )
-from tests.integration.test_vault_dynamic import database_engine, role_exists
-from tests.integration.vault_helpers import kubernetes_auth_mount, unique
+from tests.integration.vault_helpers import (
+    database_engine,
+    kubernetes_auth_mount,
+    role_exists,
+    unique,
+)
 from tests.servers import KubeApiServer, OpenBaoServer, PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
-from tests.servers import OpenBaoServer
+from tests.servers import OpenBaoServer, PostgresServer
 
 
 def unique(prefix: str) -> str:
@@ -113,3 +113,54 @@ def kubernetes_auth_mount(server: OpenBaoServer, kube_apiserver: Any, namespace:
         },
     )
     return mount
+
+
+def database_engine(
+    bao: OpenBaoServer, pg: PostgresServer, *, default_ttl: str = "1h", max_ttl: str = "2h"
+) -> str:
+    """A database engine on a fresh mount with role ``dbt``; returns the mount."""
+    mount = unique("db-")
+    bao.request("POST", f"sys/mounts/{mount}", {"type": "database"})
+    bao.request(
+        "POST",
+        f"{mount}/config/pg",
+        {
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{pg.host}:{pg.port}/"
+            f"{pg.dbname}?sslmode=disable",
+            "username": pg.user,
+            "password": pg.password,
+            "allowed_roles": ["dbt"],
+        },
+    )
+    bao.request(
+        "POST",
+        f"{mount}/roles/dbt",
+        {
+            "db_name": "pg",
+            "creation_statements": [
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
+                "VALID UNTIL '{{expiration}}';",
+                f'GRANT CREATE ON DATABASE "{pg.dbname}" TO "{{{{name}}}}";',
+            ],
+            # dbt leaves tables owned by the user: hand them over, then drop the user.
+            "revocation_statements": [
+                f'REASSIGN OWNED BY "{{{{name}}}}" TO "{pg.user}";',
+                'DROP OWNED BY "{{name}}";',
+                'DROP ROLE IF EXISTS "{{name}}";',
+            ],
+            "default_ttl": default_ttl,
+            "max_ttl": max_ttl,
+        },
+    )
+    return mount
+
+
+def role_exists(pg: PostgresServer, name: str) -> bool:
+    import psycopg2
+
+    with psycopg2.connect(pg.dsn()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+        found = cur.fetchone() is not None
+    conn.close()
+    return found
