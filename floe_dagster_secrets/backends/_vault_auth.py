@@ -20,16 +20,20 @@ so no ``repr`` shows it.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from floe_dagster_secrets.backends._retry import DEFAULT_POLICY, RetryPolicy, RetryStats
 from floe_dagster_secrets.backends._retry import call_with_retry as _call_with_retry
+from floe_dagster_secrets.backends._vault_credentials import (
+    AuthSettings,
+    login_body,
+    login_refused,
+    read_token,
+)
 from floe_dagster_secrets.backends._vault_errors import (
     BACKEND,
     RequestContext,
@@ -39,16 +43,12 @@ from floe_dagster_secrets.backends._vault_errors import (
     vault_messages,
     vault_status,
 )
-from floe_dagster_secrets.errors import FloeSecretsError, SecretAccessDeniedError
+from floe_dagster_secrets.errors import SecretAccessDeniedError
 from floe_dagster_secrets.types import SecretValue
 
 if TYPE_CHECKING:
     import hvac
 
-AuthMethod = Literal["kubernetes", "approle", "token"]
-
-SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
-"""Where Kubernetes mounts the pod's service-account JWT."""
 
 RENEW_AT = 2 / 3
 """Fraction of a TTL after which a token or lease is renewed."""
@@ -70,27 +70,33 @@ def _attempts(error: BaseException) -> int:
     return int(error.__dict__.get("floe_attempts", 1))
 
 
-@dataclass(frozen=True)
-class AuthSettings:
-    """How to log in; names of env vars and paths of files only, never a credential."""
-
-    method: AuthMethod
-    role: str
-    mount_path: str
-    token_env: str | None = None
-    role_id_env: str | None = None
-    secret_id_env: str | None = None
-    token_file: str | None = None
-
-
 @dataclass
-class _Token:
+class TokenState:
+    """A cached Vault token and what is known about its lifetime."""
+
     value: SecretValue
     ttl: float  # seconds; 0 = never expires
     renewable: bool
     obtained: float  # clock() at login or last renewal
     login_ttl: float  # TTL granted at login: what a renewal asks for
     capped: bool = False  # Vault shortened the last renewal: max TTL is near
+
+
+def refresh_action(token: TokenState | None, now: float) -> Literal["keep", "renew", "login"]:
+    """What to do before the next request, given the cached token and the time.
+
+    Keep it until two thirds of its TTL have passed; then renew it if Vault allows that and
+    did not cap the last renewal (the max TTL is near) and it has not expired; else log in again.
+    A TTL of 0 (a root or periodic-less token without expiry) is kept for good.
+    """
+    if token is None:
+        return "login"
+    if token.ttl <= 0 or now < token.obtained + token.ttl * RENEW_AT:
+        return "keep"
+    expired = now >= token.obtained + token.ttl
+    if token.renewable and not token.capped and not expired:
+        return "renew"
+    return "login"
 
 
 @dataclass
@@ -137,7 +143,7 @@ class VaultSession:
         self._retry_policy = retry_policy
         self._sleep = sleep
         self._client = client
-        self._token: _Token | None = None
+        self._token: TokenState | None = None
         self._lock = threading.RLock()
 
     # --- transport ----------------------------------------------------------------------------
@@ -231,25 +237,19 @@ class VaultSession:
     def token(self) -> SecretValue:
         """A token valid for the next request: cached, renewed at 2/3 TTL, or a fresh login."""
         with self._lock:
-            current = self._token
-            now = self._clock()
-            if current is None:
-                current = self._login()
-            elif current.ttl > 0 and now >= current.obtained + current.ttl * RENEW_AT:
-                expired = now >= current.obtained + current.ttl
-                if current.renewable and not current.capped and not expired:
-                    current = self._renew(current)
-                else:
-                    current = self._login()
-            self._token = current
-            return current.value
+            action = refresh_action(self._token, self._clock())
+            if action == "login" or self._token is None:
+                self._token = self._login()
+            elif action == "renew":
+                self._token = self._renew(self._token)
+            return self._token.value
 
     def _forget(self, token: SecretValue) -> None:
         with self._lock:
             if self._token is not None and self._token.value == token:
                 self._token = None
 
-    def _renew(self, current: _Token) -> _Token:
+    def _renew(self, current: TokenState) -> TokenState:
         ctx = RequestContext("renew the Vault token", "auth/token/renew-self", capability="update")
         try:
             answer = self._send(
@@ -268,7 +268,7 @@ class VaultSession:
         self.stats.renewals += 1
         auth = answer.get("auth") or {}
         ttl = float(auth.get("lease_duration") or 0)
-        return _Token(
+        return TokenState(
             value=current.value,
             ttl=ttl,
             renewable=bool(auth.get("renewable", current.renewable)),
@@ -277,11 +277,11 @@ class VaultSession:
             capped=0 < ttl < current.login_ttl,
         )
 
-    def _login(self) -> _Token:
+    def _login(self) -> TokenState:
         auth = self.auth
         started = self._clock()
         if auth.method == "token":
-            value = self._read_token()
+            value = read_token(auth)
             ctx = RequestContext("look up the Vault token", "auth/token/lookup-self")
             answer = self._login_request("GET", ctx, token=value.reveal())
             data = answer.get("data") or {}
@@ -292,13 +292,13 @@ class VaultSession:
                 f"auth/{auth.mount_path}/login",
                 capability="update",
             )
-            answer = self._login_request("POST", ctx, body=self._login_body())
+            answer = self._login_request("POST", ctx, body=login_body(auth))
             granted = answer.get("auth") or {}
             value = SecretValue(str(granted.get("client_token") or ""))
             ttl = float(granted.get("lease_duration") or 0)
             renewable = bool(granted.get("renewable"))
         self.stats.logins += 1
-        return _Token(value, ttl, renewable, started, login_ttl=ttl)
+        return TokenState(value, ttl, renewable, started, login_ttl=ttl)
 
     def _login_request(
         self,
@@ -315,7 +315,7 @@ class VaultSession:
                 raise
             status = vault_status(e)
             if status in (400, 401, 403):
-                raise self._login_refused(ctx, vault_messages(e)) from e
+                raise login_refused(self.auth, ctx, vault_messages(e)) from e
             if status == 404 or (status == 500 and "no handler" in vault_messages(e)):
                 raise SecretAccessDeniedError(
                     f"There is no {self.auth.method} auth method mounted at "
@@ -326,79 +326,3 @@ class VaultSession:
                     path=ctx.path,
                 ) from e
             raise translate(e, ctx, address=self.address, attempts=_attempts(e)) from e
-
-    def _login_refused(self, ctx: RequestContext, message: str) -> FloeSecretsError:
-        auth = self.auth
-        quoted = f" (Vault: {message})" if message else ""
-        fixes = {
-            "kubernetes": f"bind this pod's service account and namespace in the Vault role "
-            f"'{auth.role}' (bound_service_account_names/namespaces; floe's runs use "
-            "'floe-job-runner', see floe_dagster_secrets.vault.kubernetes_auth_role), and check "
-            "that the role exists at that mount",
-            "approle": f"check the role_id and secret_id in ${auth.role_id_env} / "
-            f"${auth.secret_id_env} (a secret_id can expire or be used up: issue a new one)",
-            "token": f"put a valid, unexpired token in {self._token_source()}",
-        }
-        return SecretAccessDeniedError(
-            f"Vault refused to {ctx.action} at '{ctx.path}'{quoted}",
-            fix=fixes[auth.method],
-            backend=BACKEND,
-            path=ctx.path,
-        )
-
-    def _token_source(self) -> str:
-        if self.auth.token_file and not self.auth.token_env:
-            return f"the file {self.auth.token_file}"
-        return f"${self.auth.token_env or 'VAULT_TOKEN'}"
-
-    def _read_token(self) -> SecretValue:
-        auth = self.auth
-        if auth.token_file and not auth.token_env:
-            return SecretValue(self._read_file(auth.token_file, "the Vault token"))
-        return self._env(auth.token_env or "VAULT_TOKEN", "token_env", "a Vault token")
-
-    def _login_body(self) -> dict[str, str]:
-        auth = self.auth
-        if auth.method == "kubernetes":
-            jwt_file = auth.token_file or SERVICE_ACCOUNT_TOKEN
-            jwt = self._read_file(jwt_file, "the service-account JWT")
-            SecretValue(jwt)  # registered with the masker
-            return {"role": auth.role, "jwt": jwt}
-        role_id = self._env(auth.role_id_env or "VAULT_ROLE_ID", "role_id_env", "the role_id")
-        secret_id = self._env(
-            auth.secret_id_env or "VAULT_SECRET_ID", "secret_id_env", "the secret_id"
-        )
-        return {"role_id": role_id.reveal(), "secret_id": secret_id.reveal()}
-
-    def _env(self, name: str, field: str, what: str) -> SecretValue:
-        value = os.environ.get(name, "").strip()
-        if not value:
-            raise SecretAccessDeniedError(
-                f"Cannot log in to Vault with {self.auth.method} auth: ${name} (holding {what}) "
-                "is not set",
-                fix=f"set ${name} in the environment of this process, or name another variable "
-                f"with {field} in plugins.secrets.config",
-                backend=BACKEND,
-            )
-        return SecretValue(value)
-
-    def _read_file(self, path: str, what: str) -> str:
-        try:
-            text = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise SecretAccessDeniedError(
-                f"Cannot log in to Vault with {self.auth.method} auth: cannot read {what} from "
-                f"{path} ({type(e).__name__})",
-                fix="run in a pod with a service account token mounted, or set token_file in "
-                "plugins.secrets.config to a readable file",
-                backend=BACKEND,
-                path=path,
-            ) from None
-        if not text:
-            raise SecretAccessDeniedError(
-                f"Cannot log in to Vault: {path} (holding {what}) is empty",
-                fix="point token_file at the file that holds the credential",
-                backend=BACKEND,
-                path=path,
-            )
-        return text

@@ -31,7 +31,8 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from floe_dagster_secrets.backends import validation
-from floe_dagster_secrets.backends._vault_auth import AuthMethod, AuthSettings, VaultSession
+from floe_dagster_secrets.backends._vault_auth import VaultSession
+from floe_dagster_secrets.backends._vault_credentials import AuthMethod, AuthSettings
 from floe_dagster_secrets.backends._vault_errors import BACKEND, RequestContext
 from floe_dagster_secrets.backends._vault_leases import DatabaseCredentials, RunScopedLease
 from floe_dagster_secrets.backends.base import SecretsPlugin
