@@ -1,0 +1,38 @@
+"""VaultSecretsResource holds references only and maps 1:1 onto the plugin's constructor."""
+
+from __future__ import annotations
+
+import pytest
+
+from floe_dagster_secrets.backends.factory import accepted_options
+from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.manifest import VaultSecretsConfig
+from floe_dagster_secrets.resources.vault import VaultSecretsResource
+
+
+def test_fields_are_references_never_credentials() -> None:
+    fields = set(VaultSecretsResource.model_fields)
+    assert not fields & {"token", "role_id", "secret_id", "password", "jwt"}
+    assert {"token_env", "role_id_env", "secret_id_env", "token_file"} <= fields
+
+
+def test_backend_kwargs_are_the_plugin_constructor() -> None:
+    resource = VaultSecretsResource(address="https://vault.example.com")
+    assert set(resource.backend_kwargs()) == accepted_options(VaultSecretsPlugin)
+    manifest_fields = set(VaultSecretsConfig.model_fields)
+    assert manifest_fields <= set(VaultSecretsResource.model_fields)
+
+
+def test_plugin_is_built_lazily_without_io() -> None:
+    resource = VaultSecretsResource(address="https://vault.example.com", auth_method="approle")
+    plugin = resource.vault()
+    assert isinstance(plugin, VaultSecretsPlugin)
+    assert plugin.auth.mount_path == "approle"
+    assert plugin.session._client is None
+
+
+def test_database_credentials_need_a_database_role() -> None:
+    resource = VaultSecretsResource(address="https://vault.example.com")
+    with pytest.raises(InvalidManifestError, match="database_role"):
+        resource.database_credentials()
