@@ -49,6 +49,30 @@ _CUSTOM_VALUE_LIMIT = 512  # Vault's limit on one custom_metadata value
 _DEFAULT_AUTH_MOUNTS: dict[str, str] = {"kubernetes": "kubernetes", "approle": "approle"}
 
 
+POD_ADDRESS_ENV = "VAULT_ADDR"
+POD_ROLE_ENV = "FLOE_VAULT_AUTH_ROLE"
+POD_MOUNT_ENV = "FLOE_VAULT_AUTH_MOUNT"
+"""Env vars the run launcher sets in a Job pod (``launcher/pod_env.py`` uses the same names)."""
+
+
+def pod_login_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """Where the run launcher told this pod to log in: ``address``/``role``/``mount_path``.
+
+    Applied only when the launcher's own variables are present (``FLOE_VAULT_AUTH_ROLE`` or
+    ``FLOE_VAULT_AUTH_MOUNT``), so a ``VAULT_ADDR`` left in a developer's shell never redirects
+    an explicitly configured resource. The launcher may point pods at an in-cluster address
+    that differs from the one in the manifest.
+    """
+    if not (environ.get(POD_ROLE_ENV) or environ.get(POD_MOUNT_ENV)):
+        return {}
+    pairs = (
+        ("address", environ.get(POD_ADDRESS_ENV)),
+        ("role", environ.get(POD_ROLE_ENV)),
+        ("mount_path", environ.get(POD_MOUNT_ENV)),
+    )
+    return {key: value for key, value in pairs if value}
+
+
 def parse_time(text: object) -> datetime | None:
     """Vault's RFC 3339 timestamps (nanoseconds, ``Z``) as aware datetimes; None if absent."""
     if not isinstance(text, str) or not text or text.startswith("0001-"):

@@ -14,6 +14,7 @@ step process, so each step process gets its own short-lived user.
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from dagster import InitResourceContext
@@ -24,6 +25,7 @@ from floe_dagster_secrets.backends.vault import (
     DatabaseCredentials,
     RunScopedLease,
     VaultSecretsPlugin,
+    pod_login_overrides,
 )
 from floe_dagster_secrets.errors import InvalidManifestError
 from floe_dagster_secrets.resources.base import FloeSecretsResource
@@ -120,9 +122,15 @@ class VaultSecretsResource(FloeSecretsResource):
         }
 
     def plugin(self) -> SecretsPlugin:
-        """The Vault plugin (built directly: the resource and the plugin ship together)."""
+        """The Vault plugin (built directly: the resource and the plugin ship together).
+
+        In a Job pod started by floe's run launcher, the launcher's ``VAULT_ADDR``,
+        ``FLOE_VAULT_AUTH_ROLE`` and ``FLOE_VAULT_AUTH_MOUNT`` win over the fields (see
+        :func:`~floe_dagster_secrets.backends.vault.pod_login_overrides`).
+        """
         if self._plugin is None:
-            self._plugin = VaultSecretsPlugin(**self.backend_kwargs())
+            kwargs = {**self.backend_kwargs(), **pod_login_overrides(os.environ)}
+            self._plugin = VaultSecretsPlugin(**kwargs)
         return self._plugin
 
     def vault(self) -> VaultSecretsPlugin:

@@ -99,3 +99,21 @@ def test_missing_hvac_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "hvac", None)
     with pytest.raises(ImportError, match=r"pip install 'floe-dagster-secrets\[vault\]'"):
         import_hvac()
+
+
+def test_pod_login_overrides_only_with_the_launchers_variables() -> None:
+    from floe_dagster_secrets.backends.vault import pod_login_overrides
+
+    assert pod_login_overrides({"VAULT_ADDR": "https://dev-shell"}) == {}
+    assert pod_login_overrides(
+        {
+            "VAULT_ADDR": "http://vault.vault.svc:8200",
+            "FLOE_VAULT_AUTH_ROLE": "floe",
+            "FLOE_VAULT_AUTH_MOUNT": "kubernetes-prod",
+        }
+    ) == {
+        "address": "http://vault.vault.svc:8200",
+        "role": "floe",
+        "mount_path": "kubernetes-prod",
+    }
+    assert pod_login_overrides({"FLOE_VAULT_AUTH_ROLE": "floe"}) == {"role": "floe"}

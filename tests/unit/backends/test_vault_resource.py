@@ -36,3 +36,13 @@ def test_database_credentials_need_a_database_role() -> None:
     resource = VaultSecretsResource(address="https://vault.example.com")
     with pytest.raises(InvalidManifestError, match="database_role"):
         resource.database_credentials()
+
+
+def test_in_a_launcher_pod_the_launchers_login_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULT_ADDR", "http://vault.vault.svc:8200")
+    monkeypatch.setenv("FLOE_VAULT_AUTH_ROLE", "floe-prod")
+    monkeypatch.setenv("FLOE_VAULT_AUTH_MOUNT", "k8s-prod")
+    plugin = VaultSecretsResource(address="https://vault.example.com").vault()
+    assert plugin.address == "http://vault.vault.svc:8200"
+    assert plugin.auth.role == "floe-prod"
+    assert plugin.auth.mount_path == "k8s-prod"
