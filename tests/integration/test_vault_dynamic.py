@@ -24,7 +24,14 @@ from floe_dagster_secrets.dbt import profile_env, render_profiles_yml
 from floe_dagster_secrets.masking import encoded_forms
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
 from floe_dagster_secrets.types import SecretValue
-from tests.integration.vault_helpers import database_engine, role_exists, token_plugin, unique
+from tests.integration.vault_helpers import (
+    approle,
+    database_engine,
+    put_policy,
+    role_exists,
+    token_plugin,
+    unique,
+)
 from tests.servers import OpenBaoServer, PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -100,10 +107,25 @@ def _files_holding(root: Path, value: str) -> list[str]:
 
 
 def test_dagster_run_gets_a_user_dbt_uses_it_and_it_is_gone_after(
-    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+    openbao_server: OpenBaoServer,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     mount = database_engine(openbao_server, postgres_server)
     prefix = f"{unique('dyn')}/"
+    policy = unique("dyn-")
+    put_policy(
+        openbao_server,
+        policy,
+        f'path "secret/data/{prefix}{NS}/api-dev-key" {{ capabilities = ["read"] }}\n'
+        f'path "{mount}/creds/dbt" {{ capabilities = ["read"] }}\n'
+        f'path "sys/leases/renew/{mount}/creds/dbt/*" {{ capabilities = ["update"] }}\n'
+        f'path "sys/leases/revoke/{mount}/creds/dbt/*" {{ capabilities = ["update"] }}\n',
+    )
+    auth_mount, role_id, secret_id = approle(openbao_server, policies=[policy])
+    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
+    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
     kv_canary = f"kvcanary{secrets.token_hex(12)}"
     openbao_server.request(
         "POST", f"secret/data/{prefix}{NS}/api-dev-key", {"data": {"API_KEY": kv_canary}}
@@ -117,6 +139,8 @@ def test_dagster_run_gets_a_user_dbt_uses_it_and_it_is_gone_after(
         creds = vault.database_credentials()
         seen["user"], seen["password"] = creds.username, creds.password.reveal()
         seen["exists_during_run"] = role_exists(postgres_server, creds.username)
+        seen["vault_token"] = vault.vault().session.token().reveal()
+        context.log.info(f"vault token {seen['vault_token']}")
         api_key = vault.get_secret("api-dev-key")["API_KEY"]
         context.log.info(f"user {creds.username} password {creds.password.reveal()}")
         context.log.info(f"api key {api_key.reveal()}")
@@ -130,7 +154,19 @@ def test_dagster_run_gets_a_user_dbt_uses_it_and_it_is_gone_after(
     with DagsterInstance.local_temp(str(home)) as instance:
         result = materialize(
             [dbt_models],
-            resources={"vault": _resource(openbao_server, tmp_path, mount, prefix)},
+            resources={
+                "vault": VaultSecretsResource(
+                    address=openbao_server.address,
+                    auth_method="approle",
+                    mount_path=auth_mount,
+                    role_id_env="FLOE_TEST_ROLE_ID",
+                    secret_id_env="FLOE_TEST_SECRET_ID",
+                    secret_path_prefix=prefix,
+                    namespace=NS,
+                    database_role="dbt",
+                    database_mount=mount,
+                )
+            },
             instance=instance,
         )
         assert result.success
@@ -140,11 +176,14 @@ def test_dagster_run_gets_a_user_dbt_uses_it_and_it_is_gone_after(
     assert not can_connect(postgres_server, seen["user"], seen["password"])
     assert any(m == f"user {seen['user']} password ***" for m in messages)
     assert "api key ***" in messages
+    assert "vault token ***" in messages
     with psycopg2.connect(postgres_server.dsn()) as conn, conn.cursor() as cur:
         cur.execute(f"select greeting from {schema}.greeting")  # noqa: S608 - our name
         assert cur.fetchall() == [("hello",)]
     conn.close()
-    for value in (seen["password"], kv_canary, openbao_server.root_token):
+    canaries = (seen["password"], kv_canary, seen["vault_token"], secret_id, role_id)
+    assert all(value not in m for value in canaries for m in messages)
+    for value in canaries:
         assert value not in seen["dbt_output"]
         assert _files_holding(home, value) == []
         assert _files_holding(project, value) == []
