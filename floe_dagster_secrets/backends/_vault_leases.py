@@ -156,7 +156,17 @@ class RunScopedLease:
         with self._revoke_lock:
             if self._revoked or self.credentials is None:
                 return
-            self.backend.revoke_lease(self.credentials.lease_id)
+            try:
+                self.backend.revoke_lease(self.credentials.lease_id)
+            except FloeSecretsError as e:
+                raise type(e)(
+                    f"Could not revoke the run's database lease of role '{self.role}' "
+                    f"({e.problem}); Vault drops user '{self.credentials.username}' when the "
+                    f"lease's TTL ({self.ttl} s since its last renewal) runs out",
+                    fix=e.fix,
+                    backend=e.backend,
+                    path=e.path,
+                ) from e
             self._revoked = True
 
     # --- renewal --------------------------------------------------------------------------------

@@ -142,3 +142,55 @@ def test_denied_database_role_is_named_and_leaves_no_user(
     with pytest.raises(OpenBaoError) as no_leases:  # Vault lists an empty prefix as 404
         openbao_server.request("GET", f"sys/leases/lookup/{mount}/creds/dbt?list=true")
     assert no_leases.value.status == 404
+
+
+def _floe_users(pg: PostgresServer) -> set[str]:
+    import psycopg2
+
+    with psycopg2.connect(pg.dsn()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'")
+        users = {row[0] for row in cur.fetchall()}
+    conn.close()
+    return users
+
+
+def test_vault_stopped_before_run_end_names_the_lease_ttl(
+    private_openbao: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    mount = database_engine(private_openbao, postgres_server, default_ttl="30s")
+    plugin = token_plugin(private_openbao, tmp_path)
+    before = _floe_users(postgres_server)
+    lease = plugin.run_lease("dbt", mount=mount, handle_sigterm=False)
+    creds = lease.acquire()
+    try:
+        private_openbao.stop()
+        with pytest.raises(BackendUnavailableError) as stopped:
+            lease.release()
+        message = str(stopped.value)
+        assert "Could not revoke the run's database lease" in message
+        assert "TTL (30 s" in message
+        assert creds.username in message
+        assert creds.password.reveal() not in message
+    finally:
+        plugin.close()
+        import psycopg2
+
+        with psycopg2.connect(postgres_server.dsn()) as conn, conn.cursor() as cur:
+            cur.execute(f'DROP OWNED BY "{creds.username}"')
+            cur.execute(f'DROP ROLE "{creds.username}"')
+        conn.close()
+    assert _floe_users(postgres_server) == before
+
+
+def test_sealed_vault_at_run_start_creates_no_user(
+    private_openbao: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    mount = database_engine(private_openbao, postgres_server)
+    plugin = token_plugin(private_openbao, tmp_path)
+    plugin.session.token()  # logged in before the seal
+    before = _floe_users(postgres_server)
+    private_openbao.request("PUT", "sys/seal")
+    with pytest.raises(BackendUnavailableError, match="sealed"):
+        plugin.run_lease("dbt", mount=mount, handle_sigterm=False).acquire()
+    plugin.close()
+    assert _floe_users(postgres_server) == before

@@ -101,3 +101,14 @@ def test_sigterm_revokes_then_calls_the_previous_handler() -> None:
         assert calls.log.count("revoke db/creds/r/1") == 1
     finally:
         signal.signal(signal.SIGTERM, original)
+
+
+def test_a_failed_revoke_names_the_user_and_the_ttl_bound() -> None:
+    class Down(Calls):
+        def revoke_lease(self, lease_id: str) -> None:
+            raise BackendUnavailableError("Cannot reach Vault", fix="start it", backend="vault")
+
+    lease = RunScopedLease(Down(ttl=90, renewable=False), "r", handle_sigterm=False)
+    lease.acquire()
+    with pytest.raises(BackendUnavailableError, match=r"drops user 'v-user' .* TTL \(90 s"):
+        lease.release()
