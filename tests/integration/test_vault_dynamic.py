@@ -264,3 +264,56 @@ def test_sigterm_revokes_then_terminates(
         if child.stdout is not None:
             child.stdout.close()
     assert not role_exists(postgres_server, user)
+
+
+def test_sigterm_to_a_dagster_run_revokes_its_lease(
+    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    mount = database_engine(openbao_server, postgres_server)
+    token_file = tmp_path / "token"
+    token_file.write_text(openbao_server.root_token)
+    script = textwrap.dedent(
+        f"""
+        import time
+        from dagster import DagsterInstance, asset, materialize
+        from floe_dagster_secrets.resources.vault import VaultSecretsResource
+
+        @asset
+        def long_model(vault: VaultSecretsResource) -> None:
+            print("USER", vault.database_credentials().username, flush=True)
+            time.sleep(120)
+
+        resource = VaultSecretsResource(
+            address={openbao_server.address!r}, auth_method="token",
+            token_file={str(token_file)!r}, database_role="dbt", database_mount={mount!r},
+        )
+        with DagsterInstance.ephemeral() as instance:
+            materialize([long_model], resources={{"vault": resource}}, instance=instance)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
+    user = ""
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith("USER "):
+                user = line.split()[1]
+                break
+        assert user
+        assert role_exists(postgres_server, user)
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert child.returncode != 0
+    assert not role_exists(postgres_server, user)
