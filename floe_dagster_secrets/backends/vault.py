@@ -102,8 +102,9 @@ class VaultSecretsPlugin(SecretsPlugin):
         token_env: NAME of the env var holding a token (token auth; default ``VAULT_TOKEN``).
         role_id_env: NAME of the env var holding the AppRole role_id.
         secret_id_env: NAME of the env var holding the AppRole secret_id.
-        token_file: File holding the login credential (token auth: a token; kubernetes auth: the
-            service-account JWT, default the pod's mounted token).
+        token_file: File holding the login credential (token auth: a token, used when
+            ``token_env`` is not set; kubernetes auth: the service-account JWT, default the
+            pod's mounted token). Read again at every login, so rotated files are picked up.
         ca_cert: CA bundle for Vault's TLS certificate.
         timeout: Seconds per request.
     """
