@@ -8,7 +8,8 @@ it exactly (no per-read login, no metadata lookups, no renewal in a short run).
 
     .venv/bin/python benchmarks/vault_requests.py [--secrets 5]
 
-Prints ``vault_requests_floor=<n>`` and, on the last line, ``vault_requests_per_run=<n>``.
+Prints ``vault_requests_floor=<n>``, the ratio of the two, and, on the last line,
+``vault_requests_per_run=<n>``.
 """
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ def main() -> None:
     )
     print(f"secrets_read={args.secrets}")
     print("requests_by_kind=" + ",".join(f"{k}:{v}" for k, v in sorted(kinds.items())))
-    print(f"vault_requests_floor={1 + args.secrets + 1 + 1}")
+    floor = 1 + args.secrets + 1 + 1
+    print(f"vault_requests_floor={floor}")
+    print(f"vault_requests_ratio_to_floor={len(requests) / floor:.2f}")
     print(f"vault_requests_per_run={len(requests)}")
 
 
