@@ -11,8 +11,15 @@ if [[ -x .venv/bin/python && -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
 started=$SECONDS
-"$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip setuptools wheel
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+log=$(mktemp)
+# pip's and setuptools' chatter goes to a log that is shown only when the install fails.
+if ! { "$python" -m venv .venv &&
+  .venv/bin/python -m pip install --quiet --upgrade pip setuptools wheel &&
+  .venv/bin/python -m pip install --quiet -e '.[dev]'; } >"$log" 2>&1; then
+  tail -n 40 "$log" >&2
+  echo "[setup] installing the virtualenv failed (full log: $log)" >&2
+  exit 1
+fi
+rm -f "$log"
 echo "$want" > "$stamp"
 echo "[setup] virtualenv ready in $((SECONDS - started)) s" >&2
