@@ -174,6 +174,8 @@ def validate_secrets(
         return 1
     if not checks:
         emit(f"No secret references in {manifest_label}.")
+    elif len(checks) == 1:
+        emit("The 1 secret reference is valid.")
     else:
         emit(f"All {len(checks)} secret references are valid.")
     return 0
