@@ -20,6 +20,7 @@ so no ``repr`` shows it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -49,6 +50,8 @@ from floe_dagster_secrets.types import SecretValue
 if TYPE_CHECKING:
     import hvac
 
+
+log = logging.getLogger(__name__)
 
 RENEW_AT = 2 / 3
 """Fraction of a TTL after which a token or lease is renewed."""
@@ -239,10 +242,23 @@ class VaultSession:
         with self._lock:
             action = refresh_action(self._token, self._clock())
             if action == "login" or self._token is None:
+                if self._token is not None:
+                    log.info(
+                        "The Vault token reached the end of its lifetime (max TTL or not "
+                        "renewable); logging in again. Leases it created end with it."
+                    )
                 self._token = self._login()
             elif action == "renew":
                 self._token = self._renew(self._token)
             return self._token.value
+
+    def refresh_due_in(self) -> float | None:
+        """Seconds until the cached token should be renewed; None without an expiring token."""
+        with self._lock:
+            current = self._token
+            if current is None or current.ttl <= 0:
+                return None
+            return max(current.obtained + current.ttl * RENEW_AT - self._clock(), 0.0)
 
     def _forget(self, token: SecretValue) -> None:
         with self._lock:

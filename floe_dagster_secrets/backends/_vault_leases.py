@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType, TracebackType
@@ -75,6 +76,14 @@ class LeaseBackend(Protocol):
 
     def revoke_lease(self, lease_id: str) -> None:
         """Revoke synchronously."""
+        ...
+
+    def token_refresh_in(self) -> float | None:
+        """Seconds until the Vault token is due for renewal; None if it never expires."""
+        ...
+
+    def keep_token_alive(self) -> None:
+        """Renew the Vault token if it is due (the lease dies with it)."""
         ...
 
 
@@ -172,19 +181,40 @@ class RunScopedLease:
     # --- renewal --------------------------------------------------------------------------------
 
     def _renew_loop(self) -> None:
+        """Renew the lease at 2/3 of its TTL, and keep the token that owns it alive meanwhile.
+
+        Vault revokes every lease of a token when that token expires, so a token TTL shorter
+        than the lease's would end the run's database user early; the token is therefore
+        renewed whenever it is due, even when the run makes no other Vault request.
+        """
         assert self.credentials is not None  # noqa: S101 - started after acquire
         lease_id = self.credentials.lease_id
         increment = self.credentials.lease_duration
-        delay = max(self.ttl * RENEW_AT, MIN_RENEW_INTERVAL)
-        while not self._stop.wait(delay):
+        next_lease = time.monotonic() + max(self.ttl * RENEW_AT, MIN_RENEW_INTERVAL)
+        backoff = 0.0
+        while True:
+            now = time.monotonic()
+            wake = next_lease
+            token_due = self.backend.token_refresh_in()
+            if token_due is not None:
+                wake = min(wake, now + token_due)
+            if self._stop.wait(max(wake - now, MIN_RENEW_INTERVAL, backoff)):
+                return
+            now = time.monotonic()
             try:
-                self.ttl = self.backend.renew_lease(lease_id, increment)
-                self.renewals += 1
-                delay = max(self.ttl * RENEW_AT, MIN_RENEW_INTERVAL)
+                if now >= next_lease:
+                    self.ttl = self.backend.renew_lease(lease_id, increment)
+                    self.renewals += 1
+                    next_lease = now + max(self.ttl * RENEW_AT, MIN_RENEW_INTERVAL)
+                else:
+                    self.backend.keep_token_alive()
+                backoff = 0.0
             except FloeSecretsError as e:
-                # Keep trying at a shorter interval: the lease still has a third of its TTL.
+                # Retry sooner than the next regular point: a third of the TTL is still left.
                 log.warning("Renewing the Vault lease of role '%s' failed: %s", self.role, e)
-                delay = max(self.ttl / 6, MIN_RENEW_INTERVAL)
+                backoff = min(max(backoff * 2, MIN_RENEW_INTERVAL), max(self.ttl / 6, 1.0))
+                if now >= next_lease:
+                    next_lease = now + backoff
 
     # --- SIGTERM -------------------------------------------------------------------------------
 

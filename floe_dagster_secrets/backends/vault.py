@@ -401,6 +401,14 @@ class VaultSecretsPlugin(SecretsPlugin):
         ctx = RequestContext("revoke lease", path, capability="update")
         self.session.request("PUT", path, ctx, body={"sync": True})
 
+    def token_refresh_in(self) -> float | None:
+        """Seconds until the session's token is due for renewal (None: it never expires)."""
+        return self.session.refresh_due_in()
+
+    def keep_token_alive(self) -> None:
+        """Renew the session's token if it is due (a lease dies with the token that made it)."""
+        self.session.token()
+
     def run_lease(
         self, role: str, *, mount: str = "database", handle_sigterm: bool = True
     ) -> RunScopedLease:

@@ -20,6 +20,7 @@ import psycopg2
 import pytest
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 
+from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.dbt import profile_env, render_profiles_yml
 from floe_dagster_secrets.masking import encoded_forms
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
@@ -317,3 +318,41 @@ def test_sigterm_to_a_dagster_run_revokes_its_lease(
             child.stdout.close()
     assert child.returncode != 0
     assert not role_exists(postgres_server, user)
+
+
+def test_a_short_lived_token_is_kept_alive_while_its_long_lease_is_held(
+    openbao_server: OpenBaoServer,
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Vault revokes a lease when the token that created it expires: the run keeps it renewed."""
+    mount = database_engine(openbao_server, postgres_server, default_ttl="1h")
+    policy = unique("keepalive-")
+    put_policy(
+        openbao_server,
+        policy,
+        f'path "{mount}/creds/dbt" {{ capabilities = ["read"] }}\n'
+        f'path "sys/leases/revoke/{mount}/creds/dbt/*" {{ capabilities = ["update"] }}\n',
+    )
+    auth_mount, role_id, secret_id = approle(
+        openbao_server, policies=[policy], token_ttl="3s", token_max_ttl="1h"
+    )
+    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
+    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
+    plugin = VaultSecretsPlugin(
+        address=openbao_server.address,
+        auth_method="approle",
+        mount_path=auth_mount,
+        role_id_env="FLOE_TEST_ROLE_ID",
+        secret_id_env="FLOE_TEST_SECRET_ID",
+    )
+    try:
+        with plugin.run_lease("dbt", mount=mount, handle_sigterm=False) as creds:
+            time.sleep(7)  # the token's TTL passes twice; no request is made meanwhile
+            assert role_exists(postgres_server, creds.username)
+            assert can_connect(postgres_server, creds.username, creds.password.reveal())
+        assert not role_exists(postgres_server, creds.username)
+        assert plugin.session.stats.logins == 1
+        assert plugin.session.stats.renewals >= 2
+    finally:
+        plugin.close()

@@ -44,6 +44,12 @@ class Calls:
     def revoke_lease(self, lease_id: str) -> None:
         self.log.append(f"revoke {lease_id}")
 
+    def token_refresh_in(self) -> float | None:
+        return None
+
+    def keep_token_alive(self) -> None:
+        self.log.append("keep token")
+
 
 def test_revoked_once_on_exit_and_on_exception() -> None:
     calls = Calls(renewable=False)
@@ -112,3 +118,17 @@ def test_a_failed_revoke_names_the_user_and_the_ttl_bound() -> None:
     lease.acquire()
     with pytest.raises(BackendUnavailableError, match=r"drops user 'v-user' .* TTL \(90 s"):
         lease.release()
+
+
+def test_the_token_is_kept_alive_between_lease_renewals(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_vault_leases, "MIN_RENEW_INTERVAL", 0.01)
+
+    class ShortToken(Calls):
+        def token_refresh_in(self) -> float | None:
+            return 0.2
+
+    calls = ShortToken(ttl=3600)
+    with RunScopedLease(calls, "r", handle_sigterm=False):
+        time.sleep(0.9)
+    assert calls.log.count("keep token") >= 3
+    assert not [entry for entry in calls.log if entry.startswith("renew")]
