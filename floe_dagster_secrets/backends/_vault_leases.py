@@ -12,8 +12,10 @@ The bound when the run worker dies without running any of that (SIGKILL, OOM kil
 the lease is no longer renewed, so Vault revokes it — and drops the user — when its current TTL
 runs out, at most ``lease_duration`` seconds after the last renewal (the role's
 ``default_ttl``). A short ``default_ttl`` with renewal keeps that window small for long runs.
-The lease also belongs to the Vault token that created it: the token's max TTL (the auth role's
-``token_max_ttl``) must outlast the longest run, or Vault revokes the lease with the token.
+The lease also belongs to the Vault token that created it, and Vault revokes a token's leases
+when the token expires. The same thread therefore renews the token whenever it is due, even while
+the run makes no other request; but no renewal goes past the token's max TTL (the auth role's
+``token_max_ttl``), which must therefore outlast the longest run.
 """
 
 from __future__ import annotations
