@@ -26,7 +26,6 @@ one re-login on 403) are in :mod:`._vault_auth`; hvac is imported on first use o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -34,18 +33,28 @@ from floe_dagster_secrets.backends import validation
 from floe_dagster_secrets.backends._vault_auth import VaultSession
 from floe_dagster_secrets.backends._vault_credentials import AuthMethod, AuthSettings
 from floe_dagster_secrets.backends._vault_errors import BACKEND, RequestContext
+from floe_dagster_secrets.backends._vault_kv import (
+    CUSTOM_VALUE_LIMIT,
+    KEYS_METADATA,
+    MANAGED_METADATA,
+    metadata_from_kv,
+    parse_time,
+)
 from floe_dagster_secrets.backends._vault_leases import DatabaseCredentials, RunScopedLease
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretValueError
 from floe_dagster_secrets.masking import get_masker
 from floe_dagster_secrets.types import SecretData, SecretMetadata, SecretValue
 
-__all__ = ["DatabaseCredentials", "RunScopedLease", "VaultSecretsPlugin"]
+__all__ = [
+    "KEYS_METADATA",
+    "DatabaseCredentials",
+    "RunScopedLease",
+    "VaultSecretsPlugin",
+    "parse_time",
+    "pod_login_overrides",
+]
 
-KEYS_METADATA = "floe-keys"
-"""``custom_metadata`` entry listing a secret's key names (comma-separated)."""
-MANAGED_METADATA = "managed-by"
-_CUSTOM_VALUE_LIMIT = 512  # Vault's limit on one custom_metadata value
 _DEFAULT_AUTH_MOUNTS: dict[str, str] = {"kubernetes": "kubernetes", "approle": "approle"}
 
 
@@ -71,18 +80,6 @@ def pod_login_overrides(environ: Mapping[str, str]) -> dict[str, str]:
         ("mount_path", environ.get(POD_MOUNT_ENV)),
     )
     return {key: value for key, value in pairs if value}
-
-
-def parse_time(text: object) -> datetime | None:
-    """Vault's RFC 3339 timestamps (nanoseconds, ``Z``) as aware datetimes; None if absent."""
-    if not isinstance(text, str) or not text or text.startswith("0001-"):
-        return None
-    head, _, frac = text.rstrip("Z").partition(".")
-    digits = "".join(ch for ch in frac if ch.isdigit())[:6]
-    try:
-        return datetime.fromisoformat(f"{head}.{digits or '0'}+00:00")
-    except ValueError:
-        return None
 
 
 class VaultSecretsPlugin(SecretsPlugin):
@@ -237,28 +234,7 @@ class VaultSecretsPlugin(SecretsPlugin):
         return dict(self.session.request("GET", path, ctx).get("data") or {})
 
     def _metadata(self, name: str, namespace: str, meta: Mapping[str, Any]) -> SecretMetadata:
-        custom = meta.get("custom_metadata") or {}
-        keys_text = custom.get(KEYS_METADATA)
-        keys = tuple(k for k in str(keys_text or "").split(",") if k)
-        current = int(meta.get("current_version") or 0)
-        return SecretMetadata(
-            name=name,
-            namespace=namespace,
-            backend=BACKEND,
-            keys=keys,
-            version=str(current),
-            type="kv-v2",
-            created=parse_time(meta.get("created_time")),
-            updated=parse_time(meta.get("updated_time")),
-            managed_by_floe=custom.get(MANAGED_METADATA) == "floe",
-            labels={},
-            extra={
-                "keys_known": keys_text is not None,
-                "current_version": current,
-                "oldest_version": int(meta.get("oldest_version") or 0),
-                "path": f"{self.kv_mount}/data/{self.secret_path(name, namespace)}",
-            },
-        )
+        return metadata_from_kv(name, namespace, meta, data_path=self.data_path(name, namespace))
 
     def describe_secret(self, name: str, namespace: str) -> SecretMetadata:
         """Metadata; key names from floe's custom_metadata, else from one data read (dropped)."""
@@ -333,7 +309,7 @@ class VaultSecretsPlugin(SecretsPlugin):
     def _write_custom_metadata(self, name: str, namespace: str, keys: tuple[str, ...]) -> None:
         custom = {MANAGED_METADATA: "floe"}
         joined = ",".join(keys)
-        if len(joined) <= _CUSTOM_VALUE_LIMIT:  # else keys stay unknown: describe reads them
+        if len(joined) <= CUSTOM_VALUE_LIMIT:  # else keys stay unknown: describe reads them
             custom[KEYS_METADATA] = joined
         path = self.metadata_path(name, namespace)
         ctx = RequestContext(
