@@ -1,0 +1,100 @@
+"""``floe_k8s_job_executor``: ``k8s_job_executor`` whose step pods get the step's own secrets.
+
+dagster-k8s builds step pods without the run launcher's ``get_container_context_for_run``: its
+step handler calls ``K8sContainerContext.create_for_run(run, launcher, include_run_tags=False)``
+and reads the launcher's ``env_secrets``. ``FloeK8sRunLauncher`` keeps ``env_secrets`` to what
+the user configured, so with the stock executor step pods would get none of the run's secrets.
+
+This executor's step handler adds, after everything dagster-k8s merged, the secrets of the
+assets *this step* materializes or checks (``floe/secrets`` metadata, read from the job
+definition the run worker has loaded) plus the platform-wide ones — intersected with the run's
+``floe/secret-refs`` tag, so a step never gets a secret the launcher did not check and record.
+A step with no asset (a plain op) gets the platform secrets only.
+
+.. code-block:: python
+
+    from floe_dagster_secrets.launcher import floe_k8s_job_executor
+
+    defs = Definitions(assets=[...], executor=floe_k8s_job_executor)
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from dagster import AssetKey, executor, multiple_process_executor_requirements
+from dagster_k8s.container_context import K8sContainerContext
+from dagster_k8s.executor import _K8S_EXECUTOR_CONFIG_SCHEMA, K8sStepHandler, k8s_job_executor
+from dagster_k8s.job import UserDefinedDagsterK8sConfig as UserConfig
+
+from floe_dagster_secrets._dagster_internals import StepDelegatingExecutor, StepHandlerContext
+from floe_dagster_secrets.launcher.pod_env import (
+    SECRET_REFS_TAG,
+    parse_refs_tag,
+    run_k8s_config,
+    run_secret_names,
+)
+from floe_dagster_secrets.launcher.run_launcher import FloeK8sRunLauncher
+from floe_dagster_secrets.resources.metadata import secrets_from_metadata
+
+
+def step_asset_keys(step_handler_context: StepHandlerContext, step_key: str) -> set[AssetKey]:
+    """Asset keys whose outputs (materializations or checks) this step produces."""
+    step = step_handler_context.get_step_context(step_key).step
+    keys: set[AssetKey] = set()
+    for output in step.step_outputs:
+        props = output.properties
+        if props.asset_key is not None:
+            keys.add(props.asset_key)
+        if props.asset_check_key is not None:
+            keys.add(props.asset_check_key.asset_key)
+    return keys
+
+
+def step_secret_names(
+    step_handler_context: StepHandlerContext, step_key: str, launcher: FloeK8sRunLauncher
+) -> tuple[str, ...]:
+    """The step's secrets: platform + its assets' ones, within what the run was launched with."""
+    run_refs = parse_refs_tag(step_handler_context.dagster_run.tags.get(SECRET_REFS_TAG))
+    job_def = step_handler_context.get_step_context(step_key).job.get_definition()
+    graph = job_def.asset_layer.asset_graph
+    per_asset = [
+        secrets_from_metadata(graph.get(key).metadata)
+        for key in step_asset_keys(step_handler_context, step_key)
+        if graph.has(key)
+    ]
+    wanted = run_secret_names(launcher.floe.platform_secrets, per_asset)
+    return tuple(name for name in wanted if name in run_refs)
+
+
+class FloeK8sStepHandler(K8sStepHandler):
+    """``K8sStepHandler`` whose container context adds the step's own secrets last."""
+
+    @property
+    def name(self) -> str:
+        """Shown in engine events."""
+        return "FloeK8sStepHandler"
+
+    def _get_container_context(self, step_handler_context: StepHandlerContext) -> Any:
+        context = super()._get_container_context(step_handler_context)
+        launcher = step_handler_context.instance.run_launcher
+        if not isinstance(launcher, FloeK8sRunLauncher):
+            return context
+        step_key = self._get_step_key(step_handler_context)
+        names = step_secret_names(step_handler_context, step_key, launcher)
+        ours = UserConfig.from_dict(run_k8s_config(names, launcher.floe.pod))  # type: ignore[no-untyped-call]
+        return context.merge(K8sContainerContext(run_k8s_config=ours))
+
+
+@executor(
+    name="floe_k8s",
+    config_schema=_K8S_EXECUTOR_CONFIG_SCHEMA,
+    requirements=multiple_process_executor_requirements(),
+)
+def floe_k8s_job_executor(init_context: Any) -> StepDelegatingExecutor:
+    """``k8s_job_executor`` (same config) with step pods scoped to each step's secrets."""
+    base = cast(StepDelegatingExecutor, k8s_job_executor.executor_creation_fn(init_context))  # type: ignore[misc]
+    # dagster-k8s builds its handler inside the executor function; re-classing it keeps every
+    # setting it parsed (image, kube config, per-step config) and swaps one method.
+    base._step_handler.__class__ = FloeK8sStepHandler
+    return base

@@ -1,0 +1,174 @@
+"""Pure pod-spec building: which secrets, in which order, with which prefix; the checks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from floe_dagster_secrets.errors import InvalidSecretReferenceError, SecretNotFoundError
+from floe_dagster_secrets.launcher.pod_env import (
+    PROFILES_VOLUME,
+    PodSecretsSettings,
+    VaultLogin,
+    env_from_entries,
+    fingerprint,
+    format_refs_tag,
+    is_credential_name,
+    literal_credential_env,
+    literal_credential_error,
+    parse_refs_tag,
+    preflight_errors,
+    run_k8s_config,
+    run_secret_names,
+)
+from floe_dagster_secrets.types import SecretMetadata
+
+
+def _meta(name: str, *keys: str, version: str = "7") -> SecretMetadata:
+    return SecretMetadata(name=name, namespace="ns", backend="k8s", keys=keys, version=version)
+
+
+def test_platform_first_in_config_order_then_asset_secrets_sorted_and_deduplicated() -> None:
+    names = run_secret_names(
+        ["polaris-oauth-credentials", "cube-jwt-key"],
+        [("snowflake-prod-credentials",), ("cube-jwt-key", "api-sales-secret"), ()],
+    )
+    assert names == (
+        "polaris-oauth-credentials",
+        "cube-jwt-key",
+        "api-sales-secret",
+        "snowflake-prod-credentials",
+    )
+
+
+@given(st.lists(st.lists(st.sampled_from(["a-x-key", "b-x-key", "c-x-key"]), max_size=3)))
+def test_order_of_assets_does_not_change_the_result(groups: list[list[str]]) -> None:
+    assert run_secret_names([], groups) == run_secret_names([], list(reversed(groups)))
+
+
+def test_refs_tag_round_trip_and_absent_tag() -> None:
+    assert parse_refs_tag(format_refs_tag(["a-b-key", "c-d-key"])) == ("a-b-key", "c-d-key")
+    assert parse_refs_tag(None) == ()
+    assert parse_refs_tag(" a-b-key, ,a-b-key") == ("a-b-key",)
+
+
+def test_env_from_prefix_only_where_configured() -> None:
+    entries = env_from_entries(
+        ["duck-dev-credentials", "api-x-secret", "duck-dev-credentials"],
+        {"duck-dev-credentials": "DBT_ENV_SECRET_"},
+    )
+    assert entries == [
+        {"secret_ref": {"name": "duck-dev-credentials"}, "prefix": "DBT_ENV_SECRET_"},
+        {"secret_ref": {"name": "api-x-secret"}},
+    ]
+
+
+def test_run_k8s_config_mounts_profiles_sets_account_and_no_values() -> None:
+    settings = PodSecretsSettings(prefixes={"duck-dev-credentials": "DBT_ENV_SECRET_"})
+    config = run_k8s_config(["duck-dev-credentials"], settings)
+    container, pod = config["container_config"], config["pod_spec_config"]
+    assert container["env_from"] == [
+        {"secret_ref": {"name": "duck-dev-credentials"}, "prefix": "DBT_ENV_SECRET_"}
+    ]
+    assert container["env"] == [{"name": "DBT_PROFILES_DIR", "value": "/opt/floe/dbt-profiles"}]
+    assert container["volume_mounts"] == [
+        {"name": PROFILES_VOLUME, "mount_path": "/opt/floe/dbt-profiles", "read_only": True}
+    ]
+    assert pod == {
+        "service_account_name": "floe-job-runner",
+        "volumes": [{"name": PROFILES_VOLUME, "config_map": {"name": "dbt-profiles"}}],
+    }
+
+
+def test_no_secrets_no_profiles_still_sets_the_service_account() -> None:
+    config = run_k8s_config([], PodSecretsSettings(profiles_config_map=None))
+    assert config == {
+        "container_config": {},
+        "pod_spec_config": {"service_account_name": "floe-job-runner"},
+    }
+
+
+def test_vault_login_is_plain_names_and_addresses() -> None:
+    vault = VaultLogin(address="https://vault.example:8200", role="floe", auth_mount="kubernetes")
+    config = run_k8s_config([], PodSecretsSettings(profiles_config_map=None, vault=vault))
+    assert config["container_config"]["env"] == [
+        {"name": "VAULT_ADDR", "value": "https://vault.example:8200"},
+        {"name": "FLOE_VAULT_AUTH_ROLE", "value": "floe"},
+        {"name": "FLOE_VAULT_AUTH_MOUNT", "value": "kubernetes"},
+    ]
+    assert not any("TOKEN" in e["name"] for e in config["container_config"]["env"])
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("DB_PASSWORD", True),
+        ("password_file", True),
+        ("GITHUB_TOKEN", True),
+        ("CLIENT_SECRET_X", True),
+        ("AWS_ACCESS_KEY", True),
+        ("KEYCLOAK_URL", False),
+        ("DBT_PROFILES_DIR", False),
+        ("MONKEY", False),
+    ],
+)
+def test_credential_names(name: str, expected: bool) -> None:
+    assert is_credential_name(name) is expected
+
+
+def test_literal_credentials_found_in_main_and_sidecar_containers_refs_allowed() -> None:
+    user = {
+        "container_config": {
+            "env": [
+                {"name": "DB_PASSWORD", "value": "hunter2"},
+                {"name": "API_TOKEN", "value_from": {"secret_key_ref": {"name": "s", "key": "k"}}},
+                {"name": "MODE", "value": "prod"},
+            ]
+        },
+        "pod_spec_config": {
+            "containers": [{"name": "side", "env": [{"name": "X_KEY", "value": "v"}]}]
+        },
+    }
+    assert literal_credential_env(user) == ["DB_PASSWORD", "X_KEY"]
+    error = literal_credential_error(["DB_PASSWORD"], tag="dagster-k8s/config")
+    assert isinstance(error, InvalidSecretReferenceError)
+    assert "hunter2" not in str(error)
+    assert "floe secrets create" in str(error)
+
+
+def test_fingerprint_is_keyed_hmac_over_name_and_version_not_a_plain_hash() -> None:
+    value = fingerprint(b"k1", namespace="ns", name="a-b-key", version="42")
+    expected = hmac.new(b"k1", b"ns/a-b-key@42", hashlib.sha256).hexdigest()[:32]
+    assert value == f"hmac-sha256:{expected}"
+    assert value != fingerprint(b"k2", namespace="ns", name="a-b-key", version="42")
+    assert value != fingerprint(b"k1", namespace="ns", name="a-b-key", version="43")
+    plain = hashlib.sha256(b"ns/a-b-key@42").hexdigest()[:32]
+    assert plain not in value
+
+
+def test_preflight_names_missing_secret_and_missing_keys_with_the_fix() -> None:
+    errors = preflight_errors(
+        {"duck-dev-credentials": ("DUCKDB_ENCRYPTION_KEY",), "api-x-secret": ()},
+        {"duck-dev-credentials": _meta("duck-dev-credentials", "OTHER")},
+        namespace="floe-jobs",
+    )
+    assert [type(e) for e in errors] == [SecretNotFoundError, SecretNotFoundError]
+    lacking, missing = (str(e) for e in errors)
+    assert "lacks key(s) DUCKDB_ENCRYPTION_KEY" in lacking
+    assert "(it has: OTHER)" in lacking
+    assert "secret 'duck-dev-credentials'" in lacking
+    assert "Secret 'api-x-secret' that this run needs does not exist" in missing
+    assert "namespace 'floe-jobs'" in missing
+    assert "floe secrets create api-x-secret --namespace floe-jobs" in missing
+
+
+def test_preflight_passes_when_everything_is_there() -> None:
+    found = {"duck-dev-credentials": _meta("duck-dev-credentials", "DUCKDB_ENCRYPTION_KEY", "X")}
+    assert (
+        preflight_errors({"duck-dev-credentials": ("DUCKDB_ENCRYPTION_KEY",)}, found, namespace="n")
+        == []
+    )

@@ -1,0 +1,162 @@
+"""The launcher's config resolution and its pure container-context seam (no server is reached)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from dagster import DagsterRun
+from dagster_k8s.job import UserDefinedDagsterK8sConfig
+
+from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.launcher import FloeK8sRunLauncher
+from floe_dagster_secrets.launcher.config import resolve
+from floe_dagster_secrets.launcher.pod_env import SECRET_REFS_TAG
+
+REPO = Path(__file__).resolve().parents[3]
+DEMO_MANIFEST = REPO / "definitions" / "manifest.yaml"
+
+VAULT_MANIFEST = """\
+environment: prod
+plugins:
+  secrets:
+    type: vault
+    namespace: floe-jobs
+    config:
+      address: https://vault.example:8200
+      role: floe-runner
+      mount_path: k8s-prod
+  compute:
+    type: postgres
+    connection_secret_ref: postgres-prod-credentials
+    config: {host: db, database: d, port: 5432}
+"""
+
+
+def test_manifest_gives_prefix_and_required_keys_for_the_compute_secret() -> None:
+    resolved = resolve({"manifest_path": str(DEMO_MANIFEST)}, service_account_name=None)
+    assert resolved.pod.prefixes == {"duckdb-dev-credentials": "DBT_ENV_SECRET_"}
+    assert resolved.keys_for("duckdb-dev-credentials") == ("DUCKDB_ENCRYPTION_KEY",)
+    assert resolved.pod.service_account_name == "floe-job-runner"
+    assert resolved.pod.vault is None
+
+
+def test_explicit_config_adds_to_and_overrides_the_manifest() -> None:
+    resolved = resolve(
+        {
+            "manifest_path": str(DEMO_MANIFEST),
+            "platform_secrets": ["polaris-oauth-credentials", "polaris-oauth-credentials"],
+            "secret_prefixes": {"polaris-oauth-credentials": "POLARIS_"},
+            "required_keys": {"polaris-oauth-credentials": ["CLIENT_ID"]},
+        },
+        service_account_name="custom-runner",
+    )
+    assert resolved.platform_secrets == ("polaris-oauth-credentials",)
+    assert resolved.pod.prefixes["polaris-oauth-credentials"] == "POLARIS_"
+    assert resolved.keys_for("polaris-oauth-credentials") == ("CLIENT_ID",)
+    assert resolved.pod.service_account_name == "custom-runner"
+
+
+def test_vault_manifest_gives_the_pod_a_login_without_credentials(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(VAULT_MANIFEST)
+    resolved = resolve({"manifest_path": str(manifest)}, service_account_name=None)
+    assert resolved.pod.vault is not None
+    assert resolved.pod.vault.address.startswith("https://vault.example:8200")
+    assert resolved.pod.vault.role == "floe-runner"
+    assert resolved.pod.vault.auth_mount == "k8s-prod"
+    assert resolved.keys_for("postgres-prod-credentials") == (
+        "POSTGRES_HOST",
+        "POSTGRES_USER",
+        "POSTGRES_PASSWORD",
+    )
+
+
+def test_missing_manifest_is_our_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidManifestError, match="manifest_path"):
+        resolve({"manifest_path": str(tmp_path / "nope.yaml")}, service_account_name=None)
+
+
+def test_fingerprint_key_from_file_or_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve({}, service_account_name=None).fingerprint_key() is None
+    monkeypatch.setenv("FLOE_LAUNCHER_FINGERPRINT_KEY", "k-from-env-0123456789")
+    assert resolve({}, service_account_name=None).fingerprint_key() == b"k-from-env-0123456789"
+    key_file = tmp_path / "key"
+    key_file.write_text("k-from-file-0123456789\n")
+    from_file = resolve({"fingerprint_key_file": str(key_file)}, service_account_name=None)
+    assert from_file.fingerprint_key() == b"k-from-file-0123456789"
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> FloeK8sRunLauncher:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "not-a-real-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    secrets = resolve({"manifest_path": str(DEMO_MANIFEST)}, service_account_name=None)
+    return FloeK8sRunLauncher(
+        secrets=secrets,
+        instance_config_map="dagster-instance",
+        dagster_home="/opt/dagster/dagster_home",
+        job_image="img:1",
+        load_incluster_config=False,
+        kubeconfig_file=str(kubeconfig),
+        job_namespace="floe-jobs",
+        env_secrets=["shared-env-secret"],
+    )
+
+
+def _env_from(context: object) -> list[dict[str, object]]:
+    config = context.run_k8s_config.container_config  # type: ignore[attr-defined]
+    return list(config.get("env_from", []))
+
+
+def test_container_context_adds_refs_from_the_tag_after_a_shallow_user_tag(
+    launcher: FloeK8sRunLauncher,
+) -> None:
+    shallow = {
+        "container_config": {"env_from": [{"config_map_ref": {"name": "user-cm"}}]},
+        "merge_behavior": "SHALLOW",
+    }
+    run = DagsterRun(
+        job_name="j",
+        tags={
+            SECRET_REFS_TAG: "duckdb-dev-credentials,api-x-secret",
+            "dagster-k8s/config": json.dumps(shallow),
+        },
+    )
+    context = launcher.get_container_context_for_run(run)
+    env_from = _env_from(context)
+    assert {"config_map_ref": {"name": "user-cm"}} in env_from
+    assert env_from[-2:] == [
+        {"secret_ref": {"name": "duckdb-dev-credentials"}, "prefix": "DBT_ENV_SECRET_"},
+        {"secret_ref": {"name": "api-x-secret"}},
+    ]
+    assert context.run_k8s_config.pod_spec_config["service_account_name"] == "floe-job-runner"
+    assert context.namespace == "floe-jobs"
+    assert isinstance(context.run_k8s_config, UserDefinedDagsterK8sConfig)
+
+
+def test_container_context_without_the_tag_mounts_no_floe_secret(
+    launcher: FloeK8sRunLauncher,
+) -> None:
+    context = launcher.get_container_context_for_run(DagsterRun(job_name="j"))
+    assert _env_from(context) == [{"secret_ref": {"name": "shared-env-secret"}}]
+
+
+def test_config_schema_is_dagster_k8s_plus_floe_fields() -> None:
+    schema = FloeK8sRunLauncher.config_type()
+    assert {"job_namespace", "instance_config_map", "env_secrets"} <= set(schema)
+    assert {"platform_secrets", "manifest_path", "preflight_check", "fingerprint_key_env"} <= set(
+        schema
+    )
