@@ -179,10 +179,13 @@ class VaultSession:
         token: str | None,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
     ) -> dict[str, Any]:
         """One HTTP request with bounded retries; hvac's exception escapes untranslated."""
         adapter = self.client().adapter
         headers = {"X-Vault-Token": token} if token else {}
+        if content_type:
+            headers["Content-Type"] = content_type
         kwargs: dict[str, Any] = {"headers": headers}
         if body is not None:
             kwargs["json"] = dict(body)
@@ -214,6 +217,7 @@ class VaultSession:
         *,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        content_type: str | None = None,
     ) -> dict[str, Any]:
         """An authenticated request; the JSON answer, ``{}`` for an empty one.
 
@@ -224,7 +228,15 @@ class VaultSession:
         while True:
             token = self.token()
             try:
-                return self._send(method, path, ctx, token=token.reveal(), body=body, params=params)
+                return self._send(
+                    method,
+                    path,
+                    ctx,
+                    token=token.reveal(),
+                    body=body,
+                    params=params,
+                    content_type=content_type,
+                )
             except Exception as e:
                 if not is_client_error(e):
                     raise

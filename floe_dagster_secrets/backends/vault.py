@@ -27,11 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 from floe_dagster_secrets.backends import validation
 from floe_dagster_secrets.backends._vault_auth import VaultSession
 from floe_dagster_secrets.backends._vault_credentials import AuthMethod, AuthSettings
+from floe_dagster_secrets.backends._vault_dynamic import DynamicCredentials
 from floe_dagster_secrets.backends._vault_errors import BACKEND, RequestContext
 from floe_dagster_secrets.backends._vault_kv import (
     CUSTOM_VALUE_LIMIT,
@@ -82,7 +82,7 @@ def pod_login_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in pairs if value}
 
 
-class VaultSecretsPlugin(SecretsPlugin):
+class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
     """Secrets in Vault's KV v2 engine, plus dynamic database credentials.
 
     The constructor takes the manifest's ``VaultSecretsConfig`` fields; none of them holds a
@@ -328,16 +328,46 @@ class VaultSecretsPlugin(SecretsPlugin):
     def update_secret(
         self, name: str, namespace: str, data: Mapping[str, str], *, merge: bool = False
     ) -> SecretMetadata:
-        """A new version (rotation), written with check-and-set on the version read first."""
-        if merge:
-            current, meta = self._read_data(name, namespace)
-            version = int(meta.get("version") or 0)
-            new = {**{k: str(v) for k, v in current.items()}, **data}
-            del current
-        else:
-            version = int(self.read_metadata(name, namespace).get("current_version") or 0)
-            new = dict(data)
-        return self.write_secret(name, namespace, new, cas=version)
+        """A new version (rotation), check-and-set on the current version read from metadata.
+
+        With ``merge`` the new keys are sent as a KV v2 PATCH (JSON merge patch): the other keys
+        are kept by Vault, so their values are never read into this process. The token needs
+        the ``patch`` capability for that, ``update`` otherwise.
+        """
+        meta = self.read_metadata(name, namespace)
+        version = int(meta.get("current_version") or 0)
+        if not merge:
+            return self.write_secret(name, namespace, data, cas=version)
+        clean = validation.check_secret_data(name, namespace, data, backend=BACKEND)
+        get_masker().register_all(clean.values())
+        path = self.data_path(name, namespace)
+        ctx = RequestContext("update", path, secret=name, namespace=namespace, capability="patch")
+        written = (
+            self.session.request(
+                "PATCH",
+                path,
+                ctx,
+                body={"data": clean, "options": {"cas": version}},
+                content_type="application/merge-patch+json",
+            ).get("data")
+            or {}
+        )
+        before = self._metadata(name, namespace, meta)
+        keys = tuple(sorted({*before.keys, *clean})) if before.extra["keys_known"] else ()
+        if keys:
+            self._write_custom_metadata(name, namespace, keys)
+        return SecretMetadata(
+            name=name,
+            namespace=namespace,
+            backend=BACKEND,
+            keys=keys,
+            version=str(written.get("version", "")),
+            type="kv-v2",
+            created=before.created,
+            updated=parse_time(written.get("created_time")),
+            managed_by_floe=before.managed_by_floe,
+            extra={"keys_known": bool(keys), "current_version": int(written.get("version") or 0)},
+        )
 
     def delete_secret(self, name: str, namespace: str) -> None:
         """Delete the metadata and every version; a missing secret is ``SecretNotFoundError``."""
@@ -345,48 +375,3 @@ class VaultSecretsPlugin(SecretsPlugin):
         path = self.metadata_path(name, namespace)
         ctx = RequestContext("delete", path, secret=name, namespace=namespace, capability="delete")
         self.session.request("DELETE", path, ctx)
-
-    # --- dynamic credentials --------------------------------------------------------------------
-
-    def database_credentials(self, role: str, *, mount: str = "database") -> DatabaseCredentials:
-        """New database credentials from ``<mount>/creds/<role>``; the caller owns the lease.
-
-        Prefer :meth:`run_lease`, which renews and revokes the lease with the run.
-        """
-        path = f"{mount.strip('/')}/creds/{quote(role, safe='')}"
-        answer = self.session.request("GET", path, RequestContext("read credentials from", path))
-        data = answer.get("data") or {}
-        return DatabaseCredentials(
-            username=str(data.get("username", "")),
-            password=SecretValue(str(data.get("password", ""))),
-            lease_id=str(answer.get("lease_id", "")),
-            lease_duration=int(answer.get("lease_duration") or 0),
-            renewable=bool(answer.get("renewable")),
-        )
-
-    def renew_lease(self, lease_id: str, increment: int) -> int:
-        """Renew a lease by ``increment`` seconds; returns the TTL Vault granted."""
-        path = f"sys/leases/renew/{lease_id}"
-        ctx = RequestContext("renew lease", path, capability="update")
-        answer = self.session.request("PUT", path, ctx, body={"increment": int(increment)})
-        return int(answer.get("lease_duration") or 0)
-
-    def revoke_lease(self, lease_id: str) -> None:
-        """Revoke a lease and wait for it (the database user is dropped when this returns)."""
-        path = f"sys/leases/revoke/{lease_id}"
-        ctx = RequestContext("revoke lease", path, capability="update")
-        self.session.request("PUT", path, ctx, body={"sync": True})
-
-    def token_refresh_in(self) -> float | None:
-        """Seconds until the session's token is due for renewal (None: it never expires)."""
-        return self.session.refresh_due_in()
-
-    def keep_token_alive(self) -> None:
-        """Renew the session's token if it is due (a lease dies with the token that made it)."""
-        self.session.token()
-
-    def run_lease(
-        self, role: str, *, mount: str = "database", handle_sigterm: bool = True
-    ) -> RunScopedLease:
-        """A :class:`RunScopedLease` for ``role``: enter it when the run starts."""
-        return RunScopedLease(self, role, mount=mount, handle_sigterm=handle_sigterm)

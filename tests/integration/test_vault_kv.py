@@ -132,3 +132,24 @@ def test_reads_are_one_request_each_and_one_lookup_per_token(
         assert paths == [f"secret/data/{plugin.secret_path(NAME, NS)}"] * 5
     finally:
         plugin.close()
+
+
+def test_merge_update_never_reads_the_values(openbao_server: OpenBaoServer, tmp_path: Path) -> None:
+    plugin = token_plugin(openbao_server, tmp_path)
+    try:
+        plugin.create_secret(NAME, NS, {"USER": "dbt", "PASSWORD": "old-password"})
+        mark = audit_mark(openbao_server)
+        meta = plugin.update_secret(NAME, NS, {"PASSWORD": "new-password"}, merge=True)
+        requests = [(r["operation"], r["path"]) for r in audit_requests(openbao_server, after=mark)]
+        assert meta.version == "2"
+        assert meta.keys == ("PASSWORD", "USER")
+        data_path = plugin.data_path(NAME, NS)
+        assert ("read", data_path) not in requests
+        assert ("patch", data_path) in requests
+        assert reveal_all(plugin.get_secret(NAME, NS)) == {
+            "USER": "dbt",
+            "PASSWORD": "new-password",
+        }
+        assert plugin.describe_secret(NAME, NS).keys == ("PASSWORD", "USER")
+    finally:
+        plugin.close()
