@@ -46,3 +46,16 @@ def test_in_a_launcher_pod_the_launchers_login_wins(monkeypatch: pytest.MonkeyPa
     assert plugin.address == "http://vault.vault.svc:8200"
     assert plugin.auth.role == "floe-prod"
     assert plugin.auth.mount_path == "k8s-prod"
+
+
+def test_resource_from_the_manifest_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``secrets_resource_from_manifest`` does: namespace plus every config field."""
+    config = VaultSecretsConfig(
+        address="https://vault.example.com",
+        auth_method="approle",
+        role_id_env="ROLE_ID",
+        secret_id_env="SECRET_ID",
+    )
+    resource = VaultSecretsResource(namespace="floe-jobs", **config.backend_kwargs())
+    auth = resource.vault().auth
+    assert (auth.method, auth.mount_path, auth.role_id_env) == ("approle", "approle", "ROLE_ID")
