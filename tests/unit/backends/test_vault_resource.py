@@ -48,7 +48,7 @@ def test_in_a_launcher_pod_the_launchers_login_wins(monkeypatch: pytest.MonkeyPa
     assert plugin.auth.mount_path == "k8s-prod"
 
 
-def test_resource_from_the_manifest_config(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resource_from_the_manifest_config() -> None:
     """What ``secrets_resource_from_manifest`` does: namespace plus every config field."""
     config = VaultSecretsConfig(
         address="https://vault.example.com",
