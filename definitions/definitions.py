@@ -29,6 +29,7 @@ from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from definitions.project import dbt_executable, load_project, secrets_store_base_dir
 from definitions.warehouse import check_key, row_counts
+from floe_dagster_secrets.dbt import SECRET_ENV_PREFIX, required_secret_keys
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.resources import (
     FloeSecretsResource,
@@ -87,6 +88,23 @@ def _process_env(extra: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _env_from_pod() -> dict[str, str] | None:
+    """The connection variables when the run launcher already put them into this process.
+
+    In a Job pod launched by ``FloeK8sRunLauncher`` the connection secret arrives through
+    ``envFrom`` with the ``DBT_ENV_SECRET_`` prefix, so there is nothing to fetch. ``None`` (fetch
+    from the configured backend) unless every required variable is set.
+    """
+    compute = MANIFEST.plugins.compute
+    names = [
+        f"{SECRET_ENV_PREFIX}{key}"
+        for key in required_secret_keys(compute.type, settings=compute.config)
+    ]
+    if not names or not all(os.environ.get(name) for name in names):
+        return None
+    return {name: os.environ[name] for name in names}
+
+
 def _relations() -> dict[str, str]:
     """dbt unique_id → ``schema.table`` of every seed and model dbt builds as a relation."""
     manifest = json.loads(PROJECT.dbt.manifest_path.read_text())
@@ -116,8 +134,11 @@ def floe_demo_dbt(
     """``dbt build`` with the connection secret fetched now, from the configured backend."""
     secret = PROJECT.connection_secret
     try:
-        env = secrets.dbt_env(MANIFEST)
-        key = secrets.get_secret(secret)[ENCRYPTION_KEY].reveal()
+        pod_env = _env_from_pod()
+        env = pod_env if pod_env is not None else secrets.dbt_env(MANIFEST)
+        key = env.get(f"{SECRET_ENV_PREFIX}{ENCRYPTION_KEY}") or (
+            secrets.get_secret(secret)[ENCRYPTION_KEY].reveal()
+        )
         where = {"secret": secret, "namespace": secrets.namespace, "backend": secrets.backend}
         check_key(PROJECT.warehouse_path, key, **where)
     except FloeSecretsError as e:

@@ -1,0 +1,110 @@
+"""Launch overhead of FloeK8sRunLauncher against the vanilla K8sRunLauncher, on a real apiserver.
+
+Both launchers create real Jobs for real runs of one Dagster instance (SQLite storage in a temp
+DAGSTER_HOME). The vanilla launcher is configured with the equivalent ``env_secrets``; ours gets
+the same secrets as ``platform_secrets`` with the pre-flight check on (one metadata-only LIST of
+the namespace per launch) and records its run tags. Launches alternate, so drift on the shared
+machine hits both alike. Per-launch time is ``launch_run`` from call to Job created.
+
+    .venv/bin/python -m benchmarks.launch_overhead [N]
+
+The last line is ``launch_overhead_ratio=<ours/vanilla>`` (medians).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dagster import DagsterInstance, job, op
+from dagster._core.definitions.reconstruct import ReconstructableJob
+from dagster._core.launcher import LaunchRunContext
+from dagster._core.test_utils import create_run_for_test, instance_for_test
+from dagster_k8s import K8sRunLauncher
+from kubernetes import client as k8s
+
+from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
+from floe_dagster_secrets.launcher import FloeK8sRunLauncher
+from floe_dagster_secrets.launcher.config import resolve
+from tests.servers.kube_apiserver import KubeApiServer
+
+SECRETS = ["bench-one-credentials", "bench-two-credentials", "bench-three-secret"]
+
+
+@op
+def noop() -> None:
+    pass
+
+
+@job
+def bench_job() -> None:
+    noop()
+
+
+def _launch(launcher: K8sRunLauncher, instance: DagsterInstance, origin: object) -> float:
+    run = create_run_for_test(instance, job_name="bench_job", job_code_origin=origin)
+    started = time.perf_counter()
+    launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+    return time.perf_counter() - started
+
+
+def main(n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = KubeApiServer(Path(tmp, "apiserver"))
+        Path(tmp, "apiserver").mkdir()
+        server.start()
+        try:
+            namespace = server.create_namespace("bench")
+            api = server.api_client()
+            plugin = K8sSecretsPlugin(api_client=api)
+            for name in SECRETS:
+                plugin.create_secret(name, namespace, {"TOKEN": f"bench-{name}"})
+            common = {
+                "instance_config_map": "dagster-instance",
+                "dagster_home": "/opt/dagster/dagster_home",
+                "job_image": "bench:1",
+                "load_incluster_config": False,
+                "kubeconfig_file": str(server.admin_kubeconfig),
+                "job_namespace": namespace,
+                "service_account_name": "floe-job-runner",
+            }
+            with instance_for_test() as instance:
+                vanilla = K8sRunLauncher(env_secrets=SECRETS, **common)
+                ours = FloeK8sRunLauncher(
+                    secrets=resolve(
+                        {"platform_secrets": SECRETS, "dbt_profiles_config_map": None},
+                        service_account_name="floe-job-runner",
+                    ),
+                    secrets_plugin=K8sSecretsPlugin(api_client=api),
+                    **common,
+                )
+                vanilla.register_instance(instance)
+                ours.register_instance(instance)
+                origin = ReconstructableJob.for_file(__file__, "bench_job").get_python_origin()
+                for _ in range(3):  # warm-up: imports, connection pools, tables
+                    _launch(vanilla, instance, origin)
+                    _launch(ours, instance, origin)
+                times: dict[str, list[float]] = {"vanilla": [], "ours": []}
+                for _ in range(n):
+                    times["vanilla"].append(_launch(vanilla, instance, origin))
+                    times["ours"].append(_launch(ours, instance, origin))
+                jobs = k8s.BatchV1Api(api).list_namespaced_job(namespace).items
+                assert len(jobs) == 2 * (n + 3), len(jobs)
+                for j in jobs:  # equivalent Jobs: both mount exactly the same secrets
+                    env_from = j.spec.template.spec.containers[0].env_from or []
+                    assert sorted(e.secret_ref.name for e in env_from) == sorted(SECRETS)
+        finally:
+            server.stop()
+    vanilla_median = statistics.median(times["vanilla"])
+    ours_median = statistics.median(times["ours"])
+    print(f"runs per launcher: {n}")
+    print(f"vanilla K8sRunLauncher median: {vanilla_median * 1000:.1f} ms")
+    print(f"FloeK8sRunLauncher median (pre-flight on): {ours_median * 1000:.1f} ms")
+    print(f"launch_overhead_ratio={ours_median / vanilla_median:.3f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)

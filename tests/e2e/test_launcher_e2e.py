@@ -1,0 +1,456 @@
+"""FloeK8sRunLauncher end to end: real apiserver, real Dagster instance on PostgreSQL, real dbt.
+
+The daemon's schedule iteration ticks ``floe_demo_daily``; the run goes through our launcher into
+a real Job in the apiserver; the kubelet stand-in resolves its ``envFrom`` from the real Secret
+and runs ``dagster api execute_run`` locally; dbt reads the key through ``env_var()``. A second,
+test-only code location proves per-run least privilege (a run for one asset gets only that
+asset's secret) and the pre-flight failures (no Job is created). Afterwards the canaries are
+searched for in PostgreSQL, compute logs, every object in the namespace and the test output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+import yaml
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster._core.test_utils import create_test_daemon_workspace_context
+from dagster._core.workspace.load_target import CompositeTarget, ModuleTarget
+from dagster._scheduler.scheduler import launch_scheduled_runs
+from dagster_graphql.client.query import LAUNCH_PIPELINE_EXECUTION_MUTATION
+from dagster_graphql.test.utils import execute_dagster_graphql
+from dagster_k8s.job import get_job_name_from_run_id
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+
+from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
+from floe_dagster_secrets.dbt import render_profiles_configmap
+from floe_dagster_secrets.launcher.pod_env import (
+    SECRET_FINGERPRINTS_TAG,
+    SECRET_REFS_TAG,
+    SECRET_VERSIONS_TAG,
+    fingerprint,
+)
+from floe_dagster_secrets.manifest import load_manifest
+from tests.e2e.demo_location import ASSETS, KEY, SECRET, copy_location, files_containing, text_hits
+from tests.e2e.kubelet_standin import KubeletStandIn
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+FINGERPRINT_ENV = "FLOE_E2E_FINGERPRINT_KEY"
+PROFILES_DIR = "/opt/floe/dbt-profiles"
+TWO = "two_secrets"
+
+
+def _canary() -> str:
+    return f"canary{secrets.token_urlsafe(24)}"
+
+
+@dataclass
+class Env:
+    namespace: str
+    home: Path
+    db: str
+    dsn: str
+    instance: DagsterInstance
+    context: Any  # WorkspaceProcessContext
+    standin: KubeletStandIn
+    batch: k8s.BatchV1Api
+    core: k8s.CoreV1Api
+    canaries: dict[str, str]
+    fingerprint_key: str
+    location_root: Path
+
+
+def _dagster_yaml(pg: Any, db: str, namespace: str, kube: Any, home: Path, manifest: Path) -> str:
+    config = {
+        "telemetry": {"enabled": False},
+        "storage": {
+            "postgres": {
+                "postgres_db": {
+                    "username": pg.user,
+                    "password": {"env": "DAGSTER_PG_PASSWORD"},  # never a literal: see notes
+                    "hostname": pg.host,
+                    "db_name": db,
+                    "port": pg.port,
+                    # SQLAlchemy 2.1 defaults postgresql:// to psycopg 3; psycopg2 is installed
+                    "scheme": "postgresql+psycopg2",
+                }
+            }
+        },
+        # launch at submit time, through our launcher (1.13's default coordinator only queues)
+        "run_coordinator": {
+            "module": "dagster._core.run_coordinator",
+            "class": "DefaultRunCoordinator",
+        },
+        "run_launcher": {
+            "module": "floe_dagster_secrets.launcher",
+            "class": "FloeK8sRunLauncher",
+            "config": {
+                "load_incluster_config": False,
+                "kubeconfig_file": str(kube.admin_kubeconfig),
+                "job_namespace": namespace,
+                "instance_config_map": "dagster-instance",
+                "postgres_password_secret": "dagster-postgresql-secret",
+                "dagster_home": str(home),
+                "job_image": "floe-demo:e2e",
+                "env_vars": ["DBT_SEND_ANONYMOUS_USAGE_STATS=false"],
+                "manifest_path": str(manifest),
+                "required_keys": {"gamma-app-credentials": ["GAMMA_TOKEN"]},
+                "dbt_profiles_dir": PROFILES_DIR,
+                "fingerprint_key_env": FINGERPRINT_ENV,
+            },
+        },
+    }
+    return yaml.safe_dump(config)
+
+
+def _create_database(pg: Any) -> str:
+    name = f"dagster_e2e_{secrets.token_hex(4)}"
+    conn = psycopg2.connect(pg.dsn())
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return name
+
+
+@pytest.fixture(scope="module")
+def env(
+    kube_apiserver: Any, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Env]:
+    mp = pytest.MonkeyPatch()
+    tmp = tmp_path_factory.mktemp("launcher_e2e")
+    namespace = kube_apiserver.create_namespace("floe-launch")
+    api = kube_apiserver.api_client()
+    core, batch = k8s.CoreV1Api(api), k8s.BatchV1Api(api)
+    canaries = {"duckdb": _canary(), "alpha": _canary(), "beta": _canary(), "gamma": _canary()}
+
+    plugin = K8sSecretsPlugin(api_client=api)
+    plugin.create_secret(SECRET, namespace, {KEY: canaries["duckdb"]})
+    plugin.create_secret("alpha-app-credentials", namespace, {"ALPHA_TOKEN": canaries["alpha"]})
+    plugin.create_secret("beta-app-credentials", namespace, {"BETA_TOKEN": canaries["beta"]})
+    plugin.create_secret("gamma-app-credentials", namespace, {"OTHER": canaries["gamma"]})
+    core.create_namespaced_secret(
+        namespace,
+        {
+            "metadata": {"name": "dagster-postgresql-secret"},
+            "stringData": {"postgresql-password": postgres_server.password},
+        },
+    )
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "floe-job-runner"}})
+
+    location = copy_location(tmp)
+    manifest_path = location.definitions / "manifest.yaml"
+    manifest = load_manifest(manifest_path)
+    settings = {**manifest.plugins.compute.config, "path": str(location.warehouse)}
+    core.create_namespaced_config_map(
+        namespace,
+        render_profiles_configmap(
+            manifest.plugins.compute.type,
+            settings,
+            target=manifest.environment,
+            namespace=namespace,
+        ),
+    )
+
+    db = _create_database(postgres_server)
+    home = location.home
+    (home / "dagster.yaml").write_text(
+        _dagster_yaml(postgres_server, db, namespace, kube_apiserver, home, manifest_path)
+    )
+    fingerprint_key = secrets.token_hex(32)
+    mp.setenv("DAGSTER_PG_PASSWORD", postgres_server.password)
+    mp.setenv(FINGERPRINT_ENV, fingerprint_key)
+    mp.setenv("DAGSTER_HOME", str(home))
+    mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+    base_env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(tmp / "pod-home")}
+    (tmp / "pod-home").mkdir()
+    target = CompositeTarget(
+        targets=[
+            ModuleTarget(
+                module_name="definitions.definitions",
+                attribute="defs",
+                working_directory=str(location.root),
+                location_name="floe_demo",
+            ),
+            ModuleTarget(
+                module_name="tests.e2e.two_secrets.definitions",
+                attribute="defs",
+                working_directory=str(REPO),
+                location_name=TWO,
+            ),
+        ]
+    )
+    with (
+        DagsterInstance.from_config(str(home)) as instance,
+        create_test_daemon_workspace_context(target, instance) as context,
+        KubeletStandIn(api, namespace, tmp / "pods", base_env=base_env, timeout=600) as standin,
+    ):
+        entries = context.create_request_context().get_code_location_entries()
+        for name, entry in entries.items():
+            assert entry.code_location, f"{name}: {entry.load_error}"
+        yield Env(
+            namespace=namespace,
+            home=home,
+            db=db,
+            dsn=postgres_server.dsn(db),
+            instance=instance,
+            context=context,
+            standin=standin,
+            batch=batch,
+            core=core,
+            canaries=canaries,
+            fingerprint_key=fingerprint_key,
+            location_root=location.root,
+        )
+    mp.undo()
+
+
+def _wait_finished(instance: DagsterInstance, run_id: str, timeout: float = 600) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.is_finished:
+            return run
+        time.sleep(0.5)
+    raise TimeoutError(f"run {run_id} did not finish")
+
+
+def _container(env: Env, run_id: str) -> Any:
+    job = env.batch.read_namespaced_job(get_job_name_from_run_id(run_id), env.namespace)
+    return job, job.spec.template.spec.containers[0]
+
+
+def _env_from(container: Any) -> list[tuple[str, str | None]]:
+    return [(e.secret_ref.name, e.prefix) for e in container.env_from or [] if e.secret_ref]
+
+
+def _launch_assets(env: Env, keys: list[str], tags: dict[str, str] | None = None) -> str:
+    variables = {
+        "executionParams": {
+            "selector": {
+                "repositoryLocationName": TWO,
+                "repositoryName": "__repository__",
+                "pipelineName": "__ASSET_JOB",
+                "assetSelection": [{"path": [key]} for key in keys],
+            },
+            "mode": "default",
+            "executionMetadata": {
+                "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]
+            },
+        }
+    }
+    result = execute_dagster_graphql(
+        env.context.create_request_context(), LAUNCH_PIPELINE_EXECUTION_MUTATION, variables
+    )
+    assert not result.errors, result.errors
+    launched = result.data["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return str(launched["run"]["runId"])
+
+
+def _job_exists(env: Env, run_id: str) -> bool:
+    try:
+        env.batch.read_namespaced_job(get_job_name_from_run_id(run_id), env.namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+    return True
+
+
+def _engine(env: Env, run_id: str) -> str:
+    outcomes = "\n".join(
+        f"{o.job}: {o.phase} {o.reason} {o.message} {o.stderr[-3000:]}"
+        for o in env.standin.outcomes.values()
+    )
+    events = "\n".join(str(e.message) for e in env.instance.all_logs(run_id))
+    return f"\nevents:\n{events}\nstand-in: seen={env.standin.seen}\n{outcomes}"
+
+
+def _failure_message(env: Env, run_id: str) -> str:
+    events = env.instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
+    return "\n".join(e.message or "" for e in events)
+
+
+def test_schedule_tick_runs_demo_through_launcher_job_and_standin(env: Env) -> None:
+    started = time.monotonic()
+    request = env.context.create_request_context()
+    repo = request.get_code_location("floe_demo").get_repository("__repository__")
+    schedule = repo.get_schedule("floe_demo_daily")
+    env.instance.start_schedule(schedule)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    tick_time = tomorrow.replace(hour=6, minute=0, second=0, microsecond=0)
+    list(
+        launch_scheduled_runs(
+            env.context,
+            __import__("logging").getLogger("floe.e2e"),
+            end_datetime_utc=tick_time + timedelta(seconds=5),
+            iteration_times={},
+        )
+    )
+    runs = env.instance.get_runs()
+    assert len(runs) == 1, [r.status for r in runs]
+    run_id = runs[0].run_id
+
+    run = _wait_finished(env.instance, run_id, timeout=300)
+    assert run.status == DagsterRunStatus.SUCCESS, _failure_message(env, run_id) + _engine(
+        env, run_id
+    )
+    outcome = env.standin.wait_for(get_job_name_from_run_id(run_id), timeout=60)
+    assert outcome.phase == "Succeeded", outcome.stderr[-4000:]
+    assert run.status == DagsterRunStatus.SUCCESS, _failure_message(env, run_id)
+    assert run.tags.get("dagster/schedule_name") == "floe_demo_daily"
+
+    job, container = _container(env, run_id)
+    assert _env_from(container) == [(SECRET, "DBT_ENV_SECRET_")]
+    pod = job.spec.template.spec
+    assert pod.service_account_name == "floe-job-runner"
+    assert {v.name: v.config_map.name for v in pod.volumes if v.config_map} == {
+        "floe-dbt-profiles": "dbt-profiles"
+    }
+    assert {m.mount_path for m in container.volume_mounts} == {PROFILES_DIR}
+    plain_env = {e.name: e.value for e in container.env if e.value is not None}
+    assert plain_env["DBT_PROFILES_DIR"] == PROFILES_DIR
+    # the stand-in gave the process the key only under dbt's secret prefix
+    assert outcome.env["DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY"] == env.canaries["duckdb"]
+    assert KEY not in outcome.env
+    mounted = Path(outcome.env["DBT_PROFILES_DIR"], "profiles.yml").read_text()
+    assert "env_var('DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY')" in mounted
+
+    materialized = {
+        e.asset_materialization.asset_key.to_user_string()
+        for e in env.instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+        if e.asset_materialization
+    }
+    assert materialized == ASSETS
+    assert run.tags[SECRET_REFS_TAG] == SECRET
+    version = (
+        K8sSecretsPlugin(api_client=env.batch.api_client)
+        .describe_secret(SECRET, env.namespace)
+        .version
+    )
+    assert json.loads(run.tags[SECRET_VERSIONS_TAG]) == {SECRET: version}
+    expected = fingerprint(
+        env.fingerprint_key.encode(), namespace=env.namespace, name=SECRET, version=version
+    )
+    assert json.loads(run.tags[SECRET_FINGERPRINTS_TAG]) == {SECRET: expected}
+    print(f"e2e schedule run wall time: {time.monotonic() - started:.1f} s")
+
+
+def test_run_for_one_asset_gets_only_that_assets_secret(env: Env) -> None:
+    run_id = _launch_assets(env, ["alpha"])
+
+    outcome = env.standin.wait_for(get_job_name_from_run_id(run_id), timeout=300)
+    run = _wait_finished(env.instance, run_id)
+    _, container = _container(env, run_id)
+    assert _env_from(container) == [("alpha-app-credentials", None)]
+    assert "BETA_TOKEN" not in outcome.env
+    assert outcome.env["ALPHA_TOKEN"] == env.canaries["alpha"]
+    assert run.status == DagsterRunStatus.SUCCESS, outcome.stderr[-3000:]
+    assert run.tags[SECRET_REFS_TAG] == "alpha-app-credentials"
+
+    both = _launch_assets(env, ["beta", "alpha"])
+    _, container = _container(env, both)
+    assert _env_from(container) == [("alpha-app-credentials", None), ("beta-app-credentials", None)]
+    outcome = env.standin.wait_for(get_job_name_from_run_id(both), timeout=300)
+    # each asset checks it sees exactly the tokens of the run's selection
+    assert _wait_finished(env.instance, both).status == DagsterRunStatus.SUCCESS, outcome.stderr
+
+
+def test_missing_secret_fails_the_run_before_any_job(env: Env) -> None:
+    run_id = _launch_assets(env, ["delta"])
+
+    run = _wait_finished(env.instance, run_id, timeout=60)
+    assert run.status == DagsterRunStatus.FAILURE
+    assert not _job_exists(env, run_id)
+    message = _failure_message(env, run_id)
+    assert "Secret 'delta-app-credentials'" in message
+    assert f"namespace '{env.namespace}'" in message
+    assert f"floe secrets create delta-app-credentials --namespace {env.namespace}" in message
+
+
+def test_missing_key_fails_the_run_before_any_job(env: Env) -> None:
+    run_id = _launch_assets(env, ["gamma"])
+
+    run = _wait_finished(env.instance, run_id, timeout=60)
+    assert run.status == DagsterRunStatus.FAILURE
+    assert not _job_exists(env, run_id)
+    message = _failure_message(env, run_id)
+    assert "lacks key(s) GAMMA_TOKEN" in message
+    assert "secret 'gamma-app-credentials'" in message
+    assert "(it has: OTHER)" in message
+
+
+def test_literal_credential_in_run_tag_is_refused(env: Env) -> None:
+    config = {"container_config": {"env": [{"name": "WAREHOUSE_PASSWORD", "value": "x"}]}}
+    run_id = _launch_assets(env, ["alpha"], tags={"dagster-k8s/config": json.dumps(config)})
+
+    run = _wait_finished(env.instance, run_id, timeout=60)
+    assert run.status == DagsterRunStatus.FAILURE
+    assert not _job_exists(env, run_id)
+    assert "WAREHOUSE_PASSWORD" in _failure_message(env, run_id)
+
+
+def _postgres_dump(dsn: str) -> str:
+    chunks: list[str] = []
+    conn = psycopg2.connect(dsn)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+        for (table,) in cur.fetchall():
+            cur.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - names from the catalog
+            for row in cur.fetchall():
+                for value in row:
+                    if isinstance(value, memoryview | bytes):
+                        data = bytes(value)
+                        with contextlib.suppress(zlib.error):
+                            data = zlib.decompress(data)
+                        chunks.append(data.decode("utf-8", "replace"))
+                    else:
+                        chunks.append(str(value))
+    conn.close()
+    return "\n".join(chunks)
+
+
+def test_canaries_appear_nowhere(env: Env, capfd: pytest.CaptureFixture[str]) -> None:
+    # runs from the tests above are all finished
+    assert len(env.instance.get_runs()) >= 5
+    dump = _postgres_dump(env.dsn)
+    assert "floe/secret-refs" in dump  # the dump did read the run tags
+    api = env.batch.api_client
+    objects = [
+        env.batch.list_namespaced_job(env.namespace),
+        env.core.list_namespaced_pod(env.namespace),
+        env.core.list_namespaced_config_map(env.namespace),
+        env.core.list_namespaced_event(env.namespace),
+    ]
+    cluster_text = json.dumps([api.sanitize_for_serialization(o) for o in objects])
+    assert "dbt-profiles" in cluster_text
+    outputs = "\n".join(o.stdout + o.stderr for o in env.standin.outcomes.values())
+    compute_logs = [p for p in (env.home / "storage").rglob("*") if p.suffix in (".out", ".err")]
+    assert any(p.stat().st_size for p in compute_logs), "no compute log was captured"
+    captured = capfd.readouterr()
+    for name, value in [*env.canaries.items(), ("fingerprint key", env.fingerprint_key)]:
+        assert text_hits(value, dump) == [], f"{name} in PostgreSQL"
+        assert text_hits(value, cluster_text) == [], f"{name} in Jobs/Pods/ConfigMaps/Events"
+        assert text_hits(value, outputs) == [], f"{name} in pod output"
+        assert text_hits(value, captured.out + captured.err) == [], f"{name} in test output"
+        assert files_containing(value, [env.home]) == [], f"{name} in DAGSTER_HOME/compute logs"
