@@ -32,22 +32,26 @@ if TYPE_CHECKING:
     from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin as K8sSecretsPlugin
     from floe_dagster_secrets.backends.local import LocalSecretsPlugin as LocalSecretsPlugin
     from floe_dagster_secrets.backends.registry import load_backend_class as load_backend_class
+    from floe_dagster_secrets.backends.vault import VaultSecretsPlugin as VaultSecretsPlugin
     from floe_dagster_secrets.manifest import Manifest as Manifest
     from floe_dagster_secrets.manifest import load_manifest as load_manifest
     from floe_dagster_secrets.resources.base import FloeSecretsResource as FloeSecretsResource
     from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource as K8sSecretsResource
     from floe_dagster_secrets.resources.local import LocalSecretsResource as LocalSecretsResource
+    from floe_dagster_secrets.resources.vault import VaultSecretsResource as VaultSecretsResource
     from floe_dagster_secrets.secrets_loader import FloeSecretsLoader as FloeSecretsLoader
 
 _LAZY_EXPORTS = {
     "K8sSecretsPlugin": "floe_dagster_secrets.backends.kubernetes",
     "LocalSecretsPlugin": "floe_dagster_secrets.backends.local",
     "load_backend_class": "floe_dagster_secrets.backends.registry",
+    "VaultSecretsPlugin": "floe_dagster_secrets.backends.vault",
     "Manifest": "floe_dagster_secrets.manifest",
     "load_manifest": "floe_dagster_secrets.manifest",
     "FloeSecretsResource": "floe_dagster_secrets.resources.base",
     "K8sSecretsResource": "floe_dagster_secrets.resources.kubernetes",
     "LocalSecretsResource": "floe_dagster_secrets.resources.local",
+    "VaultSecretsResource": "floe_dagster_secrets.resources.vault",
     "FloeSecretsLoader": "floe_dagster_secrets.secrets_loader",
 }
 

@@ -9,12 +9,14 @@ from floe_dagster_secrets.resources.local import LocalSecretsResource as LocalSe
 from floe_dagster_secrets.resources.metadata import SECRETS_METADATA_KEY as SECRETS_METADATA_KEY
 from floe_dagster_secrets.resources.metadata import secrets_from_metadata as secrets_from_metadata
 from floe_dagster_secrets.resources.metadata import secrets_metadata as secrets_metadata
+from floe_dagster_secrets.resources.vault import VaultSecretsResource as VaultSecretsResource
 
 __all__ = [
     "SECRETS_METADATA_KEY",
     "FloeSecretsResource",
     "K8sSecretsResource",
     "LocalSecretsResource",
+    "VaultSecretsResource",
     "secrets_from_metadata",
     "secrets_metadata",
     "secrets_resource_from_manifest",

@@ -9,6 +9,7 @@ from floe_dagster_secrets.errors import BackendNotInstalledError
 from floe_dagster_secrets.resources.base import FloeSecretsResource
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
 from floe_dagster_secrets.resources.local import LocalSecretsResource
+from floe_dagster_secrets.resources.vault import VaultSecretsResource
 
 if TYPE_CHECKING:
     from floe_dagster_secrets.manifest import Manifest
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 _RESOURCES: dict[str, type[FloeSecretsResource]] = {
     "local": LocalSecretsResource,
     "k8s": K8sSecretsResource,
+    "vault": VaultSecretsResource,
 }
 
 

@@ -29,6 +29,8 @@ EAGER = {
 LAZY = {
     "K8sSecretsPlugin",
     "LocalSecretsPlugin",
+    "VaultSecretsPlugin",
+    "VaultSecretsResource",
     "load_backend_class",
     "Manifest",
     "load_manifest",

@@ -11,6 +11,7 @@ from floe_dagster_secrets.resources import (
     SECRETS_METADATA_KEY,
     K8sSecretsResource,
     LocalSecretsResource,
+    VaultSecretsResource,
     secrets_from_metadata,
     secrets_metadata,
     secrets_resource_from_manifest,
@@ -105,6 +106,28 @@ def test_factory_builds_the_k8s_resource_from_references(tmp_path: Path) -> None
         "/etc/floe/kubeconfig",
         "dev",
         "team-a",
+    )
+
+
+def test_factory_builds_the_vault_resource_from_references(tmp_path: Path) -> None:
+    manifest = _manifest(
+        tmp_path,
+        """    type: vault
+    namespace: team-a
+    config:
+      address: https://vault.example.com
+      auth_method: approle
+      role_id_env: FLOE_ROLE_ID
+      secret_id_env: FLOE_SECRET_ID""",
+    )
+
+    resource = secrets_resource_from_manifest(manifest)
+
+    assert isinstance(resource, VaultSecretsResource)
+    assert (resource.address, resource.auth_method, resource.secret_id_env) == (
+        "https://vault.example.com",
+        "approle",
+        "FLOE_SECRET_ID",
     )
 
 
