@@ -1,24 +1,28 @@
 """Launch overhead of FloeK8sRunLauncher against the vanilla K8sRunLauncher, on a real apiserver.
 
-Both launchers create real Jobs for real runs of one Dagster instance (SQLite storage in a temp
-DAGSTER_HOME). The vanilla launcher is configured with the equivalent ``env_secrets``; ours gets
-the same secrets as ``platform_secrets`` with the pre-flight check on (one metadata-only LIST of
-the namespace per launch) and records its run tags. Launches alternate, so drift on the shared
-machine hits both alike. Per-launch time is ``launch_run`` from call to Job created.
+Both launchers create real Jobs for real runs of one Dagster instance, on PostgreSQL storage (what
+the Dagster Helm chart deploys; ``--storage sqlite`` for a temp-dir SQLite instance). The vanilla
+launcher is configured with the equivalent ``env_secrets``; ours gets the same secrets as
+``platform_secrets`` with the pre-flight check on (one metadata-only LIST of the namespace per
+launch) and records its run tags (one ``add_run_tags`` write). Launches alternate, so drift on
+the shared machine hits both alike. Per-launch time is ``launch_run`` from call to Job created.
 
-    .venv/bin/python -m benchmarks.launch_overhead [N]
+    .venv/bin/python -m benchmarks.launch_overhead [--runs N] [--storage postgres|sqlite]
 
 The last line is ``launch_overhead_ratio=<ours/vanilla>`` (medians).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import statistics
-import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 from dagster import DagsterInstance, job, op
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.launcher import LaunchRunContext
@@ -30,6 +34,7 @@ from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.launcher import FloeK8sRunLauncher
 from floe_dagster_secrets.launcher.config import resolve
 from tests.servers.kube_apiserver import KubeApiServer
+from tests.servers.postgres import PostgresServer
 
 SECRETS = ["bench-one-credentials", "bench-two-credentials", "bench-three-secret"]
 
@@ -51,7 +56,30 @@ def _launch(launcher: K8sRunLauncher, instance: DagsterInstance, origin: object)
     return time.perf_counter() - started
 
 
-def main(n: int) -> None:
+@contextlib.contextmanager
+def _instance(storage: str, tmp: str) -> Iterator[DagsterInstance]:
+    if storage == "sqlite":
+        with instance_for_test() as instance:
+            yield instance
+        return
+    Path(tmp, "postgres").mkdir()
+    pg = PostgresServer(Path(tmp, "postgres"))
+    pg.start()
+    try:
+        conn = psycopg2.connect(pg.dsn())
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE DATABASE bench")
+        conn.close()
+        url = pg.dsn("bench").replace("postgresql://", "postgresql+psycopg2://", 1)
+        overrides = {"storage": {"postgres": {"postgres_url": url}}}
+        with instance_for_test(overrides=overrides) as instance:
+            yield instance
+    finally:
+        pg.stop()
+
+
+def main(n: int, storage: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = KubeApiServer(Path(tmp, "apiserver"))
         Path(tmp, "apiserver").mkdir()
@@ -71,7 +99,7 @@ def main(n: int) -> None:
                 "job_namespace": namespace,
                 "service_account_name": "floe-job-runner",
             }
-            with instance_for_test() as instance:
+            with _instance(storage, tmp) as instance:
                 vanilla = K8sRunLauncher(env_secrets=SECRETS, **common)
                 ours = FloeK8sRunLauncher(
                     secrets=resolve(
@@ -100,11 +128,15 @@ def main(n: int) -> None:
             server.stop()
     vanilla_median = statistics.median(times["vanilla"])
     ours_median = statistics.median(times["ours"])
-    print(f"runs per launcher: {n}")
+    print(f"runs per launcher: {n}, instance storage: {storage}")
     print(f"vanilla K8sRunLauncher median: {vanilla_median * 1000:.1f} ms")
     print(f"FloeK8sRunLauncher median (pre-flight on): {ours_median * 1000:.1f} ms")
     print(f"launch_overhead_ratio={ours_median / vanilla_median:.3f}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--storage", choices=["postgres", "sqlite"], default="postgres")
+    args = parser.parse_args()
+    main(args.runs, args.storage)

@@ -64,11 +64,7 @@ from floe_dagster_secrets.launcher.pod_env import (
     run_secret_names,
 )
 from floe_dagster_secrets.launcher.preflight import secrets_metadata
-from floe_dagster_secrets.launcher.selection import (
-    asset_secrets_from_workspace,
-    names_by_asset,
-    run_asset_keys,
-)
+from floe_dagster_secrets.launcher.selection import asset_secrets_from_workspace, run_asset_keys
 from floe_dagster_secrets.types import SecretMetadata
 
 
@@ -151,8 +147,30 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             self._fail_before_job(run, e.errors)
             return
         self._instance.add_run_tags(run.run_id, tags)
-        stored = self._instance.get_run_by_id(run.run_id) or run
-        super().launch_run(LaunchRunContext(dagster_run=stored, workspace=context.workspace))
+        # The stored run now has these tags too; no need to read it back.
+        tagged = run.with_tags({**run.tags, **tags})
+        super().launch_run(LaunchRunContext(dagster_run=tagged, workspace=context.workspace))
+
+    def _report_run_worker_creating(self, run: DagsterRun, job_name: str, namespace: str) -> None:
+        """dagster-k8s's "Creating Kubernetes run worker job" event, naming the secret refs.
+
+        One event instead of two: each event is a storage write on the launch path.
+        """
+        refs = run.tags.get(SECRET_REFS_TAG) or "(none)"
+        self._instance.report_engine_event(
+            "Creating Kubernetes run worker job",
+            run,
+            EngineEventData(
+                {
+                    "Kubernetes Job name": job_name,
+                    "Kubernetes Namespace": namespace,
+                    "Run ID": run.run_id,
+                    "floe secret refs": refs,
+                    "floe secret versions": run.tags.get(SECRET_VERSIONS_TAG, "(not checked)"),
+                }
+            ),
+            cls=type(self),
+        )
 
     def _prepare(self, run: DagsterRun, context: LaunchRunContext) -> dict[str, str]:
         user = get_user_defined_k8s_config(run.tags).to_dict()
@@ -174,17 +192,6 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             if errors:
                 raise _PreflightFailed(errors)
             tags.update(self._version_tags(names, found, namespace))
-        self._instance.report_engine_event(
-            f"floe: run gets secrets [{', '.join(names)}] in namespace '{namespace}'",
-            run,
-            EngineEventData(
-                {
-                    "secret refs": ", ".join(names) or "(none)",
-                    "by asset": json.dumps(names_by_asset(by_asset), sort_keys=True),
-                }
-            ),
-            cls=type(self),
-        )
         return tags
 
     def _version_tags(

@@ -241,15 +241,19 @@ def _env_from(container: Any) -> list[tuple[str, str | None]]:
     return [(e.secret_ref.name, e.prefix) for e in container.env_from or [] if e.secret_ref]
 
 
-def _launch_assets(env: Env, keys: list[str], tags: dict[str, str] | None = None) -> str:
+def _launch_assets(
+    env: Env, keys: list[str] | None, tags: dict[str, str] | None = None, job: str = "__ASSET_JOB"
+) -> str:
+    selector: dict[str, Any] = {
+        "repositoryLocationName": TWO,
+        "repositoryName": "__repository__",
+        "pipelineName": job,
+    }
+    if keys is not None:
+        selector["assetSelection"] = [{"path": [key]} for key in keys]
     variables = {
         "executionParams": {
-            "selector": {
-                "repositoryLocationName": TWO,
-                "repositoryName": "__repository__",
-                "pipelineName": "__ASSET_JOB",
-                "assetSelection": [{"path": [key]} for key in keys],
-            },
+            "selector": selector,
             "mode": "default",
             "executionMetadata": {
                 "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]
@@ -372,6 +376,34 @@ def test_run_for_one_asset_gets_only_that_assets_secret(env: Env) -> None:
     outcome = env.standin.wait_for(get_job_name_from_run_id(both), timeout=300)
     # each asset checks it sees exactly the tokens of the run's selection
     assert _wait_finished(env.instance, both).status == DagsterRunStatus.SUCCESS, outcome.stderr
+
+
+def test_step_pods_of_floe_executor_get_only_their_steps_secret(env: Env) -> None:
+    run_id = _launch_assets(env, None, job="step_scoped_job")
+
+    run = _wait_finished(env.instance, run_id, timeout=600)
+    assert run.status == DagsterRunStatus.SUCCESS, _failure_message(env, run_id) + _engine(
+        env, run_id
+    )
+    _, run_container = _container(env, run_id)
+    assert _env_from(run_container) == [
+        ("alpha-app-credentials", None),
+        ("beta-app-credentials", None),
+    ]
+    steps = env.batch.list_namespaced_job(
+        env.namespace, label_selector="app.kubernetes.io/component=step_worker"
+    ).items
+    by_op = {
+        j.metadata.labels["dagster/op"]: _env_from(j.spec.template.spec.containers[0])
+        for j in steps
+        if j.metadata.labels.get("dagster/run-id") == run_id
+    }
+    assert by_op == {
+        "alpha": [("alpha-app-credentials", None)],
+        "beta": [("beta-app-credentials", None)],
+    }
+    # and inside each step pod the asset saw only its own token (else the step, so the run,
+    # would have failed): checked by two_secrets/definitions.py::_check
 
 
 def test_missing_secret_fails_the_run_before_any_job(env: Env) -> None:
