@@ -160,6 +160,54 @@ def literal_credential_env(user_config: Mapping[str, Any]) -> list[str]:
     return sorted(set(names))
 
 
+_REFERENCE_SUFFIXES = ("_secret", "_secrets", "_env", "_file", "_ref", "_refs", "_path", "_map")
+_URL_WITH_PASSWORD = re.compile(r"://[^/@:\s]+:[^/@\s]+@")
+
+
+def literal_credentials_in_config(config: Any, path: str = "") -> list[str]:
+    """Dotted paths in instance config (``dagster.yaml``) that hold a literal credential.
+
+    The pod args of every Job carry the serialized instance ref, storage config included, so a
+    literal there ends up in the Job spec. A credential-named key with a plain string value, or
+    a URL with a password in it, is flagged; ``{env: NAME}`` and keys that *name* a secret or an
+    env var (``postgres_password_secret``, ``fingerprint_key_env`` …) are fine.
+    """
+    found: list[str] = []
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            where = f"{path}.{key}" if path else str(key)
+            name = str(key)
+            if isinstance(value, str):
+                named_ref = name.lower().endswith(_REFERENCE_SUFFIXES)
+                if (value and is_credential_name(name) and not named_ref) or (
+                    _URL_WITH_PASSWORD.search(value)
+                ):
+                    found.append(where)
+            else:
+                found.extend(literal_credentials_in_config(value, where))
+    elif isinstance(config, list | tuple):
+        for index, item in enumerate(config):
+            if isinstance(item, str):
+                # env_vars entries: "NAME=value" sets a literal, "NAME" passes one through
+                name, sep, value = item.partition("=")
+                if sep and value and is_credential_name(name):
+                    found.append(f"{path}[{index}]")
+            else:
+                found.extend(literal_credentials_in_config(item, f"{path}[{index}]"))
+    return found
+
+
+def literal_instance_credentials_error(paths: Sequence[str]) -> InvalidSecretReferenceError:
+    """Our error refusing to launch while ``dagster.yaml`` holds literal credentials."""
+    return InvalidSecretReferenceError(
+        f"dagster.yaml holds literal credential(s) at {', '.join(paths)}; every Job's pod args "
+        "carry the serialized instance config, so they would be written into the Job spec",
+        fix="reference them from the environment instead, e.g. password: {env: "
+        "DAGSTER_PG_PASSWORD} (set in the daemon/webserver and, via postgres_password_secret, "
+        "in the run pods)",
+    )
+
+
 def literal_credential_error(names: Sequence[str], *, tag: str) -> InvalidSecretReferenceError:
     """Our error refusing a run whose tag sets credential-like env vars to literal values."""
     listed = ", ".join(names)

@@ -35,6 +35,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Self
 
+import yaml
 from dagster import DagsterRun
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.container_context import K8sContainerContext
@@ -58,6 +59,8 @@ from floe_dagster_secrets.launcher.pod_env import (
     format_refs_tag,
     literal_credential_env,
     literal_credential_error,
+    literal_credentials_in_config,
+    literal_instance_credentials_error,
     parse_refs_tag,
     preflight_errors,
     run_k8s_config,
@@ -92,6 +95,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             {}, service_account_name=kwargs["service_account_name"]
         )
         self._secrets_plugin = secrets_plugin
+        self._instance_literals: list[str] | None = None
 
     # --- dagster.yaml ---------------------------------------------------------------------------
 
@@ -172,7 +176,24 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             cls=type(self),
         )
 
+    def _instance_credentials(self) -> list[str]:
+        """Paths of literal credentials in the instance config (checked once per launcher)."""
+        if self._instance_literals is None:
+            ref = self._instance.get_ref()
+            found = literal_credentials_in_config(ref.settings, "settings")
+            for field in ref._fields:
+                data = getattr(ref, field)
+                yaml_text = getattr(data, "config_yaml", None)
+                if yaml_text:
+                    parsed = yaml.safe_load(yaml_text)
+                    found.extend(literal_credentials_in_config(parsed, field))
+            self._instance_literals = found
+        return self._instance_literals
+
     def _prepare(self, run: DagsterRun, context: LaunchRunContext) -> dict[str, str]:
+        literal_config = self._instance_credentials()
+        if literal_config:
+            raise literal_instance_credentials_error(literal_config)
         user = get_user_defined_k8s_config(run.tags).to_dict()
         literal = literal_credential_env(user)
         if literal:

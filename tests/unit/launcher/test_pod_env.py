@@ -20,6 +20,8 @@ from floe_dagster_secrets.launcher.pod_env import (
     is_credential_name,
     literal_credential_env,
     literal_credential_error,
+    literal_credentials_in_config,
+    literal_instance_credentials_error,
     parse_refs_tag,
     preflight_errors,
     run_k8s_config,
@@ -172,3 +174,31 @@ def test_preflight_passes_when_everything_is_there() -> None:
         preflight_errors({"duck-dev-credentials": ("DUCKDB_ENCRYPTION_KEY",)}, found, namespace="n")
         == []
     )
+
+
+def test_literal_credentials_in_instance_config_are_found_references_are_not() -> None:
+    config = {
+        "storage": {
+            "postgres": {
+                "postgres_db": {"username": "dagster", "password": "hunter2-literal"},
+            }
+        },
+        "other": {"postgres_url": "postgresql://dagster:hunter2@db:5432/d"},
+        "run_launcher": {
+            "config": {
+                "postgres_password_secret": "dagster-postgresql-secret",
+                "fingerprint_key_env": "FLOE_LAUNCHER_FINGERPRINT_KEY",
+                "env_secrets": ["snowflake-prod-credentials"],
+                "env_vars": ["DBT_SEND_ANONYMOUS_USAGE_STATS=false", "API_TOKEN=abc", "X_TOKEN"],
+                "api_token": {"env": "API_TOKEN"},
+            }
+        },
+    }
+    assert literal_credentials_in_config(config) == [
+        "storage.postgres.postgres_db.password",
+        "other.postgres_url",
+        "run_launcher.config.env_vars[1]",
+    ]
+    error = literal_instance_credentials_error(["storage.postgres.postgres_db.password"])
+    assert "hunter2" not in str(error)
+    assert "{env: DAGSTER_PG_PASSWORD}" in str(error)

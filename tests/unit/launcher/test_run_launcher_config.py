@@ -160,3 +160,39 @@ def test_config_schema_is_dagster_k8s_plus_floe_fields() -> None:
     assert {"platform_secrets", "manifest_path", "preflight_check", "fingerprint_key_env"} <= set(
         schema
     )
+
+
+def test_literal_credential_in_dagster_yaml_fails_the_run_before_any_job(
+    launcher: FloeK8sRunLauncher,
+) -> None:
+    from dagster import DagsterRunStatus
+    from dagster._core.launcher import LaunchRunContext
+    from dagster._core.test_utils import create_run_for_test, instance_for_test
+
+    overrides = {
+        "run_launcher": {
+            "module": "floe_dagster_secrets.launcher",
+            "class": "FloeK8sRunLauncher",
+            "config": {
+                "instance_config_map": "dagster-instance",
+                "job_image": "img:1",
+                "load_incluster_config": False,
+                "kubeconfig_file": launcher.kubeconfig_file,
+                "env_vars": ["WAREHOUSE_PASSWORD=hunter2-literal"],
+                "manifest_path": str(DEMO_MANIFEST),
+            },
+        }
+    }
+    with instance_for_test(overrides=overrides) as instance:
+        ours = instance.run_launcher
+        assert isinstance(ours, FloeK8sRunLauncher)
+        assert ours.floe.pod.prefixes == {"duckdb-dev-credentials": "DBT_ENV_SECRET_"}
+        run = create_run_for_test(instance, job_name="j")
+        ours.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+        stored = instance.get_run_by_id(run.run_id)
+        assert stored is not None
+        assert stored.status == DagsterRunStatus.FAILURE
+        text = "\n".join(str(e.message) for e in instance.all_logs(run.run_id))
+    assert "run_launcher_data.env_vars[0]" in text
+    assert "no Job created" in text
+    assert "hunter2-literal" not in text
