@@ -4,10 +4,11 @@ Two seams of ``K8sRunLauncher`` are extended, nothing else:
 
 - ``launch_run`` (I/O, once per launch): work out the run's secrets from the assets it will
   execute plus the platform-wide ones, refuse literal credentials in the run's
-  ``dagster-k8s/config`` tag, check that every secret exists with its keys (one metadata-only
-  LIST per namespace), record names, versions and keyed fingerprints as run tags — and only
-  then let dagster-k8s create the Job. A failed check reports the run as failed with our error
-  and creates no Job.
+  ``dagster-k8s/config`` tag (and in ``dagster.yaml``), check that every secret exists with its
+  keys (one metadata-only LIST per namespace), then let dagster-k8s create the Job, whose
+  "Creating Kubernetes run worker job" event names the refs and versions; names, versions and
+  keyed fingerprints are then recorded as run tags. A failed check reports the run as failed
+  with our error and creates no Job.
 - ``get_container_context_for_run`` (pure; terminate, debug info and health checks call it too):
   ``super()``'s context (launcher settings, code location ``container_context``, the run's tag),
   then ours merged *after* it, read back from the ``floe/secret-refs`` tag that ``launch_run``
@@ -150,15 +151,18 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         except _PreflightFailed as e:
             self._fail_before_job(run, e.errors)
             return
-        self._instance.add_run_tags(run.run_id, tags)
-        # The stored run now has these tags too; no need to read it back.
+        # dagster-k8s builds the Job from this in-memory run; its "Creating Kubernetes run worker
+        # job" event (written before the Job is created) already names refs and versions, so the
+        # tags are written after the Job exists, off the launch's critical path.
         tagged = run.with_tags({**run.tags, **tags})
         super().launch_run(LaunchRunContext(dagster_run=tagged, workspace=context.workspace))
+        self._instance.add_run_tags(run.run_id, tags)
 
     def _report_run_worker_creating(self, run: DagsterRun, job_name: str, namespace: str) -> None:
         """dagster-k8s's "Creating Kubernetes run worker job" event, naming the secret refs.
 
-        One event instead of two: each event is a storage write on the launch path.
+        One event instead of two (each is a storage write on the launch path), and the durable
+        record of what the Job mounts, written before the Job is created.
         """
         refs = run.tags.get(SECRET_REFS_TAG) or "(none)"
         self._instance.report_engine_event(
@@ -171,6 +175,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
                     "Run ID": run.run_id,
                     "floe secret refs": refs,
                     "floe secret versions": run.tags.get(SECRET_VERSIONS_TAG, "(not checked)"),
+                    "floe secret fingerprints": run.tags.get(SECRET_FINGERPRINTS_TAG, "(no key)"),
                 }
             ),
             cls=type(self),
