@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from floe_dagster_secrets.backends.local import LocalSecretsPlugin as LocalSecretsPlugin
     from floe_dagster_secrets.backends.registry import load_backend_class as load_backend_class
     from floe_dagster_secrets.backends.vault import VaultSecretsPlugin as VaultSecretsPlugin
+    from floe_dagster_secrets.launcher import FloeK8sRunLauncher as FloeK8sRunLauncher
+    from floe_dagster_secrets.launcher import floe_k8s_job_executor as floe_k8s_job_executor
     from floe_dagster_secrets.manifest import Manifest as Manifest
     from floe_dagster_secrets.manifest import load_manifest as load_manifest
     from floe_dagster_secrets.resources.base import FloeSecretsResource as FloeSecretsResource
@@ -46,6 +48,8 @@ _LAZY_EXPORTS = {
     "LocalSecretsPlugin": "floe_dagster_secrets.backends.local",
     "load_backend_class": "floe_dagster_secrets.backends.registry",
     "VaultSecretsPlugin": "floe_dagster_secrets.backends.vault",
+    "FloeK8sRunLauncher": "floe_dagster_secrets.launcher",
+    "floe_k8s_job_executor": "floe_dagster_secrets.launcher",
     "Manifest": "floe_dagster_secrets.manifest",
     "load_manifest": "floe_dagster_secrets.manifest",
     "FloeSecretsResource": "floe_dagster_secrets.resources.base",

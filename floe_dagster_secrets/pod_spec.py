@@ -13,7 +13,9 @@ from typing import Any
 from floe_dagster_secrets.errors import InvalidSecretReferenceError
 
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-"""Keys the kubelet accepts as env var names from ``envFrom``; it silently skips the rest."""
+"""Portable env var names. Kubelets without the RelaxedEnvironmentVariableValidation feature
+(on by default only from Kubernetes 1.32/1.34) silently skip other ``envFrom`` keys, and shells and
+many programs cannot read them, so floe asks for these."""
 
 
 def env_from_secret(secret_name: str, *, prefix: str | None = None) -> dict[str, Any]:

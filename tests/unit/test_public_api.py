@@ -30,6 +30,8 @@ LAZY = {
     "K8sSecretsPlugin",
     "LocalSecretsPlugin",
     "VaultSecretsPlugin",
+    "FloeK8sRunLauncher",
+    "floe_k8s_job_executor",
     "VaultSecretsResource",
     "load_backend_class",
     "Manifest",
