@@ -48,7 +48,7 @@ def test_approle_renews_across_expiry_with_one_login_per_token_lifetime(
     data_path = _seed(openbao_server, prefix)
     policy = _read_policy(openbao_server, data_path)
     mount, role_id, secret_id = approle(
-        openbao_server, policies=[policy], token_ttl="3s", token_max_ttl="9s"
+        openbao_server, policies=[policy], token_ttl="5s", token_max_ttl="15s"
     )
     monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
     monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
@@ -63,8 +63,9 @@ def test_approle_renews_across_expiry_with_one_login_per_token_lifetime(
     mark = audit_mark(openbao_server)
     reads = 0
     try:
-        # 11 s of reads: past the 3 s TTL several times and past the 9 s max TTL once.
-        deadline = time.monotonic() + 11
+        # 18 s of reads: past the 5 s TTL several times and past the 15 s max TTL once. The TTL
+        # leaves 1.7 s between a renewal (at 2/3) and expiry, so a stalled CI machine still passes.
+        deadline = time.monotonic() + 18
         while time.monotonic() < deadline:
             assert reveal_all(plugin.get_secret(NAME, NS)) == {"PASSWORD": f"pw-{NAME}"}
             reads += 1
@@ -74,7 +75,7 @@ def test_approle_renews_across_expiry_with_one_login_per_token_lifetime(
     paths = [r["path"] for r in audit_requests(openbao_server, after=mark)]
     logins = paths.count(f"auth/{mount}/login")
     renewals = paths.count("auth/token/renew-self")
-    # Token 1 lives 9 s (max TTL), renewed at ~2, 4, 6 and 8 s (capped): one login. The second
+    # Token 1 lives 15 s (max TTL), renewed at ~3, 7 and 10 s (then capped): one login. The second
     # login happens once, after the cap; every read used a live token (none failed).
     assert logins == 2, paths
     assert plugin.session.stats.logins == 2
