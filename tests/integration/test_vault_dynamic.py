@@ -217,13 +217,14 @@ def test_failed_run_revokes_too(
 def test_renewal_keeps_the_user_alive_past_its_initial_ttl(
     openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
-    mount = database_engine(openbao_server, postgres_server, default_ttl="3s", max_ttl="1h")
+    # 5 s leaves 1.7 s between a renewal (at 2/3) and expiry: room for a stalled CI machine.
+    mount = database_engine(openbao_server, postgres_server, default_ttl="5s", max_ttl="1h")
     plugin = token_plugin(openbao_server, tmp_path)
     try:
         lease = plugin.run_lease("dbt", mount=mount)
         with lease as creds:
-            assert creds.lease_duration == 3
-            time.sleep(7)  # more than twice the initial TTL
+            assert creds.lease_duration == 5
+            time.sleep(11)  # more than twice the initial TTL
             assert lease.renewals >= 2
             assert role_exists(postgres_server, creds.username)
             assert can_connect(postgres_server, creds.username, creds.password.reveal())
@@ -335,7 +336,7 @@ def test_a_short_lived_token_is_kept_alive_while_its_long_lease_is_held(
         f'path "sys/leases/revoke/{mount}/creds/dbt/*" {{ capabilities = ["update"] }}\n',
     )
     auth_mount, role_id, secret_id = approle(
-        openbao_server, policies=[policy], token_ttl="3s", token_max_ttl="1h"
+        openbao_server, policies=[policy], token_ttl="5s", token_max_ttl="1h"
     )
     monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
     monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
@@ -348,7 +349,7 @@ def test_a_short_lived_token_is_kept_alive_while_its_long_lease_is_held(
     )
     try:
         with plugin.run_lease("dbt", mount=mount, handle_sigterm=False) as creds:
-            time.sleep(7)  # the token's TTL passes twice; no request is made meanwhile
+            time.sleep(11)  # the token's TTL passes twice; no request is made meanwhile
             assert role_exists(postgres_server, creds.username)
             assert can_connect(postgres_server, creds.username, creds.password.reveal())
         assert not role_exists(postgres_server, creds.username)
