@@ -67,7 +67,7 @@ from floe_dagster_secrets.launcher.pod_env import (
     run_k8s_config,
     run_secret_names,
 )
-from floe_dagster_secrets.launcher.preflight import secrets_metadata
+from floe_dagster_secrets.launcher.preflight import PreflightReader
 from floe_dagster_secrets.launcher.selection import asset_secrets_from_workspace, run_asset_keys
 from floe_dagster_secrets.types import SecretMetadata
 
@@ -97,6 +97,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         )
         self._secrets_plugin = secrets_plugin
         self._instance_literals: list[str] | None = None
+        self._preflight: PreflightReader | None = None
 
     # --- dagster.yaml ---------------------------------------------------------------------------
 
@@ -213,7 +214,9 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         found: dict[str, SecretMetadata] = {}
         if self.floe.preflight_check and names:
             required = {name: self.floe.keys_for(name) for name in names}
-            found = secrets_metadata(self.secrets_plugin(), namespace, required)
+            if self._preflight is None:  # watch-fed metadata cache, started on first launch
+                self._preflight = PreflightReader.for_plugin(self.secrets_plugin())
+            found = self._preflight.secrets_metadata(namespace, required)
             errors = preflight_errors(required, found, namespace=namespace)
             if errors:
                 raise _PreflightFailed(errors)
@@ -250,7 +253,9 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         self._instance.report_run_failed(run, message=message)
 
     def dispose(self) -> None:
-        """Close the pre-flight reader's client."""
+        """Stop the metadata cache's watches and close the pre-flight reader's client."""
+        if self._preflight is not None:
+            self._preflight.close()
         if self._secrets_plugin is not None:
             self._secrets_plugin.close()
         super().dispose()
