@@ -3,10 +3,11 @@
 Both launchers create real Jobs for real runs of one Dagster instance, on PostgreSQL storage (what
 the Dagster Helm chart deploys; ``--storage sqlite`` for a temp-dir SQLite instance). The vanilla
 launcher is configured with the equivalent ``env_secrets``; ours gets the same secrets as
-``platform_secrets`` with the pre-flight check on (one metadata-only LIST of the namespace per
-launch) and records its run tags (one ``add_run_tags`` write). Launches alternate, so drift on
-the shared machine hits both alike. Per-launch time is from the ``launch_run`` call to the Job
-created (the create request answered); the whole ``launch_run`` is printed too.
+``platform_secrets`` with the pre-flight check on (metadata only: the first launch LISTs the
+namespace and starts its WATCH-fed cache, later launches read the cache) and records its run
+tags (one ``add_run_tags`` write). Launches alternate, so drift on the shared machine hits both
+alike. Per-launch time is from the ``launch_run`` call to the Job created (the create request
+answered); the whole ``launch_run`` is printed too.
 
     .venv/bin/python -m benchmarks.launch_overhead [--runs N] [--storage postgres|sqlite]
 
@@ -152,6 +153,7 @@ def main(n: int, storage: str) -> None:
                 for j in jobs:  # equivalent Jobs: both mount exactly the same secrets
                     env_from = j.spec.template.spec.containers[0].env_from or []
                     assert sorted(e.secret_ref.name for e in env_from) == sorted(SECRETS)
+                ours.dispose()  # stops the metadata cache's watch before the apiserver goes
         finally:
             server.stop()
     medians = {

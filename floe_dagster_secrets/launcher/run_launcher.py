@@ -5,7 +5,8 @@ Two seams of ``K8sRunLauncher`` are extended, nothing else:
 - ``launch_run`` (I/O, once per launch): work out the run's secrets from the assets it will
   execute plus the platform-wide ones, refuse literal credentials in the run's
   ``dagster-k8s/config`` tag (and in ``dagster.yaml``), check that every secret exists with its
-  keys (one metadata-only LIST per namespace), then let dagster-k8s create the Job, whose
+  keys (metadata only: a WATCH-fed cache per namespace, started on the first launch there,
+  else one LIST; see ``preflight``), then let dagster-k8s create the Job, whose
   "Creating Kubernetes run worker job" event names the refs and versions; names, versions and
   keyed fingerprints are then recorded as run tags. A failed check reports the run as failed
   with our error and creates no Job.
