@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from floe_dagster_secrets.cli import commands
+from floe_dagster_secrets.cli import commands, rotation
 from floe_dagster_secrets.cli.output import (
     echo,
     echo_err,
@@ -210,6 +210,15 @@ def create_command(
     metavar="KEY[:LENGTH]",
     help="Set KEY to a new random URL-safe value of LENGTH characters (default 32); repeatable.",
 )
+@click.option(
+    "--restart-deployments",
+    is_flag=True,
+    help="Then restart the Deployments/StatefulSets/DaemonSets that consume NAME (k8s backend; "
+    "never Jobs: runs in flight keep their credential). Reloader-managed ones are skipped.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Change nothing; print what would be updated and restarted."
+)
 @target_options
 def rotate_command(
     target: Target,
@@ -218,10 +227,36 @@ def rotate_command(
     from_stdin: bool,
     literals: tuple[str, ...],
     generate: tuple[str, ...],
+    restart_deployments: bool,
+    dry_run: bool,
 ) -> None:
     """Write a new version of secret NAME; given keys change, the others are kept."""
     data, generated = _collect(env_file, from_stdin, literals, generate)
+    if restart_deployments and target.backend_type() != "k8s":
+        raise click.UsageError(
+            "--restart-deployments needs the k8s backend (plugins.secrets.type: k8s or "
+            f"--backend k8s); the backend here is '{target.backend_type()}'"
+        )
     plugin = target.plugin()
+    if restart_deployments or dry_run:
+        manifest = target.manifest()
+        assets = manifest.assets_for_secret(name) if manifest is not None else ()
+        client = getattr(plugin, "_client", None)  # the backend's own lazily built ApiClient
+        with progress(f"Rotating {name}…") as emit:
+            code = rotation.rotate_secret(
+                plugin,
+                name,
+                target.namespace,
+                data,
+                emit=emit,
+                api_client=client if restart_deployments else None,
+                assets=assets,
+                dry_run=dry_run,
+                generated=generated,
+                output=target.output,
+            )
+        _finish(code)
+        return
     with progress(f"Rotating {name}…") as emit:
         code = commands.rotate_secret(
             plugin,

@@ -1,0 +1,162 @@
+"""``floe secrets rotate`` with ``--restart-deployments`` and ``--dry-run``.
+
+The secret is written first, then the workloads that consume it are restarted one by one. If a
+restart fails the secret is already rotated, so the message says exactly which workloads did not
+restart and the ``kubectl`` commands that finish the job; the exit code is 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from floe_dagster_secrets import rollout
+from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.cli.commands import backend_label
+from floe_dagster_secrets.cli.output import Emit, plural, to_json
+from floe_dagster_secrets.errors import FloeSecretsError
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+
+def _plan(
+    plugin: SecretsPlugin, api_client: ApiClient, name: str, namespace: str
+) -> rollout.RestartPlan:
+    annotations: Mapping[str, Any] = {}
+    list_metadata = getattr(plugin, "list_metadata", None)
+    if list_metadata is not None:  # the k8s backend: metadata-only LIST, never values
+        for obj in list_metadata(namespace):
+            if obj["metadata"]["name"] == name:
+                annotations = obj["metadata"].get("annotations") or {}
+    workloads = rollout.find_workloads(api_client, namespace)
+    return rollout.plan_restarts(workloads, name, namespace, secret_annotations=annotations)
+
+
+def _emit_plan(plan: rollout.RestartPlan, emit: Emit, *, dry_run: bool) -> None:
+    verb = "Would restart" if dry_run else "Restarting"
+    if plan.restart:
+        emit(f"{'-' if dry_run else '✓'} {verb} deployments: {rollout.names(plan.restart)}")
+    elif not plan.skipped_reloader:
+        emit(f"{'-' if dry_run else '✓'} No deployments consume {plan.secret}")
+    if plan.skipped_reloader:
+        emit(f"- Skipped (Reloader): {rollout.names(plan.skipped_reloader)}")
+
+
+def rotate_secret(
+    plugin: SecretsPlugin,
+    name: str,
+    namespace: str,
+    data: Mapping[str, str],
+    *,
+    emit: Emit,
+    api_client: Callable[[], ApiClient] | None = None,
+    assets: Sequence[str] = (),
+    dry_run: bool = False,
+    generated: Sequence[str] = (),
+    output: str = "table",
+) -> int:
+    """Rotate ``name``; with ``api_client`` also restart its consumers; with ``dry_run`` only plan.
+
+    Args:
+        plugin: Backend holding the secret.
+        name: The secret.
+        namespace: Its namespace (and the workloads').
+        data: New values to merge (never printed; only their key names).
+        emit: Output function.
+        api_client: Gives the Kubernetes client when ``--restart-deployments`` was asked for.
+        assets: Asset keys the manifest says depend on the secret (re-materialized after).
+        dry_run: Change nothing; print what would happen.
+        generated: Keys whose values were generated.
+        output: ``table`` or ``json``.
+
+    Returns:
+        0 on success, 1 when a restart failed after the secret was updated.
+    """
+    client = api_client() if api_client is not None else None
+    if dry_run:
+        meta = plugin.describe_secret(name, namespace)  # exists? metadata only
+        plan = _plan(plugin, client, name, namespace) if client is not None else None
+        if output == "json":
+            emit(to_json(_document(name, meta.version, data, generated, plan, assets, dry_run)))
+            return 0
+        emit(f"Dry run: rotating secret {name} (nothing is changed)")
+        emit(
+            f"- Would update {plural(len(data), 'key')} ({', '.join(sorted(data))}) in "
+            f"{backend_label(plugin)}; current version {meta.version}"
+        )
+        if plan is not None:
+            _emit_plan(plan, emit, dry_run=True)
+        _emit_assets(assets, emit, dry_run=True)
+        return 0
+    plan = _plan(plugin, client, name, namespace) if client is not None else None
+    if output != "json":
+        emit(f"Rotating secret: {name}")
+    meta = plugin.update_secret(name, namespace, data, merge=True)
+    if output != "json":
+        emit(f"✓ Secret updated in {backend_label(plugin)} (version {meta.version})")
+        if generated:
+            emit(
+                f"✓ Generated new values for {', '.join(generated)} "
+                f"(see them with 'floe secrets get {name} --reveal')"
+            )
+    code = 0
+    if plan is not None and client is not None:
+        if output != "json":
+            _emit_plan(plan, emit, dry_run=False)
+        code = _restart(client, plan, emit)
+    if output == "json":
+        emit(to_json(_document(name, meta.version, data, generated, plan, assets, dry_run)))
+        return code
+    if code:
+        return code
+    _emit_assets(assets, emit, dry_run=False)
+    emit("Rotation complete.")
+    return 0
+
+
+def _restart(client: ApiClient, plan: rollout.RestartPlan, emit: Emit) -> int:
+    for index, workload in enumerate(plan.restart):
+        try:
+            rollout.restart_workload(client, workload)
+        except FloeSecretsError as e:
+            left = plan.restart[index:]
+            emit(
+                f"✗ Restart failed at {workload.ref} in namespace {plan.namespace}: {e.problem}. "
+                f"The secret {plan.secret} is already updated; "
+                f"{plural(len(left), 'workload')} still run the old value."
+            )
+            emit("  Re-run:")
+            for item in left:
+                emit(f"    {item.restart_command}")
+            return 1
+    return 0
+
+
+def _emit_assets(assets: Sequence[str], emit: Emit, *, dry_run: bool) -> None:
+    if assets:
+        emit(
+            f"- {'Would re-materialize' if dry_run else 'Assets to re-materialize'}: "
+            f"{', '.join(assets)}"
+        )
+
+
+def _document(
+    name: str,
+    version: str,
+    data: Mapping[str, str],
+    generated: Sequence[str],
+    plan: rollout.RestartPlan | None,
+    assets: Sequence[str],
+    dry_run: bool,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": version,
+        "dry_run": dry_run,
+        "changed_keys": sorted(data),
+        "generated_keys": list(generated),
+        "restart": [w.ref for w in plan.restart] if plan else [],
+        "skipped_reloader": [w.ref for w in plan.skipped_reloader] if plan else [],
+        "assets": list(assets),
+    }
