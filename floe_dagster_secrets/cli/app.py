@@ -11,6 +11,7 @@ reduced to one redacted line.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from floe_dagster_secrets.cli.output import (
     echo_value,
     print_error,
     progress,
+    to_json,
 )
 from floe_dagster_secrets.cli.project import manifest_group, profiles_group
 from floe_dagster_secrets.cli.target import Target, target_options
@@ -118,21 +120,40 @@ def validate_command(target: Target, strict: bool) -> None:
 
 
 @secrets_group.command("status")
+@click.option(
+    "--assets",
+    "show_assets",
+    is_flag=True,
+    help="Also list, for each secret the manifest references, the assets that depend on it.",
+)
 @target_options
-def status_command(target: Target) -> None:
+def status_command(target: Target, show_assets: bool) -> None:
     """Show NAME TYPE VERSION AGE, marking referenced secrets that are missing or stale."""
-    manifest = target.manifest()
+    manifest = target.manifest(required=show_assets)
     required = target.required_secrets() if manifest is not None else []
     plugin = target.plugin()
+    captured: list[str] = []
     with progress("Reading secret status…") as emit:
         code = commands.secrets_status(
             plugin,
             target.namespace,
             required,
-            emit=emit,
+            emit=captured.append if show_assets and target.output == "json" else emit,
             output=target.output,
             fix_flags=target.fix_flags(),
         )
+        if show_assets and manifest is not None:
+            names = [item.name for item in required]
+            if target.output == "json":
+                document = json.loads("\n".join(captured))
+                document["assets"] = {
+                    name: list(manifest.assets_for_secret(name)) for name in names
+                }
+                emit(to_json(document))
+            else:
+                emit("")
+                for line in rotation.asset_lines(names, manifest.assets_for_secret):
+                    emit(line)
     _finish(code)
 
 

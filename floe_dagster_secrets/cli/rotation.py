@@ -160,3 +160,17 @@ def _document(
         "skipped_reloader": [w.ref for w in plan.skipped_reloader] if plan else [],
         "assets": list(assets),
     }
+
+
+def asset_lines(required: Sequence[str], assets_for: Callable[[str], Sequence[str]]) -> list[str]:
+    """``floe secrets status --assets``: each referenced secret and the assets that depend on it.
+
+    The assets come from the manifest's ``secrets.<name>.assets``: what a rotation of that secret
+    re-materializes (or re-checks).
+    """
+    lines = ["Assets by secret (manifest secrets.<name>.assets):"]
+    for name in required:
+        assets = assets_for(name)
+        shown = ", ".join(assets) if assets else f"(none declared in secrets.{name}.assets)"
+        lines.append(f"  {name}: {shown}")
+    return lines
