@@ -1,0 +1,203 @@
+"""A Dagster sensor that re-runs exactly the assets whose secret was rotated.
+
+Each tick makes one cheap version read through the backend plugin's ``secret_versions``
+(Kubernetes: one metadata-only LIST of the namespace, comparing ``resourceVersion``; Vault: KV
+metadata ``current_version``; local: its version counter) — never a read of secret values. The
+versions of the secrets the target's assets name in their ``floe/secrets`` metadata are compared
+with the cursor (:mod:`floe_dagster_secrets.sensors.cursor`); each rotated secret gives one run
+request for the assets that depend on it, following the manifest's ``on_rotation`` policy.
+
+A backend error fails the tick with our :class:`~floe_dagster_secrets.errors.FloeSecretsError`;
+the cursor is then left as it was, so the rotation is picked up by the next successful tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetsDefinition,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.errors import InvalidSecretReferenceError
+from floe_dagster_secrets.resources.metadata import secrets_from_metadata
+from floe_dagster_secrets.sensors.cursor import Rotation, diff_versions, parse_cursor
+
+if TYPE_CHECKING:
+    from floe_dagster_secrets.manifest import Manifest
+
+OnRotation = Literal["rematerialize", "checks", "none"]
+ROTATED_SECRET_TAG = "floe/rotated-secret"  # noqa: S105 - a tag name, not a password
+ROTATED_VERSION_TAG = "floe/rotated-version"
+
+
+@dataclass(frozen=True)
+class SecretDependents:
+    """The assets (and their checks) that name each secret in their ``floe/secrets`` metadata."""
+
+    assets: Mapping[str, tuple[AssetKey, ...]]
+    checks: Mapping[str, tuple[AssetCheckKey, ...]]
+
+    @classmethod
+    def from_assets(
+        cls, assets_defs: Iterable[AssetsDefinition], extra: Mapping[str, Iterable[str]] = {}
+    ) -> SecretDependents:
+        """Index ``assets_defs`` by secret; ``extra`` adds manifest ``secrets.<name>.assets``."""
+        defs = list(assets_defs)
+        by_secret: dict[str, set[AssetKey]] = {}
+        for assets_def in defs:
+            for spec in assets_def.specs:
+                for name in secrets_from_metadata(spec.metadata or {}):
+                    by_secret.setdefault(name, set()).add(spec.key)
+        known = {spec.key for assets_def in defs for spec in assets_def.specs}
+        for name, keys in extra.items():
+            wanted = {AssetKey.from_user_string(k) for k in keys} & known
+            if wanted:
+                by_secret.setdefault(name, set()).update(wanted)
+        checks: dict[str, tuple[AssetCheckKey, ...]] = {}
+        for name, dependents in by_secret.items():
+            checks[name] = tuple(
+                sorted(
+                    (c for d in defs for c in d.check_keys if c.asset_key in dependents),
+                    key=lambda c: c.to_user_string(),
+                )
+            )
+        return cls(
+            assets={
+                n: tuple(sorted(k, key=lambda a: a.to_user_string())) for n, k in by_secret.items()
+            },
+            checks=checks,
+        )
+
+
+def policies_from_manifest(manifest: Manifest, secrets: Iterable[str]) -> dict[str, OnRotation]:
+    """``secrets.<name>.on_rotation`` for each name (``rematerialize`` when not declared)."""
+    return {name: manifest.secret_policy(name).on_rotation for name in secrets}
+
+
+def run_request_for(
+    rotation: Rotation,
+    *,
+    namespace: str,
+    dependents: SecretDependents,
+    policy: OnRotation,
+) -> RunRequest | None:
+    """The run for one rotation under ``policy``, or ``None`` when nothing is to be launched."""
+    tags = {ROTATED_SECRET_TAG: rotation.secret, ROTATED_VERSION_TAG: rotation.version}
+    key = rotation.run_key(namespace)
+    if policy == "none":
+        return None
+    if policy == "checks":
+        checks = dependents.checks.get(rotation.secret, ())
+        if not checks:
+            return None
+        return RunRequest(run_key=key, asset_selection=[], asset_check_keys=list(checks), tags=tags)
+    assets = dependents.assets.get(rotation.secret, ())
+    if not assets:
+        return None
+    return RunRequest(run_key=key, asset_selection=list(assets), tags=tags)
+
+
+def make_secret_rotation_sensor(
+    *,
+    target: Sequence[AssetsDefinition],
+    namespace: str | None = None,
+    name: str = "floe_secret_rotation",
+    secrets_resource_key: str = "secrets",
+    plugin_factory: Callable[[], SecretsPlugin] | None = None,
+    manifest: Manifest | None = None,
+    policies: Mapping[str, OnRotation] | None = None,
+    minimum_interval_seconds: int = 60,
+    default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+    description: str | None = None,
+) -> SensorDefinition:
+    """A sensor that launches the dependents of each rotated secret.
+
+    Args:
+        target: The assets to watch; their ``floe/secrets`` metadata says which secrets matter.
+        namespace: Namespace to read versions from. ``None``: the secrets resource's namespace
+            (required with ``plugin_factory``).
+        name: Sensor name shown in the UI.
+        secrets_resource_key: Resource (a ``FloeSecretsResource``) that gives the plugin, used
+            when ``plugin_factory`` is not given. The sensor runs in the code server, so that
+            process needs the backend credentials.
+        plugin_factory: Explicit plugin constructor, called once per tick (closed after it).
+        manifest: Gives per-secret ``on_rotation`` policies and extra ``assets``.
+        policies: Per-secret policy overrides (win over the manifest).
+        minimum_interval_seconds: Seconds between ticks; each tick costs one version read.
+        default_status: STOPPED by default, so deploying the code does not start it.
+        description: UI description; a default names the secrets watched.
+
+    Raises:
+        InvalidSecretReferenceError: no namespace can be known (``plugin_factory`` without one).
+    """
+    if plugin_factory is not None and namespace is None:
+        raise InvalidSecretReferenceError(
+            f"Sensor {name!r} has a plugin_factory but no namespace",
+            fix="pass namespace=... (the manifest's plugins.secrets.namespace)",
+        )
+    extra = {n: p.assets for n, p in manifest.secrets.items()} if manifest is not None else {}
+    dependents = SecretDependents.from_assets(target, extra)
+    watched = tuple(sorted(dependents.assets))
+    chosen: dict[str, OnRotation] = policies_from_manifest(manifest, watched) if manifest else {}
+    chosen.update(policies or {})
+    required = set() if plugin_factory is not None else {secrets_resource_key}
+
+    @sensor(
+        name=name,
+        target=list(target),
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        required_resource_keys=required,
+        description=description
+        or f"Re-runs the assets that use a secret when it is rotated (watches {len(watched)}).",
+    )
+    def _rotation_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        if plugin_factory is not None:
+            plugin, ns, owned = plugin_factory(), namespace or "", True
+        else:
+            resource = getattr(context.resources, secrets_resource_key)
+            plugin, ns, owned = resource.plugin(), namespace or resource.namespace, False
+        try:
+            current = plugin.secret_versions(ns) if watched else {}
+        finally:
+            if owned:
+                plugin.close()
+        diff = diff_versions(
+            parse_cursor(context.cursor), namespace=ns, current=current, watched=watched
+        )
+        cursor = diff.cursor.to_json()
+        if diff.baseline:
+            context.log.info(f"Recorded a baseline of {len(watched)} secret version(s) in {ns!r}")
+            return SensorResult(run_requests=[], cursor=cursor)
+        for gone in diff.deleted:
+            context.log.warning(
+                f"Secret {gone!r} was deleted from {ns!r}; its assets are not re-run "
+                "(they would fail without it). Recreate it to trigger a run."
+            )
+        requests: list[RunRequest] = []
+        for rotation in diff.rotations:
+            policy = chosen.get(rotation.secret, "rematerialize")
+            request = run_request_for(rotation, namespace=ns, dependents=dependents, policy=policy)
+            context.log.info(
+                f"Secret {rotation.secret!r} in {ns!r} rotated ({rotation.previous} -> "
+                f"{rotation.version}); policy {policy}: "
+                + ("launching run" if request else "nothing to launch")
+            )
+            if request is not None:
+                requests.append(request)
+        return SensorResult(run_requests=requests, cursor=cursor)
+
+    return _rotation_sensor
