@@ -1,0 +1,231 @@
+"""The rotation sensor through the daemon's own sensor iteration, against a real kube-apiserver.
+
+The code location below is loaded in-process by a real ``WorkspaceProcessContext``; each tick is
+one ``execute_sensor_iteration`` of the sensor daemon with a real (temporary) instance, so run-key
+de-duplication, cursor storage and tick failure handling are Dagster's own. The secrets resource
+reads its kubeconfig and namespace from environment variables at each tick (``EnvVar``), which is
+how a test points the same code location at a fresh namespace or at a closed port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DefaultSensorStatus,
+    Definitions,
+    EnvVar,
+    asset,
+    instance_for_test,
+)
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.scheduler.instigation import TickStatus
+from dagster._core.test_utils import (
+    create_test_daemon_workspace_context,
+    freeze_time,
+)
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster._daemon.sensor import execute_sensor_iteration
+from dagster._time import get_current_datetime
+
+from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
+from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
+from floe_dagster_secrets.resources.metadata import secrets_metadata
+from floe_dagster_secrets.sensors import ROTATED_SECRET_TAG, make_secret_rotation_sensor
+from tests.servers import KubeApiServer
+from tests.servers._process import free_port
+
+SECRET_A = "warehouse-db-credentials"
+SECRET_B = "reporting-api-key"
+KUBECONFIG_VAR = "FLOE_ROTATION_TEST_KUBECONFIG"
+NAMESPACE_VAR = "FLOE_ROTATION_TEST_NAMESPACE"
+SENSOR = "floe_secret_rotation"
+
+
+@asset(metadata=secrets_metadata([SECRET_A]))
+def orders() -> int:
+    return 1
+
+
+@asset(metadata=secrets_metadata([SECRET_A]))
+def customers() -> int:
+    return 2
+
+
+@asset(metadata=secrets_metadata([SECRET_B]))
+def report() -> int:
+    return 3
+
+
+rotation_sensor = make_secret_rotation_sensor(
+    target=[orders, customers, report],
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+
+defs = Definitions(
+    assets=[orders, customers, report],
+    sensors=[rotation_sensor],
+    resources={
+        "secrets": K8sSecretsResource(
+            kubeconfig=EnvVar(KUBECONFIG_VAR), namespace=EnvVar(NAMESPACE_VAR)
+        )
+    },
+)
+
+
+@contextmanager
+def _daemon_workspace(instance: DagsterInstance) -> Iterator[WorkspaceProcessContext]:
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(python_file=__file__, attribute="defs"), location_name="rotation"
+    )
+    with create_test_daemon_workspace_context(
+        InProcessWorkspaceLoadTarget(origin), instance
+    ) as context:
+        yield context
+
+
+class _Daemon:
+    """Ticks the sensor daemon once per call, on a frozen clock moved past the interval."""
+
+    def __init__(self, instance: DagsterInstance, workspace: WorkspaceProcessContext) -> None:
+        self.instance = instance
+        self.workspace = workspace
+        self.now = get_current_datetime()
+        location = workspace.create_request_context().get_code_location("rotation")
+        repo = next(iter(location.get_repositories().values()))
+        self.sensor = repo.get_sensor(SENSOR)
+
+    def tick(self) -> None:
+        self.now += timedelta(minutes=5)
+        with freeze_time(self.now):
+            list(execute_sensor_iteration(self.workspace, logging.getLogger("test"), None, None))
+
+    def last_tick(self):  # type: ignore[no-untyped-def]
+        ticks = self.instance.get_ticks(self.sensor.get_remote_origin_id(), self.sensor.selector_id)
+        return ticks[0]
+
+    def cursor(self) -> str | None:
+        state = self.instance.get_instigator_state(
+            self.sensor.get_remote_origin_id(), self.sensor.selector_id
+        )
+        assert state is not None
+        return state.instigator_data.cursor  # type: ignore[union-attr]
+
+    def runs(self) -> list:  # type: ignore[type-arg]
+        return list(reversed(self.instance.get_runs()))
+
+
+@pytest.fixture
+def plugin(kube_apiserver: KubeApiServer) -> Iterator[K8sSecretsPlugin]:
+    p = K8sSecretsPlugin(kubeconfig=str(kube_apiserver.admin_kubeconfig))
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def daemon(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[_Daemon]:
+    monkeypatch.setenv(KUBECONFIG_VAR, str(kube_apiserver.admin_kubeconfig))
+    monkeypatch.setenv(NAMESPACE_VAR, k8s_namespace)
+    with instance_for_test() as instance, _daemon_workspace(instance) as workspace:
+        yield _Daemon(instance, workspace)
+
+
+def _selection(run) -> set[AssetKey]:  # type: ignore[no-untyped-def]
+    return set(run.asset_selection or ())
+
+
+def test_rotation_launches_exactly_the_dependent_assets(
+    daemon: _Daemon, plugin: K8sSecretsPlugin, k8s_namespace: str
+) -> None:
+    plugin.create_secret(SECRET_A, k8s_namespace, {"PASSWORD": "first-a"})
+    plugin.create_secret(SECRET_B, k8s_namespace, {"TOKEN": "first-b"})
+
+    daemon.tick()
+    assert daemon.last_tick().status == TickStatus.SKIPPED
+    assert daemon.runs() == []
+    baseline = daemon.cursor()
+    assert baseline
+    assert SECRET_A in baseline
+
+    plugin.update_secret(SECRET_A, k8s_namespace, {"PASSWORD": "second-a"})
+    daemon.tick()
+    runs = daemon.runs()
+    assert len(runs) == 1
+    assert _selection(runs[0]) == {AssetKey("orders"), AssetKey("customers")}
+    assert runs[0].tags[ROTATED_SECRET_TAG] == SECRET_A
+    assert "second-a" not in str(runs[0].tags)
+    assert "second-a" not in (daemon.cursor() or "")
+
+    daemon.tick()
+    assert len(daemon.runs()) == 1
+
+    plugin.update_secret(SECRET_A, k8s_namespace, {"PASSWORD": "third-a"})
+    daemon.tick()
+    runs = daemon.runs()
+    assert len(runs) == 2
+    assert _selection(runs[1]) == {AssetKey("orders"), AssetKey("customers")}
+    assert runs[0].tags["dagster/run_key"] != runs[1].tags["dagster/run_key"]
+
+    plugin.update_secret(SECRET_B, k8s_namespace, {"TOKEN": "second-b"})
+    daemon.tick()
+    runs = daemon.runs()
+    assert len(runs) == 3
+    assert _selection(runs[2]) == {AssetKey("report")}
+
+
+def test_deleted_secret_launches_nothing(
+    daemon: _Daemon, plugin: K8sSecretsPlugin, k8s_namespace: str
+) -> None:
+    plugin.create_secret(SECRET_A, k8s_namespace, {"PASSWORD": "first-a"})
+    daemon.tick()
+    plugin.delete_secret(SECRET_A, k8s_namespace)
+    daemon.tick()
+    assert daemon.runs() == []
+    assert daemon.last_tick().status == TickStatus.SKIPPED
+
+
+def test_unreachable_apiserver_fails_the_tick_and_keeps_the_cursor(
+    daemon: _Daemon,
+    plugin: K8sSecretsPlugin,
+    k8s_namespace: str,
+    kube_apiserver: KubeApiServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    plugin.create_secret(SECRET_A, k8s_namespace, {"PASSWORD": "first-a"})
+    daemon.tick()
+    baseline = daemon.cursor()
+
+    text = Path(kube_apiserver.admin_kubeconfig).read_text()
+    closed = tmp_path / "closed.kubeconfig"
+    closed.write_text(text.replace(kube_apiserver.url, f"https://127.0.0.1:{free_port()}"))
+    assert closed.read_text() != text
+    monkeypatch.setenv(KUBECONFIG_VAR, str(closed))
+    plugin.update_secret(SECRET_A, k8s_namespace, {"PASSWORD": "second-a"})
+    daemon.tick()
+    tick = daemon.last_tick()
+    assert tick.status == TickStatus.FAILURE
+    assert tick.error is not None
+    assert "BackendUnavailableError" in tick.error.to_string() or "k8s" in tick.error.message
+    assert daemon.cursor() == baseline
+    assert daemon.runs() == []
+
+    monkeypatch.setenv(KUBECONFIG_VAR, str(kube_apiserver.admin_kubeconfig))
+    daemon.tick()
+    runs = daemon.runs()
+    assert len(runs) == 1
+    assert _selection(runs[0]) == {AssetKey("orders"), AssetKey("customers")}
+    assert os.environ[KUBECONFIG_VAR] == str(kube_apiserver.admin_kubeconfig)
