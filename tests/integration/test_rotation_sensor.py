@@ -219,7 +219,10 @@ def test_unreachable_apiserver_fails_the_tick_and_keeps_the_cursor(
     tick = daemon.last_tick()
     assert tick.status == TickStatus.FAILURE
     assert tick.error is not None
-    assert "BackendUnavailableError" in tick.error.to_string() or "k8s" in tick.error.message
+    error = tick.error.to_string()
+    assert "BackendUnavailableError: Cannot reach the Kubernetes API" in error
+    assert k8s_namespace in error
+    assert "second-a" not in error
     assert daemon.cursor() == baseline
     assert daemon.runs() == []
 

@@ -51,14 +51,17 @@ def test_parse_never_raises(raw: str) -> None:
 
 def test_first_tick_is_a_baseline() -> None:
     diff = diff_versions(None, namespace=NS, current={"a": "5", "other": "9"}, watched=["a", "b"])
-    assert diff.baseline and not diff.rotations and not diff.deleted
+    assert diff.baseline
+    assert not diff.rotations
+    assert not diff.deleted
     assert diff.cursor == RotationCursor(NS, {"a": "5", "b": None}, 0)
 
 
 def test_unchanged_versions_give_nothing() -> None:
     cursor = RotationCursor(NS, {"a": "5"}, 2)
     diff = diff_versions(cursor, namespace=NS, current={"a": "5"}, watched=["a"])
-    assert not diff.baseline and not diff.rotations
+    assert not diff.baseline
+    assert not diff.rotations
     assert diff.cursor == cursor
 
 
@@ -84,7 +87,8 @@ def test_version_that_comes_back_gets_a_new_key() -> None:
 def test_deleted_secret_is_reported_not_rotated_and_return_is_a_rotation() -> None:
     c0 = RotationCursor(NS, {"a": "1"}, 0)
     gone = diff_versions(c0, namespace=NS, current={}, watched=["a"])
-    assert gone.deleted == ("a",) and not gone.rotations
+    assert gone.deleted == ("a",)
+    assert not gone.rotations
     assert gone.cursor.versions == {"a": None}
     still_gone = diff_versions(gone.cursor, namespace=NS, current={}, watched=["a"])
     assert not still_gone.deleted
@@ -95,13 +99,15 @@ def test_deleted_secret_is_reported_not_rotated_and_return_is_a_rotation() -> No
 def test_newly_watched_secret_is_baselined_silently() -> None:
     c0 = RotationCursor(NS, {"a": "1"}, 5)
     diff = diff_versions(c0, namespace=NS, current={"a": "1", "b": "3"}, watched=["a", "b"])
-    assert not diff.rotations and diff.cursor.versions == {"a": "1", "b": "3"}
+    assert not diff.rotations
+    assert diff.cursor.versions == {"a": "1", "b": "3"}
 
 
 def test_other_namespace_is_a_new_baseline_keeping_the_counter() -> None:
     c0 = RotationCursor("elsewhere", {"a": "1"}, 5)
     diff = diff_versions(c0, namespace=NS, current={"a": "2"}, watched=["a"])
-    assert diff.baseline and diff.cursor.counter == 5
+    assert diff.baseline
+    assert diff.cursor.counter == 5
 
 
 @pytest.mark.parametrize(
