@@ -220,8 +220,15 @@ def secrets_status(
             )
         )
         return 0
+    overdue = {item.name for item, _ in stale}
     rows = [
-        (meta.name, meta.type, meta.version, age(meta.updated or meta.created, now=now))
+        (
+            meta.name,
+            meta.type,
+            meta.version,
+            age(meta.updated or meta.created, now=now)
+            + (" (overdue)" if meta.name in overdue else ""),
+        )
         for meta in secrets
     ]
     rows += [(name, "<missing>", "-", "-") for name in missing]

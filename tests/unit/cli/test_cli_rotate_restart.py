@@ -6,6 +6,7 @@ Local backend only (a tmp store); Kubernetes is in tests/integration/test_rotate
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cli_samples import CANARY, CANARY_2, MANIFEST, Run
@@ -93,3 +94,14 @@ def test_status_assets_table_and_json(run: Run, workdir: Path) -> None:
     assert document["assets"] == {SALESFORCE: ["raw/accounts", "marts/pipeline"], DUCKDB: []}
     assert document["missing"] == [DUCKDB]
     assert "Assets by secret" not in run("secrets", "status").stdout
+
+
+def test_status_row_marks_an_overdue_secret(run: Run, workdir: Path) -> None:
+    store = setup(run, workdir)
+    path = store.root / NS / f"{SALESFORCE}.json"
+    document = json.loads(path.read_text())
+    document["updated"] = (datetime.now(UTC) - timedelta(days=31)).isoformat()
+    path.write_text(json.dumps(document))
+    rows = {line.split()[0]: line for line in run("secrets", "status").stdout.splitlines() if line}
+    assert rows[SALESFORCE].split()[-2:] == ["31d", "(overdue)"]
+    assert "overdue" not in rows[DUCKDB]
