@@ -39,10 +39,12 @@ from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._time import get_current_datetime
 
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
+from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
 from floe_dagster_secrets.resources.metadata import secrets_metadata
 from floe_dagster_secrets.sensors import ROTATED_SECRET_TAG, make_secret_rotation_sensor
-from tests.servers import KubeApiServer
+from tests.integration.vault_helpers import unique
+from tests.servers import KubeApiServer, OpenBaoServer
 from tests.servers._process import free_port
 
 SECRET_A = "warehouse-db-credentials"
@@ -84,10 +86,42 @@ defs = Definitions(
 )
 
 
+VAULT_ADDRESS_VAR = "FLOE_ROTATION_TEST_VAULT_ADDR"
+VAULT_TOKEN_FILE_VAR = "FLOE_ROTATION_TEST_VAULT_TOKEN_FILE"
+VAULT_PREFIX_VAR = "FLOE_ROTATION_TEST_VAULT_PREFIX"
+VAULT_NAMESPACE = "floe-jobs"
+
+
+def _vault_plugin() -> VaultSecretsPlugin:
+    return VaultSecretsPlugin(
+        address=os.environ[VAULT_ADDRESS_VAR],
+        auth_method="token",
+        token_file=os.environ[VAULT_TOKEN_FILE_VAR],
+        secret_path_prefix=os.environ[VAULT_PREFIX_VAR],
+        timeout=5.0,
+    )
+
+
+vault_defs = Definitions(
+    assets=[orders, customers, report],
+    sensors=[
+        make_secret_rotation_sensor(
+            target=[orders, customers, report],
+            namespace=VAULT_NAMESPACE,
+            plugin_factory=_vault_plugin,
+            minimum_interval_seconds=30,
+            default_status=DefaultSensorStatus.RUNNING,
+        )
+    ],
+)
+
+
 @contextmanager
-def _daemon_workspace(instance: DagsterInstance) -> Iterator[WorkspaceProcessContext]:
+def _daemon_workspace(
+    instance: DagsterInstance, attribute: str = "defs"
+) -> Iterator[WorkspaceProcessContext]:
     origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(python_file=__file__, attribute="defs"), location_name="rotation"
+        LoadableTargetOrigin(python_file=__file__, attribute=attribute), location_name="rotation"
     )
     with create_test_daemon_workspace_context(
         InProcessWorkspaceLoadTarget(origin), instance
@@ -232,3 +266,45 @@ def test_unreachable_apiserver_fails_the_tick_and_keeps_the_cursor(
     assert len(runs) == 1
     assert _selection(runs[0]) == {AssetKey("orders"), AssetKey("customers")}
     assert os.environ[KUBECONFIG_VAR] == str(kube_apiserver.admin_kubeconfig)
+
+
+def test_vault_kv_rotation_and_unreachable_vault(
+    openbao_server: OpenBaoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(openbao_server.root_token)
+    monkeypatch.setenv(VAULT_ADDRESS_VAR, openbao_server.address)
+    monkeypatch.setenv(VAULT_TOKEN_FILE_VAR, str(token_file))
+    monkeypatch.setenv(VAULT_PREFIX_VAR, f"{unique('rot')}/")
+    plugin = _vault_plugin()
+    plugin.create_secret(SECRET_A, VAULT_NAMESPACE, {"PASSWORD": "first-a"})
+    plugin.create_secret(SECRET_B, VAULT_NAMESPACE, {"TOKEN": "first-b"})
+    with instance_for_test() as instance, _daemon_workspace(instance, "vault_defs") as workspace:
+        daemon = _Daemon(instance, workspace)
+        daemon.tick()
+        assert daemon.runs() == []
+        plugin.update_secret(SECRET_A, VAULT_NAMESPACE, {"PASSWORD": "second-a"})
+        daemon.tick()
+        runs = daemon.runs()
+        assert len(runs) == 1
+        assert _selection(runs[0]) == {AssetKey("orders"), AssetKey("customers")}
+        daemon.tick()
+        assert len(daemon.runs()) == 1
+
+        cursor = daemon.cursor()
+        monkeypatch.setenv(VAULT_ADDRESS_VAR, f"http://127.0.0.1:{free_port()}")
+        plugin.update_secret(SECRET_B, VAULT_NAMESPACE, {"TOKEN": "second-b"})
+        daemon.tick()
+        tick = daemon.last_tick()
+        assert tick.status == TickStatus.FAILURE
+        assert tick.error is not None
+        assert "BackendUnavailableError: Cannot reach Vault" in tick.error.to_string()
+        assert "second-b" not in tick.error.to_string()
+        assert daemon.cursor() == cursor
+
+        monkeypatch.setenv(VAULT_ADDRESS_VAR, openbao_server.address)
+        daemon.tick()
+        runs = daemon.runs()
+        assert len(runs) == 2
+        assert _selection(runs[1]) == {AssetKey("report")}
+    plugin.close()
