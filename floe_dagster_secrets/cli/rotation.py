@@ -100,13 +100,16 @@ def rotate_secret(
                 f"✓ Generated new values for {', '.join(generated)} "
                 f"(see them with 'floe secrets get {name} --reveal')"
             )
-    code = 0
+    not_restarted: list[str] = []
     if plan is not None and client is not None:
         if output != "json":
             _emit_plan(plan, emit, dry_run=False)
-        code = _restart(client, plan, emit)
+        not_restarted = _restart(client, plan, emit if output != "json" else _discard)
+    code = 1 if not_restarted else 0
     if output == "json":
-        emit(to_json(_document(name, meta.version, data, generated, plan, assets, dry_run)))
+        document = _document(name, meta.version, data, generated, plan, assets, dry_run)
+        document["not_restarted"] = not_restarted
+        emit(to_json(document))
         return code
     if code:
         return code
@@ -115,7 +118,12 @@ def rotate_secret(
     return 0
 
 
-def _restart(client: ApiClient, plan: rollout.RestartPlan, emit: Emit) -> int:
+def _discard(line: str) -> None:
+    """JSON output: the failure is in the document's ``not_restarted`` instead."""
+
+
+def _restart(client: ApiClient, plan: rollout.RestartPlan, emit: Emit) -> list[str]:
+    """Restart each planned workload; on the first failure, the ``kubectl`` commands left."""
     for index, workload in enumerate(plan.restart):
         try:
             rollout.restart_workload(client, workload)
@@ -129,8 +137,8 @@ def _restart(client: ApiClient, plan: rollout.RestartPlan, emit: Emit) -> int:
             emit("  Re-run:")
             for item in left:
                 emit(f"    {item.restart_command}")
-            return 1
-    return 0
+            return [item.restart_command for item in left]
+    return []
 
 
 def _emit_assets(assets: Sequence[str], emit: Emit, *, dry_run: bool) -> None:

@@ -6,6 +6,7 @@ controller would act on (the pod template's restartedAt annotation) and that not
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,15 @@ def test_restart_failure_names_the_step_and_the_command(
     for ref in sorted(EXPECTED):
         assert f"kubectl rollout restart {ref} -n {k8s_namespace}" in out
     assert "Rotation complete." not in out
+
+    as_json = floe(
+        "secrets", "rotate", SECRET, "--from-literal", "POSTGRES_USER=u3", "--restart-deployments",
+        "-o", "json", f"--kubeconfig={kube_apiserver.restricted_kubeconfig}", cwd=cluster,
+    )  # fmt: skip
+    assert as_json.returncode == 1, as_json.stdout + as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert len(document["not_restarted"]) == len(EXPECTED)
+    assert document["skipped_reloader"] == ["deployment/reloaded"]
 
 
 def test_restart_deployments_needs_the_k8s_backend(tmp_path: Path) -> None:
