@@ -19,6 +19,7 @@ from dagster import (
 
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from floe_dagster_secrets.errors import FloeSecretsError, InvalidSecretReferenceError
+from floe_dagster_secrets.manifest import parse_manifest
 from floe_dagster_secrets.resources.metadata import secrets_metadata
 from floe_dagster_secrets.sensors import (
     ROTATED_SECRET_TAG,
@@ -165,3 +166,43 @@ def test_backend_error_propagates(tmp_path: Path) -> None:
     )
     with pytest.raises(FloeSecretsError):
         _tick(sensor, None)
+
+
+def test_manifest_policies_and_extra_assets(store: Path) -> None:
+    manifest = parse_manifest(
+        {
+            "environment": "staging",
+            "plugins": {
+                "compute": {
+                    "type": "postgres",
+                    "connection_secret_ref": "postgres-staging-credentials",
+                    "config": {"host": "db.internal"},
+                }
+            },
+            "ingestion": {
+                "pipelines": [
+                    {
+                        "name": "warehouse",
+                        "source": {
+                            "type": "postgres",
+                            "secret_refs": {"password": SECRET_A, "token": SECRET_B},
+                        },
+                    }
+                ]
+            },
+            "secrets": {
+                SECRET_A: {"on_rotation": "checks"},
+                SECRET_B: {"assets": ["untouched", "not_in_target"]},
+            },
+        }
+    )
+    sensor = _sensor(store, manifest=manifest)
+    cursor = _tick(sensor, None).cursor
+    _rotate(store, SECRET_A, "two")
+    _rotate(store, SECRET_B, "two")
+    by_secret = {r.tags[ROTATED_SECRET_TAG]: r for r in _tick(sensor, cursor).run_requests or []}
+    assert by_secret[SECRET_A].asset_selection == []
+    assert set(by_secret[SECRET_B].asset_selection or ()) == {
+        AssetKey("customers"),
+        AssetKey("untouched"),
+    }
