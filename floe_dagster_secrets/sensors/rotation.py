@@ -13,15 +13,16 @@ the cursor is then left as it was, so the rotation is picked up by the next succ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from dagster import (
     AssetCheckKey,
     AssetKey,
     AssetsDefinition,
     DefaultSensorStatus,
+    JobDefinition,
     RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
@@ -36,6 +37,11 @@ from floe_dagster_secrets.resources.metadata import secrets_from_metadata
 from floe_dagster_secrets.sensors.cursor import Rotation, diff_versions, parse_cursor
 
 if TYPE_CHECKING:
+    # Type only: define_asset_job's return type is not exported by dagster.
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
     from floe_dagster_secrets.manifest import Manifest
 
 OnRotation = Literal["rematerialize", "checks", "none"]
@@ -52,16 +58,27 @@ class SecretDependents:
 
     @classmethod
     def from_assets(
-        cls, assets_defs: Iterable[AssetsDefinition], extra: Mapping[str, Iterable[str]] = {}
+        cls,
+        assets_defs: Iterable[AssetsDefinition],
+        extra: Mapping[str, Iterable[str]] = {},
+        *,
+        only: Set[AssetKey] | None = None,
     ) -> SecretDependents:
-        """Index ``assets_defs`` by secret; ``extra`` adds manifest ``secrets.<name>.assets``."""
+        """Index ``assets_defs`` by secret; ``extra`` adds manifest ``secrets.<name>.assets``.
+
+        ``only`` limits the index to these asset keys (a job's selection).
+        """
         defs = list(assets_defs)
         by_secret: dict[str, set[AssetKey]] = {}
         for assets_def in defs:
             for spec in assets_def.specs:
+                if only is not None and spec.key not in only:
+                    continue
                 for name in secrets_from_metadata(spec.metadata or {}):
                     by_secret.setdefault(name, set()).add(spec.key)
         known = {spec.key for assets_def in defs for spec in assets_def.specs}
+        if only is not None:
+            known &= only
         for name, keys in extra.items():
             wanted = {AssetKey.from_user_string(k) for k in keys} & known
             if wanted:
@@ -82,9 +99,12 @@ class SecretDependents:
         )
 
 
-def policies_from_manifest(manifest: Manifest, secrets: Iterable[str]) -> dict[str, OnRotation]:
-    """``secrets.<name>.on_rotation`` for each name (``rematerialize`` when not declared)."""
-    return {name: manifest.secret_policy(name).on_rotation for name in secrets}
+def job_dependents(job: JobDefinition, extra: Mapping[str, Iterable[str]] = {}) -> SecretDependents:
+    """The index for a job target: the assets (and checks) the job selects."""
+    layer = job.asset_layer
+    return SecretDependents.from_assets(
+        layer.asset_graph.assets_defs, extra, only=layer.selected_asset_keys
+    )
 
 
 def run_request_for(
@@ -112,7 +132,7 @@ def run_request_for(
 
 def make_secret_rotation_sensor(
     *,
-    target: Sequence[AssetsDefinition],
+    target: Sequence[AssetsDefinition] | UnresolvedAssetJobDefinition | JobDefinition,
     namespace: str | None = None,
     name: str = "floe_secret_rotation",
     secrets_resource_key: str = "secrets",
@@ -126,7 +146,8 @@ def make_secret_rotation_sensor(
     """A sensor that launches the dependents of each rotated secret.
 
     Args:
-        target: The assets to watch; their ``floe/secrets`` metadata says which secrets matter.
+        target: The assets to watch (their ``floe/secrets`` metadata says which secrets matter),
+            or an asset job, whose selection is read from the repository at each tick.
         namespace: Namespace to read versions from. ``None``: the secrets resource's namespace
             (required with ``plugin_factory``).
         name: Sensor name shown in the UI.
@@ -149,22 +170,41 @@ def make_secret_rotation_sensor(
             fix="pass namespace=... (the manifest's plugins.secrets.namespace)",
         )
     extra = {n: p.assets for n, p in manifest.secrets.items()} if manifest is not None else {}
-    dependents = SecretDependents.from_assets(target, extra)
-    watched = tuple(sorted(dependents.assets))
-    chosen: dict[str, OnRotation] = policies_from_manifest(manifest, watched) if manifest else {}
-    chosen.update(policies or {})
+    # A job (even define_asset_job's tuple-like record) has a name; a list of assets does not.
+    job_name: str | None = getattr(target, "name", None)
+    assets = None if job_name else list(cast("Sequence[AssetsDefinition]", target))
+    static = SecretDependents.from_assets(assets, extra) if assets is not None else None
     required = set() if plugin_factory is not None else {secrets_resource_key}
+
+    def policy_for(secret: str) -> OnRotation:
+        if policies and secret in policies:
+            return policies[secret]
+        return manifest.secret_policy(secret).on_rotation if manifest else "rematerialize"
+
+    def dependents_for(context: SensorEvaluationContext) -> SecretDependents:
+        if static is not None:
+            return static
+        repo = context.repository_def
+        if repo is None:
+            raise InvalidSecretReferenceError(
+                f"Sensor {name!r} targets job {job_name!r} but has no repository to read "
+                "its assets from",
+                fix="run the sensor from a code location (Definitions), or target the assets",
+            )
+        return job_dependents(repo.get_job(str(job_name)), extra)
 
     @sensor(
         name=name,
-        target=list(target),
+        target=assets if assets is not None else target,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         required_resource_keys=required,
         description=description
-        or f"Re-runs the assets that use a secret when it is rotated (watches {len(watched)}).",
+        or "Re-runs the assets that use a secret when the secret is rotated.",
     )
     def _rotation_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        dependents = dependents_for(context)
+        watched = tuple(sorted(dependents.assets))
         if plugin_factory is not None:
             plugin, ns, owned = plugin_factory(), namespace or "", True
         else:
@@ -189,7 +229,7 @@ def make_secret_rotation_sensor(
             )
         requests: list[RunRequest] = []
         for rotation in diff.rotations:
-            policy = chosen.get(rotation.secret, "rematerialize")
+            policy = policy_for(rotation.secret)
             request = run_request_for(rotation, namespace=ns, dependents=dependents, policy=policy)
             context.log.info(
                 f"Secret {rotation.secret!r} in {ns!r} rotated ({rotation.previous} -> "

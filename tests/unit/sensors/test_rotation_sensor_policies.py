@@ -10,11 +10,13 @@ from dagster import (
     AssetCheckResult,
     AssetKey,
     DefaultSensorStatus,
+    Definitions,
     RunRequest,
     SensorResult,
     asset,
     asset_check,
     build_sensor_context,
+    define_asset_job,
 )
 
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
@@ -206,3 +208,36 @@ def test_manifest_policies_and_extra_assets(store: Path) -> None:
         AssetKey("customers"),
         AssetKey("untouched"),
     }
+
+
+def test_job_target_reads_the_job_selection_from_the_repository(store: Path) -> None:
+    job = define_asset_job("warehouse_job", selection=[orders, untouched])
+    sensor = make_secret_rotation_sensor(
+        target=job,
+        namespace=NS,
+        plugin_factory=lambda: LocalSecretsPlugin(path=store),
+        policies={SECRET_B: "rematerialize"},
+    )
+    defs = Definitions(assets=[orders, customers, untouched], jobs=[job], sensors=[sensor])
+
+    def tick(cursor: str | None) -> SensorResult:
+        result = sensor(build_sensor_context(cursor=cursor, definitions=defs))
+        assert isinstance(result, SensorResult)
+        return result
+
+    cursor = tick(None).cursor
+    assert cursor is not None
+    assert SECRET_B not in cursor  # only customers uses B, and the job does not select it
+    _rotate(store, SECRET_A, "two")
+    (request,) = tick(cursor).run_requests or []
+    assert list(request.asset_selection or ()) == [AssetKey("orders")]
+
+
+def test_job_target_without_a_repository_is_our_error(store: Path) -> None:
+    sensor = make_secret_rotation_sensor(
+        target=define_asset_job("warehouse_job", selection=[orders]),
+        namespace=NS,
+        plugin_factory=lambda: LocalSecretsPlugin(path=store),
+    )
+    with pytest.raises(InvalidSecretReferenceError, match="warehouse_job"):
+        _tick(sensor, None)
