@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from floe_dagster_secrets import audit
 from floe_dagster_secrets.pod_spec import env_from_secret, env_from_secret_keys
 from floe_dagster_secrets.types import SecretData, SecretMetadata
 
@@ -23,7 +24,33 @@ class SecretsPlugin(ABC):
     registered with the masker. Every failure is a
     :class:`~floe_dagster_secrets.errors.FloeSecretsError` naming the secret, the namespace and
     this backend. Clients are created lazily, never in ``__init__`` of the module.
+
+    Every subclass is audited without doing anything: when it is defined, its access methods
+    (:data:`~floe_dagster_secrets.audit.AUDITED_METHODS`) are wrapped so each call logs one
+    ``floe.audit`` event (backend, operation, namespace, name, actor, outcome; never a value).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        audit.audit_class(cls)
+
+    def audit_location(self, operation: str, arguments: Mapping[str, Any]) -> str | None:
+        """Where the accessed secret lives, for the audit event's ``path`` (None: name only).
+
+        The default knows the Vault plugin's KV paths (``data_path``) and lease paths; another
+        backend overrides this to name its own location. Must not do I/O.
+        """
+        name, namespace = arguments.get("name"), arguments.get("namespace")
+        data_path = getattr(self, "data_path", None)
+        if callable(data_path) and isinstance(name, str) and isinstance(namespace, str):
+            return str(data_path(name, namespace))
+        if "role" in arguments:
+            return (
+                f"{str(arguments.get('mount') or 'database').strip('/')}/creds/{arguments['role']}"
+            )
+        if "lease_id" in arguments:
+            return str(arguments["lease_id"])
+        return None
 
     name: ClassVar[str]
     version: ClassVar[str]
@@ -84,3 +111,7 @@ class SecretsPlugin(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to close
         """Release clients and connections."""
+
+
+# The base class's own default implementation is audited too (subclasses that keep it).
+audit.audit_class(SecretsPlugin)
