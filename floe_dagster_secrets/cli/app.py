@@ -29,6 +29,7 @@ from floe_dagster_secrets.cli.output import (
     to_json,
 )
 from floe_dagster_secrets.cli.project import manifest_group, profiles_group
+from floe_dagster_secrets.cli.rbac import rbac_command
 from floe_dagster_secrets.cli.target import Target, target_options
 from floe_dagster_secrets.cli.values import (
     generate_values,
@@ -322,6 +323,7 @@ def get_command(target: Target, name: str, reveal: bool, key: str | None, force:
     _finish(code)
 
 
+secrets_group.add_command(rbac_command)
 cli.add_command(profiles_group)
 cli.add_command(manifest_group)
 
