@@ -1,11 +1,12 @@
 """A Dagster sensor that re-runs exactly the assets whose secret was rotated.
 
-Each tick makes one cheap version read through the backend plugin's ``secret_versions``
-(Kubernetes: one metadata-only LIST of the namespace, comparing ``resourceVersion``; Vault: KV
-metadata ``current_version``; local: its version counter) — never a read of secret values. The
-versions of the secrets the target's assets name in their ``floe/secrets`` metadata are compared
-with the cursor (:mod:`floe_dagster_secrets.sensors.cursor`); each rotated secret gives one run
-request for the assets that depend on it, following the manifest's ``on_rotation`` policy.
+Each tick makes one cheap version read (:mod:`floe_dagster_secrets.sensors.versions`;
+Kubernetes: one metadata-only LIST of the namespace, comparing ``resourceVersion``; Vault: KV
+metadata ``current_version`` of the referenced paths; local: its version counter) — never a read
+of secret values. The versions of the secrets the target's assets name in their ``floe/secrets``
+metadata are compared with the cursor (:mod:`floe_dagster_secrets.sensors.cursor`); each rotated
+secret gives one run request for the assets that depend on it, following the manifest's
+``on_rotation`` policy.
 
 A backend error fails the tick with our :class:`~floe_dagster_secrets.errors.FloeSecretsError`;
 the cursor is then left as it was, so the rotation is picked up by the next successful tick.
@@ -32,9 +33,10 @@ from dagster import (
 )
 
 from floe_dagster_secrets.backends.base import SecretsPlugin
-from floe_dagster_secrets.errors import InvalidSecretReferenceError
+from floe_dagster_secrets.errors import FloeSecretsError, InvalidSecretReferenceError
 from floe_dagster_secrets.resources.metadata import secrets_from_metadata
 from floe_dagster_secrets.sensors.cursor import Rotation, diff_versions, parse_cursor
+from floe_dagster_secrets.sensors.versions import read_versions, tick_error
 
 if TYPE_CHECKING:
     # Type only: define_asset_job's return type is not exported by dagster.
@@ -130,6 +132,19 @@ def run_request_for(
     return RunRequest(run_key=key, asset_selection=list(assets), tags=tags)
 
 
+def _plugin_of(resource: object) -> SecretsPlugin:
+    """The plugin of the ``FloeSecretsResource`` the sensor was given."""
+    plugin = getattr(resource, "plugin", None)
+    if not callable(plugin):
+        raise InvalidSecretReferenceError(
+            f"The sensor's secrets resource is a {type(resource).__name__}, not a "
+            "FloeSecretsResource",
+            fix="bind a floe secrets resource (LocalSecretsResource, K8sSecretsResource, "
+            "VaultSecretsResource) under the sensor's secrets_resource_key",
+        )
+    return cast("SecretsPlugin", plugin())
+
+
 def make_secret_rotation_sensor(
     *,
     target: Sequence[AssetsDefinition] | UnresolvedAssetJobDefinition | JobDefinition,
@@ -205,16 +220,17 @@ def make_secret_rotation_sensor(
     def _rotation_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         dependents = dependents_for(context)
         watched = tuple(sorted(dependents.assets))
-        if plugin_factory is not None:
-            plugin, ns, owned = plugin_factory(), namespace or "", True
-        else:
-            resource = getattr(context.resources, secrets_resource_key)
-            plugin, ns, owned = resource.plugin(), namespace or resource.namespace, False
+        resource = None if plugin_factory else getattr(context.resources, secrets_resource_key)
+        ns = namespace or (resource.namespace if resource is not None else "")
+        plugin: SecretsPlugin | None = None
         try:
-            current = plugin.secret_versions(ns) if watched else {}
+            plugin = plugin_factory() if plugin_factory else _plugin_of(resource)
+            current = read_versions(plugin, ns, watched)
+        except FloeSecretsError as e:
+            raise tick_error(name, ns, watched, e) from e
         finally:
-            if owned:
-                plugin.close()
+            if plugin is not None and plugin_factory is not None:
+                plugin.close()  # ours; the resource's plugin belongs to the resource
         diff = diff_versions(
             parse_cursor(context.cursor), namespace=ns, current=current, watched=watched
         )

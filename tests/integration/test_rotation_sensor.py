@@ -18,12 +18,15 @@ from pathlib import Path
 
 import pytest
 from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
     AssetKey,
     DagsterInstance,
     DefaultSensorStatus,
     Definitions,
     EnvVar,
     asset,
+    asset_check,
     instance_for_test,
 )
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
@@ -40,15 +43,18 @@ from dagster._time import get_current_datetime
 
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+from floe_dagster_secrets.manifest import parse_manifest
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
 from floe_dagster_secrets.resources.metadata import secrets_metadata
 from floe_dagster_secrets.sensors import ROTATED_SECRET_TAG, make_secret_rotation_sensor
-from tests.integration.vault_helpers import unique
+from tests.integration.vault_helpers import put_policy, unique
 from tests.servers import KubeApiServer, OpenBaoServer
 from tests.servers._process import free_port
+from tests.servers.openbao import OpenBaoError
 
 SECRET_A = "warehouse-db-credentials"
 SECRET_B = "reporting-api-key"
+SECRET_C = "crm-api-key"
 KUBECONFIG_VAR = "FLOE_ROTATION_TEST_KUBECONFIG"
 NAMESPACE_VAR = "FLOE_ROTATION_TEST_NAMESPACE"
 SENSOR = "floe_secret_rotation"
@@ -113,6 +119,66 @@ vault_defs = Definitions(
             default_status=DefaultSensorStatus.RUNNING,
         )
     ],
+)
+
+
+@asset(metadata=secrets_metadata([SECRET_C]))
+def leads() -> int:
+    return 4
+
+
+@asset_check(asset=orders)
+def orders_not_empty() -> AssetCheckResult:
+    return AssetCheckResult(passed=True)
+
+
+# The manifest says what a rotation of each secret triggers.
+POLICY_MANIFEST = parse_manifest(
+    {
+        "environment": "dev",
+        "plugins": {
+            "compute": {
+                "type": "postgres",
+                "connection_secret_ref": "postgres-dev-credentials",
+                "config": {"host": "db.internal"},
+            }
+        },
+        "ingestion": {
+            "pipelines": [
+                {
+                    "name": "warehouse",
+                    "source": {
+                        "type": "postgres",
+                        "secret_refs": {"a": SECRET_A, "b": SECRET_B, "c": SECRET_C},
+                    },
+                }
+            ]
+        },
+        "secrets": {
+            SECRET_A: {"on_rotation": "checks"},
+            SECRET_B: {"on_rotation": "none"},
+            SECRET_C: {"on_rotation": "rematerialize"},
+        },
+    }
+)
+POLICY_TARGET = [orders, customers, report, leads, orders_not_empty]
+
+policy_defs = Definitions(
+    assets=[orders, customers, report, leads],
+    asset_checks=[orders_not_empty],
+    sensors=[
+        make_secret_rotation_sensor(
+            target=POLICY_TARGET,
+            manifest=POLICY_MANIFEST,
+            minimum_interval_seconds=30,
+            default_status=DefaultSensorStatus.RUNNING,
+        )
+    ],
+    resources={
+        "secrets": K8sSecretsResource(
+            kubeconfig=EnvVar(KUBECONFIG_VAR), namespace=EnvVar(NAMESPACE_VAR)
+        )
+    },
 )
 
 
@@ -254,7 +320,11 @@ def test_unreachable_apiserver_fails_the_tick_and_keeps_the_cursor(
     assert tick.status == TickStatus.FAILURE
     assert tick.error is not None
     error = tick.error.to_string()
-    assert "BackendUnavailableError: Cannot reach the Kubernetes API" in error
+    assert (
+        f"BackendUnavailableError: Rotation sensor '{SENSOR}' could not read the versions of "
+        f"{SECRET_B}, {SECRET_A}: Cannot reach the Kubernetes API"
+    ) in error
+    assert "No run was requested and the cursor is kept" in error
     assert k8s_namespace in error
     assert "second-a" not in error
     assert daemon.cursor() == baseline
@@ -268,28 +338,60 @@ def test_unreachable_apiserver_fails_the_tick_and_keeps_the_cursor(
     assert os.environ[KUBECONFIG_VAR] == str(kube_apiserver.admin_kubeconfig)
 
 
+def _sensor_token(server: OpenBaoServer, plugin: VaultSecretsPlugin) -> str:
+    """A token that may read the two secrets' KV metadata and nothing else (no list, no data)."""
+    name = unique("rotation-sensor-")
+    hcl = "".join(
+        f'path "{plugin.metadata_path(secret, VAULT_NAMESPACE)}" {{ capabilities = ["read"] }}\n'
+        for secret in (SECRET_A, SECRET_B)
+    )
+    put_policy(server, name, hcl)
+    answer = server.request("POST", "auth/token/create", {"policies": [name], "ttl": "1h"})
+    return str(answer["auth"]["client_token"])
+
+
+def _point_sensor_at(
+    server: OpenBaoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> VaultSecretsPlugin:
+    """Root plugin for the test's writes; the sensor gets a metadata-read-only token."""
+    root_token = tmp_path / "root-token"
+    root_token.write_text(server.root_token)
+    monkeypatch.setenv(VAULT_ADDRESS_VAR, server.address)
+    monkeypatch.setenv(VAULT_TOKEN_FILE_VAR, str(root_token))
+    monkeypatch.setenv(VAULT_PREFIX_VAR, f"{unique('rot')}/")
+    plugin = _vault_plugin()
+    sensor_token = tmp_path / "sensor-token"
+    sensor_token.write_text(_sensor_token(server, plugin))
+    monkeypatch.setenv(VAULT_TOKEN_FILE_VAR, str(sensor_token))
+    return plugin
+
+
 def test_vault_kv_rotation_and_unreachable_vault(
     openbao_server: OpenBaoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token_file = tmp_path / "token"
-    token_file.write_text(openbao_server.root_token)
-    monkeypatch.setenv(VAULT_ADDRESS_VAR, openbao_server.address)
-    monkeypatch.setenv(VAULT_TOKEN_FILE_VAR, str(token_file))
-    monkeypatch.setenv(VAULT_PREFIX_VAR, f"{unique('rot')}/")
-    plugin = _vault_plugin()
+    plugin = _point_sensor_at(openbao_server, tmp_path, monkeypatch)
     plugin.create_secret(SECRET_A, VAULT_NAMESPACE, {"PASSWORD": "first-a"})
     plugin.create_secret(SECRET_B, VAULT_NAMESPACE, {"TOKEN": "first-b"})
     with instance_for_test() as instance, _daemon_workspace(instance, "vault_defs") as workspace:
         daemon = _Daemon(instance, workspace)
         daemon.tick()
+        assert daemon.last_tick().status == TickStatus.SKIPPED
         assert daemon.runs() == []
         plugin.update_secret(SECRET_A, VAULT_NAMESPACE, {"PASSWORD": "second-a"})
         daemon.tick()
         runs = daemon.runs()
         assert len(runs) == 1
         assert _selection(runs[0]) == {AssetKey("orders"), AssetKey("customers")}
+        assert runs[0].tags["dagster/run_key"].startswith(f"{SECRET_A}@{VAULT_NAMESPACE}:2#")
         daemon.tick()
         assert len(daemon.runs()) == 1
+
+        plugin.update_secret(SECRET_A, VAULT_NAMESPACE, {"PASSWORD": "third-a"})
+        daemon.tick()
+        runs = daemon.runs()
+        assert len(runs) == 2
+        assert _selection(runs[1]) == {AssetKey("orders"), AssetKey("customers")}
+        assert runs[1].tags["dagster/run_key"].startswith(f"{SECRET_A}@{VAULT_NAMESPACE}:3#")
 
         cursor = daemon.cursor()
         monkeypatch.setenv(VAULT_ADDRESS_VAR, f"http://127.0.0.1:{free_port()}")
@@ -298,13 +400,109 @@ def test_vault_kv_rotation_and_unreachable_vault(
         tick = daemon.last_tick()
         assert tick.status == TickStatus.FAILURE
         assert tick.error is not None
-        assert "BackendUnavailableError: Cannot reach Vault" in tick.error.to_string()
+        assert (
+            f"Rotation sensor '{SENSOR}' could not read the versions of {SECRET_B}, {SECRET_A}: "
+            "Cannot reach Vault"
+        ) in tick.error.to_string()
         assert "second-b" not in tick.error.to_string()
         assert daemon.cursor() == cursor
+        assert len(daemon.runs()) == 2
 
         monkeypatch.setenv(VAULT_ADDRESS_VAR, openbao_server.address)
         daemon.tick()
         runs = daemon.runs()
-        assert len(runs) == 2
-        assert _selection(runs[1]) == {AssetKey("report")}
+        assert len(runs) == 3
+        assert _selection(runs[2]) == {AssetKey("report")}
+        for value in ("second-a", "third-a", "second-b"):
+            assert value not in str([run.tags for run in runs]) + (daemon.cursor() or "")
     plugin.close()
+
+
+@pytest.fixture
+def private_openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]:
+    """An OpenBao of this test's own: sealing the shared one would break the other tests."""
+    server = OpenBaoServer(tmp_path_factory.mktemp("rotation_openbao"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _unseal_key(server: OpenBaoServer) -> str:
+    """The dev server prints its single unseal key at start-up."""
+    for line in server.log_file.read_text(errors="replace").splitlines():
+        if line.startswith("Unseal Key:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no unseal key in {server.log_file}")
+
+
+def test_sealed_vault_fails_the_tick_and_keeps_the_cursor(
+    private_openbao: OpenBaoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin = _point_sensor_at(private_openbao, tmp_path, monkeypatch)
+    plugin.create_secret(SECRET_A, VAULT_NAMESPACE, {"PASSWORD": "first-a"})
+    plugin.create_secret(SECRET_B, VAULT_NAMESPACE, {"TOKEN": "first-b"})
+    with instance_for_test() as instance, _daemon_workspace(instance, "vault_defs") as workspace:
+        daemon = _Daemon(instance, workspace)
+        daemon.tick()
+        baseline = daemon.cursor()
+        plugin.update_secret(SECRET_B, VAULT_NAMESPACE, {"TOKEN": "second-b"})
+
+        private_openbao.request("PUT", "sys/seal")
+        daemon.tick()
+        tick = daemon.last_tick()
+        assert tick.status == TickStatus.FAILURE
+        assert tick.error is not None
+        error = tick.error.to_string()
+        assert (
+            f"BackendUnavailableError: Rotation sensor '{SENSOR}' could not read the versions "
+            f"of {SECRET_B}, {SECRET_A}: Vault at {private_openbao.address} is sealed"
+        ) in error
+        assert "Fix: unseal it" in error
+        assert "the cursor is kept" in error
+        assert "second-b" not in error
+        assert daemon.cursor() == baseline
+        assert daemon.runs() == []
+
+        with pytest.raises(OpenBaoError):  # still sealed: the tick above did not lie
+            private_openbao.request("GET", plugin.metadata_path(SECRET_B, VAULT_NAMESPACE))
+        private_openbao.request("PUT", "sys/unseal", {"key": _unseal_key(private_openbao)})
+        daemon.tick()
+        (run,) = daemon.runs()
+        assert _selection(run) == {AssetKey("report")}
+    plugin.close()
+
+
+def test_policy_per_secret_through_real_ticks(
+    kube_apiserver: KubeApiServer,
+    k8s_namespace: str,
+    plugin: K8sSecretsPlugin,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KUBECONFIG_VAR, str(kube_apiserver.admin_kubeconfig))
+    monkeypatch.setenv(NAMESPACE_VAR, k8s_namespace)
+    for name in (SECRET_A, SECRET_B, SECRET_C):
+        plugin.create_secret(name, k8s_namespace, {"TOKEN": "first"})
+    with instance_for_test() as instance, _daemon_workspace(instance, "policy_defs") as workspace:
+        daemon = _Daemon(instance, workspace)
+        daemon.tick()
+        for name in (SECRET_A, SECRET_B, SECRET_C):
+            plugin.update_secret(name, k8s_namespace, {"TOKEN": "second"})
+        daemon.tick()
+        by_secret = {run.tags[ROTATED_SECRET_TAG]: run for run in daemon.runs()}
+        assert set(by_secret) == {SECRET_A, SECRET_C}  # B's policy is "none"
+        checks_only = by_secret[SECRET_A]
+        assert _selection(checks_only) == set()
+        assert set(checks_only.asset_check_selection or ()) == {
+            AssetCheckKey(AssetKey("orders"), "orders_not_empty")
+        }
+        assert _selection(by_secret[SECRET_C]) == {AssetKey("leads")}
+
+        cursor = daemon.cursor()
+        daemon.tick()
+        assert len(daemon.runs()) == 2
+        assert daemon.cursor() == cursor  # B's rotation was recorded, not left pending
+
+        plugin.update_secret(SECRET_B, k8s_namespace, {"TOKEN": "third"})
+        daemon.tick()
+        assert len(daemon.runs()) == 2
+        assert daemon.cursor() != cursor
