@@ -1,10 +1,13 @@
 """The floe demo code location: dbt models on an encrypted DuckDB, the key fetched at run time.
 
 What a data engineer sees: one ``@dbt_assets`` over ``dbt_project/`` (seeds → staging →
-intermediate → mart, dbt tests as asset checks), a job that builds all of it, a daily schedule,
-and two resources — ``dbt`` and ``secrets``. The ``secrets`` resource holds where the store is,
-not what is in it; the DuckDB key is read from the store when the step runs and reaches dbt only
-as ``DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY`` in the dbt process environment.
+intermediate → mart, dbt tests as asset checks), a ``floe_secrets`` check on every asset (its
+secrets exist, hold their keys and are younger than ``max_age_days``), a job that builds and
+checks all of it, a daily schedule, the ``floe_secret_rotation`` sensor (re-runs the assets of a
+rotated secret, per the manifest's ``on_rotation``), and two resources — ``dbt`` and
+``secrets``. The ``secrets`` resource holds where the store is, not what is in it; the DuckDB
+key is read from the store when the step runs and reaches dbt only as
+``DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY`` in the dbt process environment.
 """
 
 import json
@@ -29,6 +32,7 @@ from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from definitions.project import dbt_executable, load_project, secrets_store_base_dir
 from definitions.warehouse import check_key, row_counts
+from floe_dagster_secrets.checks import secret_asset_checks
 from floe_dagster_secrets.dbt import SECRET_ENV_PREFIX, required_secret_keys
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.resources import (
@@ -36,6 +40,7 @@ from floe_dagster_secrets.resources import (
     secrets_metadata,
     secrets_resource_from_manifest,
 )
+from floe_dagster_secrets.sensors import make_secret_rotation_sensor
 
 ENCRYPTION_KEY = "DUCKDB_ENCRYPTION_KEY"
 JOB_NAME = "floe_demo_job"
@@ -172,7 +177,14 @@ def floe_demo_dbt(
             yield event
 
 
+# The metadata-only secret checks; the job's AssetSelection.all() runs them after dbt.
+floe_secret_checks = secret_asset_checks([floe_demo_dbt], manifest=MANIFEST)
+
 floe_demo_job = define_asset_job(JOB_NAME, selection=AssetSelection.all())
+
+# Stopped until switched on in the UI: each tick reads the store's versions (metadata only) and
+# requests one run of exactly the assets whose secret changed.
+floe_secret_rotation = make_secret_rotation_sensor(target=floe_demo_job, manifest=MANIFEST)
 
 floe_demo_daily = ScheduleDefinition(
     name="floe_demo_daily",
@@ -183,8 +195,10 @@ floe_demo_daily = ScheduleDefinition(
 
 defs = Definitions(
     assets=[floe_demo_dbt],
+    asset_checks=floe_secret_checks,
     jobs=[floe_demo_job],
     schedules=[floe_demo_daily],
+    sensors=[floe_secret_rotation],
     resources={
         "dbt": DbtCliResource(project_dir=PROJECT.dbt, dbt_executable=dbt_executable()),
         "secrets": secrets_resource_from_manifest(MANIFEST, base_dir=secrets_store_base_dir()),

@@ -70,8 +70,11 @@ def test_demo_job_materializes_every_asset_and_leaks_the_key_nowhere(
         ]
     assert set(materialized) == ASSETS
     assert materialized["customer_lifetime_value"].metadata["dagster/row_count"].value == 6
-    assert len(checks) == 14
+    assert len(checks) == 20  # 14 dbt tests + one floe_secrets check per asset
     assert all(check.passed for check in checks)
+    assert {
+        check.asset_key.to_user_string() for check in checks if check.check_name == "floe_secrets"
+    } == ASSETS
 
     compute_logs = [
         p for p in (location.home / "storage").rglob("*") if p.suffix in (".out", ".err")

@@ -3,7 +3,8 @@
 The instance is configured with :class:`~floe_dagster_secrets.secrets_loader.FloeSecretsLoader`,
 so the code server starts with the key in its environment (as a sensor's code server would);
 the resources hold only the store path. Every GraphQL answer the UI's Resources, Jobs, Assets,
-Schedules and instance pages are built from is searched for the key in all its encodings.
+Schedules, Sensors and instance pages are built from is searched for the key in all its encodings.
+The rotation sensor and the ``floe_secrets`` asset checks are shown as the UI shows them.
 """
 
 import json
@@ -19,6 +20,7 @@ import yaml
 
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from tests.e2e.demo_location import (
+    ASSETS,
     JOB,
     KEY,
     LOCATION,
@@ -61,6 +63,35 @@ query ($repo: RepositorySelector!) {
   schedulesOrError(repositorySelector: $repo) {
     __typename
     ... on Schedules { results { name cronSchedule pipelineName scheduleState { status } } }
+    ... on PythonError { message }
+  }
+}
+"""
+SENSORS = """
+query ($repo: RepositorySelector!) {
+  sensorsOrError(repositorySelector: $repo) {
+    __typename
+    ... on Sensors { results {
+      name description minIntervalSeconds defaultStatus
+      targets { pipelineName }
+      sensorState { status }
+    } }
+    ... on PythonError { message }
+  }
+}
+"""
+ASSET_CHECKS = """
+query ($repo: RepositorySelector!) {
+  repositoryOrError(repositorySelector: $repo) {
+    __typename
+    ... on Repository {
+      assetNodes {
+        assetKey { path }
+        assetChecksOrError {
+          __typename ... on AssetChecks { checks { name description jobNames } }
+        }
+      }
+    }
     ... on PythonError { message }
   }
 }
@@ -228,6 +259,27 @@ def _check_ui(server: Webserver, canary: str) -> None:
         "resourcesOrError"
     ]
     assert {"dbt", "secrets"} <= {r["name"] for r in job_resources["resources"]}
+
+    sensors = server.graphql(SENSORS, repo=REPOSITORY)["sensorsOrError"]
+    assert sensors["__typename"] == "Sensors", sensors
+    (sensor,) = sensors["results"]
+    assert sensor["name"] == "floe_secret_rotation"
+    assert [t["pipelineName"] for t in sensor["targets"]] == [JOB]
+    assert (sensor["defaultStatus"], sensor["sensorState"]["status"]) == ("STOPPED", "STOPPED")
+    assert sensor["minIntervalSeconds"] == 60
+    assert "rotated" in sensor["description"]
+
+    nodes = server.graphql(ASSET_CHECKS, repo=REPOSITORY)["repositoryOrError"]["assetNodes"]
+    floe_checks = {
+        "/".join(node["assetKey"]["path"]): check
+        for node in nodes
+        for check in node["assetChecksOrError"]["checks"]
+        if check["name"] == "floe_secrets"
+    }
+    assert set(floe_checks) == ASSETS
+    for check in floe_checks.values():
+        assert check["description"] == (f"Secrets {SECRET} exist, hold their keys and are fresh")
+        assert JOB in check["jobNames"]
 
     server.graphql(ENV_VARS, repo=REPOSITORY)
     server.graphql(INSTANCE)
