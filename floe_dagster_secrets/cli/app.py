@@ -127,14 +127,30 @@ def validate_command(target: Target, strict: bool) -> None:
     is_flag=True,
     help="Also list, for each secret the manifest references, the assets that depend on it.",
 )
+@click.option(
+    "--definitions",
+    "definitions",
+    metavar="MODULE[:ATTR]",
+    default=None,
+    help="With --assets: load this Dagster code location (a module importable from the current "
+    "directory, or a .py file) to list each secret's assets, jobs and schedules.",
+)
 @target_options
-def status_command(target: Target, show_assets: bool) -> None:
+def status_command(target: Target, show_assets: bool, definitions: str | None) -> None:
     """Show NAME TYPE VERSION AGE, marking referenced secrets that are missing or stale."""
+    if definitions is not None and not show_assets:
+        raise click.UsageError("--definitions only makes sense with --assets")
     manifest = target.manifest(required=show_assets)
     required = target.required_secrets() if manifest is not None else []
     plugin = target.plugin()
     captured: list[str] = []
     with progress("Reading secret status…") as emit:
+        names = [item.name for item in required]
+        found = (  # the code location first: a load error must come before any output
+            rotation.code_location_dependents(manifest, names, definitions, Path.cwd())
+            if definitions is not None and manifest is not None
+            else None
+        )
         code = commands.secrets_status(
             plugin,
             target.namespace,
@@ -144,16 +160,25 @@ def status_command(target: Target, show_assets: bool) -> None:
             fix_flags=target.fix_flags(),
         )
         if show_assets and manifest is not None:
-            names = [item.name for item in required]
             if target.output == "json":
                 document = json.loads("\n".join(captured))
                 document["assets"] = {
-                    name: list(manifest.assets_for_secret(name)) for name in names
+                    name: list(manifest.assets_for_secret(name))
+                    if found is None
+                    else found[name]["assets"]
+                    for name in names
                 }
+                if found is not None:
+                    document["dependents"] = found
                 emit(to_json(document))
             else:
                 emit("")
-                for line in rotation.asset_lines(names, manifest.assets_for_secret):
+                lines = (
+                    rotation.dependent_lines(found, definitions or "")
+                    if found is not None
+                    else rotation.asset_lines(names, manifest.assets_for_secret)
+                )
+                for line in lines:
                     emit(line)
     _finish(code)
 
