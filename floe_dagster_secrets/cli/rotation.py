@@ -8,6 +8,7 @@ restart and the ``kubectl`` commands that finish the job; the exit code is 1.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from floe_dagster_secrets import rollout
@@ -18,6 +19,8 @@ from floe_dagster_secrets.errors import FloeSecretsError
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
+
+    from floe_dagster_secrets.manifest import Manifest
 
 
 def _plan(
@@ -181,4 +184,32 @@ def asset_lines(required: Sequence[str], assets_for: Callable[[str], Sequence[st
         assets = assets_for(name)
         shown = ", ".join(assets) if assets else f"(none declared in secrets.{name}.assets)"
         lines.append(f"  {name}: {shown}")
+    return lines
+
+
+def code_location_dependents(
+    manifest: Manifest, names: Sequence[str], definitions: str, base_dir: Path
+) -> dict[str, dict[str, list[str]]]:
+    """``status --assets --definitions``: assets, jobs and schedules per secret, from the code.
+
+    The assets are those whose ``floe/secrets`` metadata names the secret plus the manifest's
+    ``secrets.<name>.assets`` — the same index the rotation sensor launches from. Dagster is
+    imported only here, so plain ``status`` stays fast.
+    """
+    from floe_dagster_secrets.sensors.dependents import consumers_by_secret, load_definitions
+
+    defs = load_definitions(definitions, base_dir)
+    extra = {name: manifest.assets_for_secret(name) for name in names}
+    found = consumers_by_secret(defs, names, extra)
+    return {name: found[name].to_json() for name in names}
+
+
+def dependent_lines(found: Mapping[str, Mapping[str, Sequence[str]]], source: str) -> list[str]:
+    """The table form: one block per secret with its assets, jobs and schedules."""
+    lines = [f"Dependents by secret (code location {source}):"]
+    for name, consumers in found.items():
+        lines.append(f"  {name}")
+        for label in ("assets", "jobs", "schedules"):
+            shown = ", ".join(consumers[label]) or "(none)"
+            lines.append(f"    {label + ':':<11}{shown}")
     return lines
