@@ -2,23 +2,37 @@
 
 Each test runs ``dagster job execute`` as a subprocess against a private copy of ``definitions/``
 with its own local secrets store and SQLite-backed DAGSTER_HOME, then inspects what Dagster
-recorded and searches every file the run could have written for the key.
+recorded and searches every file the run could have written for the key. The rotation test loads
+the copy in a real code server and ticks its ``floe_secret_rotation`` sensor through the daemon.
 """
 
+import logging
 import secrets
+import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster._core.scheduler.instigation import TickStatus
+from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
+from dagster._core.workspace.load_target import ModuleTarget
+from dagster._daemon.sensor import execute_sensor_iteration
+from dagster._time import get_current_datetime
 
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from floe_dagster_secrets.dbt import duckdb_extension_directory
+from floe_dagster_secrets.sensors import ROTATED_SECRET_TAG
+from floe_dagster_secrets.types import reveal_all
 from tests.e2e.demo_location import (
     ASSETS,
+    JOB,
     KEY,
+    LOCATION,
     NAMESPACE,
     SECRET,
+    VENV_BIN,
     DemoLocation,
     copy_location,
     files_containing,
@@ -135,3 +149,87 @@ def test_wrong_key_fails_the_run_with_our_error_before_dbt_starts(
     assert "Running dbt command" not in output
     assert text_hits(wrong, output) == []
     assert text_hits(right, output) == []
+
+
+def _floe(location: DemoLocation, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``floe`` CLI as a real subprocess, run from the copied location's root."""
+    return subprocess.run(
+        [str(VENV_BIN / "floe"), *args, "--manifest", "definitions/manifest.yaml"],
+        cwd=location.root,
+        env=location.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_rotating_the_demo_secret_requests_one_run_of_its_assets(location: DemoLocation) -> None:
+    _plant(location, _canary())
+    target = ModuleTarget(
+        module_name="definitions.definitions",
+        attribute="defs",
+        working_directory=str(location.root),
+        location_name=LOCATION,
+    )
+    now = get_current_datetime()
+    with (
+        DagsterInstance.from_config(str(location.home)) as instance,
+        create_test_daemon_workspace_context(target, instance) as workspace,
+    ):
+        entry = workspace.create_request_context().get_code_location_entries()[LOCATION]
+        assert entry.code_location, entry.load_error
+        repo = entry.code_location.get_repository("__repository__")
+        sensor = repo.get_sensor("floe_secret_rotation")
+        instance.start_sensor(sensor)  # the demo ships it STOPPED, as a user would find it
+
+        def tick() -> None:
+            nonlocal now
+            now += timedelta(minutes=5)
+            with freeze_time(now):
+                list(execute_sensor_iteration(workspace, logging.getLogger("demo"), None, None))
+
+        def last_tick():  # type: ignore[no-untyped-def]
+            return instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id)[0]
+
+        tick()
+        assert last_tick().status == TickStatus.SKIPPED
+        assert instance.get_runs() == []
+
+        plan = _floe(location, "secrets", "rotate", SECRET, "--generate", KEY, "--dry-run")
+        assert plan.returncode == 0, plan.stderr
+        assert "- Would re-materialize: raw/raw_customers, raw/raw_orders" in plan.stdout
+        tick()
+        assert instance.get_runs() == []  # a dry run changed nothing
+
+        rotated = _floe(location, "secrets", "rotate", SECRET, "--generate", KEY)
+        assert rotated.returncode == 0, rotated.stderr
+        assert "Rotation complete." in rotated.stdout
+        store = LocalSecretsPlugin(path=location.store)
+        new_key = reveal_all(store.get_secret(SECRET, NAMESPACE))[KEY]
+
+        tick()
+        (run,) = instance.get_runs()
+        assert {key.to_user_string() for key in run.asset_selection or ()} == ASSETS
+        assert run.job_name == JOB
+        assert run.tags[ROTATED_SECRET_TAG] == SECRET
+        assert run.tags["dagster/run_key"].startswith(f"{SECRET}@{NAMESPACE}:2#")
+        tick()
+        assert len(instance.get_runs()) == 1
+        state = instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id)
+        cursor = state.instigator_data.cursor  # type: ignore[union-attr]
+        assert text_hits(new_key, f"{run.tags} {cursor}") == []
+
+    status = _floe(
+        location, "secrets", "status", "--assets", "--definitions", "definitions.definitions"
+    )
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    start = lines.index("Dependents by secret (code location definitions.definitions):")
+    assert lines[start + 1 : start + 5] == [
+        f"  {SECRET}",
+        "    assets:    " + ", ".join(sorted(ASSETS)),
+        f"    jobs:      {JOB}",
+        "    schedules: floe_demo_daily",
+    ]
+    assert text_hits(new_key, status.stdout + status.stderr) == []
