@@ -197,6 +197,12 @@ def secrets_status(
     policy cares about. Secrets older than their policy's ``max_age_days`` are flagged. Always 0:
     ``validate`` is the gate; ``status`` informs.
     """
+    if plugin.name == "external-secrets":  # sync state, not versions: the ADR's ESO table
+        from floe_dagster_secrets.cli._eso_status import eso_status
+
+        return eso_status(
+            plugin, namespace, required, emit=emit, output=output, now=now, fix_flags=fix_flags
+        )
     now = now or datetime.now(UTC)
     secrets = plugin.list_secrets(namespace)
     present = {meta.name: meta for meta in secrets}

@@ -141,6 +141,9 @@ class Target:
         context = click.get_current_context(silent=True)
         if context is not None:
             context.call_on_close(plugin.close)  # connection pools, API clients
+        set_progress = getattr(plugin, "set_progress", None)
+        if set_progress is not None:  # waits (ESO's forced sync) report on stderr
+            set_progress(lambda line: click.echo(line, err=True))
         return plugin
 
     def fix_flags(self) -> str:

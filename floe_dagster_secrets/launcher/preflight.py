@@ -28,7 +28,14 @@ def secrets_metadata(
 ) -> dict[str, SecretMetadata]:
     """Metadata (with key names where they matter) of the referenced secrets that exist."""
     listed = {meta.name: meta for meta in plugin.list_secrets(namespace)}
-    return _with_keys(plugin, namespace, required_keys, listed)
+    found = _with_keys(plugin, namespace, required_keys, listed)
+    if plugin.name == "external-secrets":  # a synced Secret must also be Ready and fresh
+        from floe_dagster_secrets.backends._eso_preflight import sync_errors
+
+        errors = sync_errors(found.values())
+        if errors:
+            raise errors[0]
+    return found
 
 
 def _with_keys(

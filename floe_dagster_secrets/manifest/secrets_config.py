@@ -96,7 +96,14 @@ class ExternalSecretsConfig(FrozenModel):
         "aws": ("region",),
         "gcp": ("project", "cluster_location", "cluster_name"),
         "azure": ("vault_url",),
-        "vault": ("vault_address", "vault_path", "vault_role"),
+        "vault": (
+            "vault_address",
+            "vault_path",
+            "vault_role",
+            "vault_auth_mount",
+            "vault_token_env",
+            "vault_token_file",
+        ),
     }
     _PROVIDER_REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {
         "gcp": ("project",),
@@ -126,6 +133,31 @@ class ExternalSecretsConfig(FrozenModel):
         None, min_length=1, description="Vault KV path (vault provider)."
     )
     vault_role: str | None = Field(None, min_length=1, description="Vault role (vault provider).")
+    vault_auth_mount: str | None = Field(
+        None, min_length=1, description="Mount path of Vault's Kubernetes auth (vault provider)."
+    )
+    vault_token_env: EnvVarName | None = Field(
+        None, description="NAME of the env var holding the Vault token floe writes values with."
+    )
+    vault_token_file: str | None = Field(
+        None, min_length=1, description="Path of a file holding that Vault token."
+    )
+    service_account_namespace: str | None = Field(
+        None, min_length=1, description="Namespace of service_account (default external-secrets)."
+    )
+    remote_key_prefix: str = Field(
+        "floe/", description="Prefix of each secret's remote key: {prefix}{namespace}/{name}."
+    )
+    api_version: Literal["v1", "v1beta1"] = Field(
+        "v1", description="ExternalSecret API version; v1beta1 only for ESO before 0.17."
+    )
+    sync_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for ESO to sync after create/rotate."
+    )
+    kubeconfig: str | None = Field(
+        None, min_length=1, description="Path of a kubeconfig file (default: in-cluster/~/.kube)."
+    )
+    context: str | None = Field(None, min_length=1, description="kubeconfig context to use.")
 
     @field_validator("refresh_interval")
     @classmethod

@@ -1,6 +1,7 @@
 """Dagster resources over the secrets backends: references in config, values fetched at run time."""
 
 from floe_dagster_secrets.resources.base import FloeSecretsResource as FloeSecretsResource
+from floe_dagster_secrets.resources.eso import ESOSecretsResource as ESOSecretsResource
 from floe_dagster_secrets.resources.factory import (
     secrets_resource_from_manifest as secrets_resource_from_manifest,
 )
@@ -13,6 +14,7 @@ from floe_dagster_secrets.resources.vault import VaultSecretsResource as VaultSe
 
 __all__ = [
     "SECRETS_METADATA_KEY",
+    "ESOSecretsResource",
     "FloeSecretsResource",
     "K8sSecretsResource",
     "LocalSecretsResource",

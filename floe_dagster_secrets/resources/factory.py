@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from floe_dagster_secrets.errors import BackendNotInstalledError
 from floe_dagster_secrets.resources.base import FloeSecretsResource
+from floe_dagster_secrets.resources.eso import ESOSecretsResource
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
 from floe_dagster_secrets.resources.local import LocalSecretsResource
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
@@ -18,6 +19,7 @@ _RESOURCES: dict[str, type[FloeSecretsResource]] = {
     "local": LocalSecretsResource,
     "k8s": K8sSecretsResource,
     "vault": VaultSecretsResource,
+    "external-secrets": ESOSecretsResource,
 }
 
 

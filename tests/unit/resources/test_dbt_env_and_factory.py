@@ -131,7 +131,10 @@ def test_factory_builds_the_vault_resource_from_references(tmp_path: Path) -> No
     )
 
 
-def test_factory_refuses_a_backend_without_a_resource(tmp_path: Path) -> None:
+def test_factory_builds_the_eso_resource_with_references_only(tmp_path: Path) -> None:
+    from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
+    from floe_dagster_secrets.resources import ESOSecretsResource
+
     manifest = _manifest(
         tmp_path,
         """    type: external-secrets
@@ -141,8 +144,17 @@ def test_factory_refuses_a_backend_without_a_resource(tmp_path: Path) -> None:
       region: eu-west-1""",
     )
 
-    with pytest.raises(BackendNotInstalledError, match="external-secrets"):
-        secrets_resource_from_manifest(manifest)
+    resource = secrets_resource_from_manifest(manifest)
+
+    assert isinstance(resource, ESOSecretsResource)
+    assert (resource.store, resource.provider, resource.region) == (
+        "aws-secrets-manager",
+        "aws",
+        "eu-west-1",
+    )
+    plugin = resource.plugin()
+    assert isinstance(plugin, ESOSecretsPlugin)
+    assert plugin.cluster_secret_store()["spec"]["provider"]["aws"]["region"] == "eu-west-1"
 
 
 def test_secrets_metadata_round_trips() -> None:
