@@ -288,6 +288,7 @@ def rotate_command(
     if restart_deployments or dry_run:
         manifest = target.manifest()
         assets = manifest.assets_for_secret(name) if manifest is not None else ()
+        policy = manifest.secret_policy(name).on_rotation if manifest is not None else None
         client = getattr(plugin, "_client", None)  # the backend's own lazily built ApiClient
         with progress(f"Rotating {name}…") as emit:
             code = rotation.rotate_secret(
@@ -298,6 +299,7 @@ def rotate_command(
                 emit=emit,
                 api_client=client if restart_deployments else None,
                 assets=assets,
+                on_rotation=policy or "rematerialize",
                 dry_run=dry_run,
                 generated=generated,
                 output=target.output,
