@@ -55,6 +55,7 @@ def rotate_secret(
     emit: Emit,
     api_client: Callable[[], ApiClient] | None = None,
     assets: Sequence[str] = (),
+    on_rotation: str = "rematerialize",
     dry_run: bool = False,
     generated: Sequence[str] = (),
     output: str = "table",
@@ -69,6 +70,7 @@ def rotate_secret(
         emit: Output function.
         api_client: Gives the Kubernetes client when ``--restart-deployments`` was asked for.
         assets: Asset keys the manifest says depend on the secret (re-materialized after).
+        on_rotation: The secret's policy: what the rotation sensor launches for ``assets``.
         dry_run: Change nothing; print what would happen.
         generated: Keys whose values were generated.
         output: ``table`` or ``json``.
@@ -81,7 +83,8 @@ def rotate_secret(
         meta = plugin.describe_secret(name, namespace)  # exists? metadata only
         plan = _plan(plugin, client, name, namespace) if client is not None else None
         if output == "json":
-            emit(to_json(_document(name, meta.version, data, generated, plan, assets, dry_run)))
+            document = _document(name, meta.version, data, generated, plan, assets, dry_run)
+            emit(to_json({**document, "on_rotation": on_rotation}))
             return 0
         emit(f"Dry run: rotating secret {name} (nothing is changed)")
         emit(
@@ -90,7 +93,7 @@ def rotate_secret(
         )
         if plan is not None:
             _emit_plan(plan, emit, dry_run=True)
-        _emit_assets(assets, emit, dry_run=True)
+        _emit_assets(assets, emit, dry_run=True, on_rotation=on_rotation)
         return 0
     plan = _plan(plugin, client, name, namespace) if client is not None else None
     if output != "json":
@@ -111,12 +114,13 @@ def rotate_secret(
     code = 1 if not_restarted else 0
     if output == "json":
         document = _document(name, meta.version, data, generated, plan, assets, dry_run)
+        document["on_rotation"] = on_rotation
         document["not_restarted"] = not_restarted
         emit(to_json(document))
         return code
     if code:
         return code
-    _emit_assets(assets, emit, dry_run=False)
+    _emit_assets(assets, emit, dry_run=False, on_rotation=on_rotation)
     emit("Rotation complete.")
     return 0
 
@@ -144,12 +148,19 @@ def _restart(client: ApiClient, plan: rollout.RestartPlan, emit: Emit) -> list[s
     return []
 
 
-def _emit_assets(assets: Sequence[str], emit: Emit, *, dry_run: bool) -> None:
-    if assets:
-        emit(
-            f"- {'Would re-materialize' if dry_run else 'Assets to re-materialize'}: "
-            f"{', '.join(assets)}"
-        )
+def _emit_assets(
+    assets: Sequence[str], emit: Emit, *, dry_run: bool, on_rotation: str = "rematerialize"
+) -> None:
+    """What the rotation sensor will launch for ``assets``, by the secret's ``on_rotation``."""
+    if not assets:
+        return
+    names = ", ".join(assets)
+    if on_rotation == "checks":
+        emit(f"- {'Would re-run' if dry_run else 'Will re-run'} the asset checks of: {names}")
+    elif on_rotation == "none":
+        emit(f"- on_rotation is none: the rotation sensor launches nothing for {names}")
+    else:
+        emit(f"- {'Would re-materialize' if dry_run else 'Assets to re-materialize'}: {names}")
 
 
 def _document(
