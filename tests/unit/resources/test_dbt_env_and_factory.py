@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
-from floe_dagster_secrets.errors import BackendNotInstalledError, SecretNotFoundError
+from floe_dagster_secrets.errors import SecretNotFoundError
 from floe_dagster_secrets.manifest import Manifest, load_manifest
 from floe_dagster_secrets.resources import (
     SECRETS_METADATA_KEY,
