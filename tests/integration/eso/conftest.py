@@ -7,7 +7,7 @@ controller that cannot start FAILS the asking test with its log tail, never skip
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,7 +98,9 @@ def vault_store_env(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:  # type: ignore[misc]
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the ESO controller's log tail to a failed ESO test."""
     report = yield
     if report.failed and call.when in ("call", "setup") and _CONTROLLER_LOG:
