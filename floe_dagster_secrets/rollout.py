@@ -221,6 +221,32 @@ def find_workloads(api_client: ApiClient, namespace: str) -> list[dict[str, Any]
     return found
 
 
+METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+"""A GET that returns the object's metadata only: no ``data``, so no value crosses the wire."""
+
+
+def secret_annotations(api_client: ApiClient, name: str, namespace: str) -> dict[str, str]:
+    """The annotations of one secret (Reloader's ``match``), by a metadata-only GET.
+
+    A GET on the one name needs only ``get`` on it, which the ``restart`` RBAC role grants by
+    ``resourceNames``; a LIST would need ``list`` on every secret in the namespace.
+    """
+    try:
+        answer = api_client.call_api(
+            "/api/v1/namespaces/{namespace}/secrets/{name}",
+            "GET",
+            path_params={"namespace": namespace, "name": name},
+            header_params={"Accept": METADATA_ACCEPT},
+            response_types_map={200: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+        )
+    except Exception as e:
+        raise _translate(e, f"read the metadata of secret {name}", namespace) from e
+    metadata = (answer or {}).get("metadata") or {}
+    return {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+
+
 def restart_workload(
     api_client: ApiClient, workload: Workload, now: datetime | None = None
 ) -> None:

@@ -23,15 +23,8 @@ if TYPE_CHECKING:
     from floe_dagster_secrets.manifest import Manifest
 
 
-def _plan(
-    plugin: SecretsPlugin, api_client: ApiClient, name: str, namespace: str
-) -> rollout.RestartPlan:
-    annotations: Mapping[str, Any] = {}
-    list_metadata = getattr(plugin, "list_metadata", None)
-    if list_metadata is not None:  # the k8s backend: metadata-only LIST, never values
-        for obj in list_metadata(namespace):
-            if obj["metadata"]["name"] == name:
-                annotations = obj["metadata"].get("annotations") or {}
+def _plan(api_client: ApiClient, name: str, namespace: str) -> rollout.RestartPlan:
+    annotations = rollout.secret_annotations(api_client, name, namespace)  # metadata-only GET
     workloads = rollout.find_workloads(api_client, namespace)
     return rollout.plan_restarts(workloads, name, namespace, secret_annotations=annotations)
 
@@ -81,7 +74,7 @@ def rotate_secret(
     client = api_client() if api_client is not None else None
     if dry_run:
         meta = plugin.describe_secret(name, namespace)  # exists? metadata only
-        plan = _plan(plugin, client, name, namespace) if client is not None else None
+        plan = _plan(client, name, namespace) if client is not None else None
         if output == "json":
             document = _document(name, meta.version, data, generated, plan, assets, dry_run)
             emit(to_json({**document, "on_rotation": on_rotation}))
@@ -95,7 +88,7 @@ def rotate_secret(
             _emit_plan(plan, emit, dry_run=True)
         _emit_assets(assets, emit, dry_run=True, on_rotation=on_rotation)
         return 0
-    plan = _plan(plugin, client, name, namespace) if client is not None else None
+    plan = _plan(client, name, namespace) if client is not None else None
     if output != "json":
         emit(f"Rotating secret: {name}")
     meta = plugin.update_secret(name, namespace, data, merge=True)

@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from floe_dagster_secrets.rollout import RESTARTED_AT
+from floe_dagster_secrets.backends._k8s_objects import KEYS_ANNOTATION
+from floe_dagster_secrets.manifest import load_manifest
+from floe_dagster_secrets.rbac import render_objects
+from floe_dagster_secrets.rollout import RESTARTED_AT, secret_annotations
 from tests.integration.test_k8s_cli import floe
 from tests.servers import KubeApiServer
 
@@ -251,6 +254,58 @@ def test_restart_failure_names_the_step_and_the_command(
     document = json.loads(as_json.stdout)
     assert len(document["not_restarted"]) == len(EXPECTED)
     assert document["skipped_reloader"] == ["deployment/reloaded"]
+
+
+def test_restart_works_with_exactly_the_rendered_restart_role(
+    cluster: Path, kube_apiserver: KubeApiServer, k8s_namespace: str
+) -> None:
+    """``floe secrets rbac --component restart`` grants enough: no LIST on secrets is needed."""
+    api = kube_apiserver.api_client()
+    manifest = load_manifest(cluster / "manifest.yaml")
+    (role,) = [o for o in render_objects(manifest, components=["restart"]) if o["kind"] == "Role"]
+    assert all("list" not in r["verbs"] for r in role["rules"] if "secrets" in r["resources"])
+    rbac = client.RbacAuthorizationV1Api(api)
+    rbac.create_namespaced_role(k8s_namespace, role)
+    rbac.create_namespaced_role_binding(
+        k8s_namespace,
+        {
+            "metadata": {"name": "restart-as-rendered"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": role["metadata"]["name"],
+            },
+            "subjects": [
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "User",
+                    "name": kube_apiserver.restricted_user,
+                }
+            ],
+        },
+    )
+    before = _state(api, k8s_namespace)
+    result = floe(
+        "secrets", "rotate", SECRET, "--from-literal", "POSTGRES_USER=u2", "--restart-deployments",
+        f"--kubeconfig={kube_apiserver.restricted_kubeconfig}", cwd=cluster,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Rotation complete." in result.stdout
+    after = _state(api, k8s_namespace)
+    restarted = {ref for ref in after if after[ref][1].get(RESTARTED_AT)}
+    assert restarted == EXPECTED
+    assert after[f"secret/{SECRET}"] != before[f"secret/{SECRET}"]
+    # the plan's metadata-only GET really returns the annotations (Reloader's match lives there)
+    restricted = kube_apiserver.new_client(kube_apiserver.restricted_kubeconfig)
+    try:
+        annotations = secret_annotations(restricted, SECRET, k8s_namespace)
+    finally:
+        restricted.close()
+    assert set(annotations[KEYS_ANNOTATION].split(",")) == {
+        "POSTGRES_HOST",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_USER",
+    }
 
 
 def test_restart_deployments_needs_the_k8s_backend(tmp_path: Path) -> None:
