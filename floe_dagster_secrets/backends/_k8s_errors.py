@@ -13,7 +13,11 @@ import re
 from typing import Any
 
 from floe_dagster_secrets.backends._k8s_objects import BACKEND
-from floe_dagster_secrets.backends._retry import http_status, is_transient
+from floe_dagster_secrets.backends._retry import (
+    describe_network_failure,
+    http_status,
+    is_transient,
+)
 from floe_dagster_secrets.errors import (
     BackendUnavailableError,
     FloeSecretsError,
@@ -154,7 +158,7 @@ def translate(
         )
     return BackendUnavailableError(
         f"Cannot reach the Kubernetes API at {host or 'the configured server'} to {verb} {what} "
-        f"after {attempts} attempt(s): {type(error).__name__}",
+        f"after {attempts} attempt(s): {describe_network_failure(error)}",
         fix="check that the cluster is up and that --kubeconfig/--context point at it",
         **where,
     )

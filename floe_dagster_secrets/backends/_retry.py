@@ -55,6 +55,48 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, _TRANSIENT_NETWORK_ERRORS)
 
 
+def root_cause(error: BaseException) -> BaseException:
+    """The network failure under the client's wrappers (``MaxRetryError``, requests' errors)."""
+    seen: set[int] = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+            error = error.reason
+            continue
+        inner = error.args[0] if error.args else None
+        if isinstance(inner, BaseException):  # requests.ConnectionError(MaxRetryError(...))
+            error = inner
+            continue
+        break
+    return error
+
+
+def describe_network_failure(error: BaseException) -> str:
+    """A few words for how the network failed, for an error message (no URL, no value).
+
+    "no answer within the read timeout" is the one users most need to tell apart from "the
+    connection was refused": the first is a server that hangs, the second one that is down.
+    """
+    cause = root_cause(error)
+    if isinstance(
+        cause, urllib3.exceptions.ReadTimeoutError | TimeoutError | socket.timeout
+    ) or type(cause).__name__ in ("ReadTimeout", "ReadTimeoutError"):
+        return "no answer within the read timeout"
+    if isinstance(cause, urllib3.exceptions.ConnectTimeoutError) or type(cause).__name__ in (
+        "ConnectTimeout",
+        "ConnectTimeoutError",
+    ):
+        return "no connection within the connect timeout"
+    text = str(cause)
+    if isinstance(cause, ConnectionRefusedError) or "Connection refused" in text:
+        return "connection refused (nothing listens there)"
+    if isinstance(cause, ConnectionResetError) or "reset by peer" in text:
+        return "connection reset by the server or a proxy"
+    if "RemoteDisconnected" in text or "without response" in text:
+        return "the server closed the connection without answering"
+    return type(cause).__name__
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try before a transient failure becomes a ``BackendUnavailableError``.

@@ -41,6 +41,7 @@ from floe_dagster_secrets.backends._vault_errors import (
     is_client_error,
     is_transient,
     translate,
+    vault_error,
     vault_messages,
     vault_status,
 )
@@ -193,8 +194,12 @@ class VaultSession:
             kwargs["params"] = dict(params)
 
         def attempt() -> dict[str, Any]:
-            result = adapter.request(method, f"/v1/{path}", **kwargs)
-            return result if isinstance(result, dict) else {}
+            result = adapter.request(method, f"/v1/{path}", raise_exception=False, **kwargs)
+            if isinstance(result, dict):
+                return result
+            if not result.ok:
+                raise vault_error(method, path, result)
+            return {}  # 204 No Content, or a 200 without a JSON body
 
         stats = RetryStats()
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from floe_dagster_secrets.backends._retry import describe_network_failure
 from floe_dagster_secrets.errors import (
     BackendUnavailableError,
     FloeSecretsError,
@@ -26,6 +27,8 @@ BACKEND = "vault"
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 504})
 """Worth another attempt. 503 is left out: it means sealed or standby, which does not pass."""
+
+_STATUS_ATTRIBUTE = "floe_status"
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,45 @@ class RequestContext:
     capability: str = "read"
 
 
+def vault_error(method: str, path: str, response: Any) -> BaseException:
+    """The hvac exception for an error ``requests.Response``, carrying the real HTTP status.
+
+    hvac maps a few statuses to classes and every other one (504 from a gateway in front of
+    Vault, say) to ``UnexpectedError`` without the status; the status is kept on the exception
+    so the retry allow-list and the message can use it.
+    """
+    import hvac.exceptions as hx
+
+    errors: Any = None
+    body: Any = None
+    if "json" in (response.headers.get("Content-Type") or ""):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            errors = body.get("errors")
+    text = response.text
+    error: BaseException = hx.VaultError.from_status(
+        response.status_code,
+        None if errors else text,
+        errors=errors,
+        method=method,
+        url=f"/v1/{path}",
+        text=text,
+        json=body,
+    )
+    error.__dict__[_STATUS_ATTRIBUTE] = response.status_code
+    return error
+
+
 def vault_status(error: BaseException) -> int | None:
     """The HTTP status behind an hvac exception, if it came from a Vault answer."""
     import hvac.exceptions as hx
+
+    recorded = error.__dict__.get(_STATUS_ATTRIBUTE) if hasattr(error, "__dict__") else None
+    if isinstance(recorded, int):
+        return recorded
 
     statuses: dict[type[BaseException], int] = {
         hx.InvalidRequest: 400,
@@ -196,7 +235,7 @@ def translate(
         )
     return BackendUnavailableError(
         f"Cannot reach Vault at {address} to {ctx.action} '{ctx.path}' after {attempts} "
-        f"attempt(s): {type(error).__name__}",
+        f"attempt(s): {describe_network_failure(error)}",
         fix="check that Vault is running and that plugins.secrets.config.address (VAULT_ADDR) "
         "points at it",
         **where,

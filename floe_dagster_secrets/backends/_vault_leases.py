@@ -31,7 +31,11 @@ from types import FrameType, TracebackType
 from typing import Any, Protocol
 
 from floe_dagster_secrets.backends._vault_auth import RENEW_AT
-from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.errors import (
+    FloeSecretsError,
+    InvalidSecretReferenceError,
+    SecretNotFoundError,
+)
 from floe_dagster_secrets.types import SecretValue
 
 log = logging.getLogger(__name__)
@@ -118,7 +122,9 @@ class RunScopedLease:
         self.role = role
         self.mount = mount
         self.handle_sigterm = handle_sigterm
-        self.credentials: DatabaseCredentials | None = None
+        self._credentials: DatabaseCredentials | None = None
+        self.lost: FloeSecretsError | None = None
+        """Set when Vault says the lease is gone (revoked by someone else): renewal stopped."""
         self.renewals = 0
         self.ttl = 0
         self._stop = threading.Event()
@@ -142,7 +148,7 @@ class RunScopedLease:
     def acquire(self) -> DatabaseCredentials:
         """Read the credentials, start renewing, install the SIGTERM handler."""
         creds = self.backend.database_credentials(self.role, mount=self.mount)
-        self.credentials = creds
+        self._credentials = creds
         self.ttl = creds.lease_duration
         self._install_handler()
         if creds.renewable and creds.lease_duration > 0:
@@ -165,14 +171,18 @@ class RunScopedLease:
     def revoke(self) -> None:
         """Revoke the lease now (idempotent): Vault drops the database user."""
         with self._revoke_lock:
-            if self._revoked or self.credentials is None:
+            creds = self._credentials
+            if self._revoked or creds is None:
+                return
+            if self.lost is not None:  # Vault already dropped it: nothing left to revoke
+                self._revoked = True
                 return
             try:
-                self.backend.revoke_lease(self.credentials.lease_id)
+                self.backend.revoke_lease(creds.lease_id)
             except FloeSecretsError as e:
                 raise type(e)(
                     f"Could not revoke the run's database lease of role '{self.role}' "
-                    f"({e.problem}); Vault drops user '{self.credentials.username}' when the "
+                    f"({e.problem}); Vault drops user '{creds.username}' when the "
                     f"lease's TTL ({self.ttl} s since its last renewal) runs out",
                     fix=e.fix,
                     backend=e.backend,
@@ -189,9 +199,10 @@ class RunScopedLease:
         than the lease's would end the run's database user early; the token is therefore
         renewed whenever it is due, even when the run makes no other Vault request.
         """
-        assert self.credentials is not None  # noqa: S101 - started after acquire
-        lease_id = self.credentials.lease_id
-        increment = self.credentials.lease_duration
+        creds = self._credentials
+        assert creds is not None  # noqa: S101 - started after acquire
+        lease_id = creds.lease_id
+        increment = creds.lease_duration
         next_lease = time.monotonic() + max(self.ttl * RENEW_AT, MIN_RENEW_INTERVAL)
         backoff = 0.0
         while True:
@@ -211,12 +222,46 @@ class RunScopedLease:
                 else:
                     self.backend.keep_token_alive()
                 backoff = 0.0
+            except (InvalidSecretReferenceError, SecretNotFoundError) as e:
+                # Vault no longer knows the lease: it was revoked (by an operator, or with its
+                # token); renewing again cannot bring the database user back.
+                self.lost = self._lost_error(creds, e)
+                log.error("%s", self.lost)
+                return
             except FloeSecretsError as e:
                 # Retry sooner than the next regular point: a third of the TTL is still left.
                 log.warning("Renewing the Vault lease of role '%s' failed: %s", self.role, e)
                 backoff = min(max(backoff * 2, MIN_RENEW_INTERVAL), max(self.ttl / 6, 1.0))
                 if now >= next_lease:
                     next_lease = now + backoff
+
+    @property
+    def credentials(self) -> DatabaseCredentials | None:
+        """The run's credentials (``None`` before :meth:`acquire`).
+
+        Raises:
+            SecretNotFoundError: The lease was revoked under the run (see :attr:`lost`): the
+                database user is gone, so the credentials are useless; the error says so
+                instead of the database's "password authentication failed".
+        """
+        if self.lost is not None:
+            raise SecretNotFoundError(
+                self.lost.problem, fix=self.lost.fix, backend=self.lost.backend, path=self.lost.path
+            ) from self.lost
+        return self._credentials
+
+    def _lost_error(
+        self, creds: DatabaseCredentials, error: FloeSecretsError
+    ) -> SecretNotFoundError:
+        return SecretNotFoundError(
+            f"The run's database lease of role '{self.role}' was revoked while the run was using "
+            f"it (Vault: {error.problem}); user '{creds.username}' no longer exists, so this "
+            "run's database credentials are gone",
+            fix="find out who revoked it (Vault's audit log: sys/leases/revoke) and re-run; "
+            "floe revokes a run's lease only when the run ends",
+            backend=error.backend,
+            path=f"{self.mount}/creds/{self.role}",
+        )
 
     # --- SIGTERM -------------------------------------------------------------------------------
 

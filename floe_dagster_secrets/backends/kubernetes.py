@@ -109,15 +109,17 @@ class K8sSecretsPlugin(SecretsPlugin):
         in_cluster = self._in_cluster
         if in_cluster is None:
             in_cluster = self._kubeconfig is None and self._context is None and running_in_cluster()
+        configuration = client.Configuration()
         try:
             if in_cluster:
-                configuration = client.Configuration()
                 config.load_incluster_config(client_configuration=configuration)
-                return client.ApiClient(configuration)
-            api: ApiClient = config.new_client_from_config(
-                config_file=self._kubeconfig, context=self._context, persist_config=False
-            )
-            return api
+            else:
+                config.load_kube_config(
+                    config_file=self._kubeconfig,
+                    context=self._context,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
         except (config.ConfigException, OSError) as e:
             source = (
                 "the pod's ServiceAccount"
@@ -131,6 +133,10 @@ class K8sSecretsPlugin(SecretsPlugin):
                 "you can reach, or run inside the cluster",
                 backend=self.name,
             ) from e
+        # urllib3 would otherwise retry a failed connection 3 times by itself, under our own
+        # bounded retries: 4 x 4 attempts and 4 read timeouts per attempt. One layer decides.
+        configuration.retries = False
+        return client.ApiClient(configuration)
 
     def close(self) -> None:
         """Close the client this plugin created (a client passed in is left to its owner)."""

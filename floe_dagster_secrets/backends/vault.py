@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from floe_dagster_secrets.backends import validation
+from floe_dagster_secrets.backends._retry import DEFAULT_POLICY, RetryPolicy
 from floe_dagster_secrets.backends._vault_auth import VaultSession
 from floe_dagster_secrets.backends._vault_credentials import AuthMethod, AuthSettings
 from floe_dagster_secrets.backends._vault_dynamic import DynamicCredentials
@@ -103,11 +104,13 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
             ``token_env`` is not set; kubernetes auth: the service-account JWT, default the
             pod's mounted token). Read again at every login, so rotated files are picked up.
         ca_cert: CA bundle for Vault's TLS certificate.
-        timeout: Seconds per request.
+        timeout: Seconds per request (connect, and each wait for the answer).
     """
 
     name: ClassVar[str] = BACKEND
     version: ClassVar[str] = "1.0.0"
+    retry_policy: ClassVar[RetryPolicy] = DEFAULT_POLICY
+    """Bounded retries of transient failures (429, 500, 502, 504, the network failing)."""
 
     def __init__(
         self,
@@ -154,7 +157,13 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
             secret_id_env=secret_id_env,
             token_file=token_file,
         )
-        self.session = VaultSession(self.address, self.auth, ca_cert=ca_cert, timeout=timeout)
+        self.session = VaultSession(
+            self.address,
+            self.auth,
+            ca_cert=ca_cert,
+            timeout=timeout,
+            retry_policy=self.retry_policy,
+        )
 
     def close(self) -> None:
         """Close the HTTP session; the token expires at its TTL."""
