@@ -14,10 +14,12 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import subprocess
+import sys
 import threading
 import urllib.parse
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Any
 
 from floe_dagster_secrets.types import REDACTED
 
@@ -105,7 +107,7 @@ class SecretsMasker(logging.Filter):
                 text = text.replace(value, REDACTED)
             pattern = self._pattern
             return pattern.sub(REDACTED, text) if pattern is not None else text
-        except Exception:  # pragma: no cover - defensive: never pass raw text on failure
+        except Exception:  # never pass raw text on failure
             return REDACTION_FAILED
 
     def redact_object(self, obj: Any, *, depth: int = 0) -> Any:
@@ -183,3 +185,64 @@ def install_masker() -> None:
 
         logging.setLogRecordFactory(masked_record_factory)
         _installed = True
+
+
+def _copy_redacted(source: IO[str], sink: IO[str]) -> None:
+    for line in source:
+        sink.write(_MASKER.redact(line))
+        sink.flush()
+
+
+def run_redacted(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+    timeout: float | None = None,
+) -> int:
+    """Run a process whose output may carry secrets; copy it out line by line, redacted.
+
+    Dagster captures a step's compute logs at the file-descriptor level, so a child process that
+    inherits the step's stdout writes past the log-record masker. Run such a child (a driver, a
+    CLI handed a credential) through this instead: its stdout and stderr are read by this
+    process, redacted with the process-wide masker, and written to ``stdout``/``stderr`` (default:
+    this process's, which is what Dagster captures). Returns the exit code.
+
+    Raises:
+        subprocess.TimeoutExpired: ``timeout`` passed; the child is killed first.
+    """
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    process = subprocess.Popen(
+        list(args),
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
+    child_out, child_err = process.stdout, process.stderr
+    if child_out is None or child_err is None:  # pragma: no cover - PIPE always gives both
+        raise RuntimeError("subprocess pipes were not created")
+    copiers = [
+        threading.Thread(target=_copy_redacted, args=(child_out, out), daemon=True),
+        threading.Thread(target=_copy_redacted, args=(child_err, err), daemon=True),
+    ]
+    for copier in copiers:
+        copier.start()
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        for copier in copiers:
+            copier.join()
+        child_out.close()
+        child_err.close()
+    return code
