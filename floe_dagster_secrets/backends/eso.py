@@ -324,7 +324,9 @@ class ESOSecretsPlugin(SecretsPlugin):
         Raises:
             BackendUnavailableError: No successful sync within ``sync_timeout`` (ESO's reason).
         """
-        before = sync_state(self.read_external_secret(name, namespace)).synced_version
+        current = sync_state(self.read_external_secret(name, namespace))
+        _check_refreshable(current, name, namespace)
+        before = current.synced_version
         patch = {
             "metadata": {"annotations": {FORCE_SYNC_ANNOTATION: force_sync_value(time.time())}}
         }
@@ -419,9 +421,11 @@ class ESOSecretsPlugin(SecretsPlugin):
         """
         clean = validation.check_secret_data(name, namespace, data, backend=BACKEND)
         obj = self.read_external_secret(name, namespace)
-        written = self._source(name, namespace).update_secret(name, namespace, clean, merge=merge)
-        keys = sorted(set(written.keys) | set(clean)) if merge else sorted(clean)
-        if tuple(keys) != metadata_from_external_secret(obj, namespace).keys:
+        _check_refreshable(sync_state(obj), name, namespace)  # before anything is written
+        mapped = metadata_from_external_secret(obj, namespace).keys
+        self._source(name, namespace).update_secret(name, namespace, clean, merge=merge)
+        keys = sorted(set(mapped) | set(clean)) if merge else sorted(clean)
+        if tuple(keys) != mapped:
             self.apply_external_secret(name, namespace, keys)
         self.force_sync(name, namespace)
         return self.describe_secret(name, namespace)
@@ -442,3 +446,16 @@ class ESOSecretsPlugin(SecretsPlugin):
         )
         with contextlib.suppress(SecretNotFoundError):
             self._k8s.delete_secret(target_name(obj), namespace)
+
+
+def _check_refreshable(state: SyncState, name: str, namespace: str) -> None:
+    """Refuse to force a sync that ESO would ignore (refreshInterval 0 after the first sync)."""
+    if not state.refresh_interval and state.synced_version:
+        raise InvalidManifestError(
+            f"ExternalSecret '{name}' has refreshInterval 0, so ESO ignores a forced sync",
+            fix="set plugins.secrets.config.refresh_interval to a duration (e.g. 1h) and "
+            "re-apply the ExternalSecret, or recreate it",
+            backend=BACKEND,
+            secret=name,
+            namespace=namespace,
+        )

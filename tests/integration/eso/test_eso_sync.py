@@ -18,7 +18,11 @@ from kubernetes import client as k8s
 
 from floe_dagster_secrets.backends._eso_preflight import sync_errors
 from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
-from floe_dagster_secrets.errors import BackendUnavailableError, SecretNotFoundError
+from floe_dagster_secrets.errors import (
+    BackendUnavailableError,
+    InvalidManifestError,
+    SecretNotFoundError,
+)
 from floe_dagster_secrets.launcher.preflight import secrets_metadata
 from tests.servers import KubeApiServer, OpenBaoServer
 from tests.servers.eso import EsoController
@@ -76,6 +80,10 @@ def test_external_secret_syncs_a_real_value_and_rotate_delivers_the_new_one(
     values = eso.get_secret(name, k8s_namespace)
     assert (values["PASSWORD"].reveal(), values["USER"].reveal()) == (second, "dbt")
     assert rotated.version != created.version
+    # a new key joins the mapping; the others stay mapped
+    with_host = eso.update_secret(name, k8s_namespace, {"HOST": "db.internal"}, merge=True)
+    assert with_host.keys == ("HOST", "PASSWORD", "USER")
+    assert sorted(eso.get_secret(name, k8s_namespace)) == ["HOST", "PASSWORD", "USER"]
     # canary: the ExternalSecret objects carry key names and locations, never a value
     stored = json.dumps(external_secret(kube_apiserver, k8s_namespace, name))
     assert first not in stored
@@ -114,3 +122,20 @@ def test_preflight_accepts_a_fresh_sync_and_refuses_a_stale_one(
     errors = sync_errors(found.values(), now=later)
     assert len(errors) == 1
     assert "longer ago than its refresh interval" in str(errors[0])
+
+
+def test_forced_sync_is_refused_when_eso_never_refreshes(
+    eso_controller: EsoController, vault_store_env: dict[str, str], k8s_namespace: str
+) -> None:
+    never = ESOSecretsPlugin(**vault_store_env, refresh_interval="0")  # type: ignore[arg-type]
+    try:
+        never.apply_cluster_secret_store()
+        never.create_secret("once-credentials", k8s_namespace, {"K": secrets.token_hex(8)})
+        with pytest.raises(InvalidManifestError, match="refreshInterval 0"):
+            never.update_secret("once-credentials", k8s_namespace, {"K": "next-value"})
+        # refused before anything was written: OpenBao still has the first version only
+        assert never.get_secret("once-credentials", k8s_namespace)["K"].reveal() != "next-value"
+        source = never._source("once-credentials", k8s_namespace)
+        assert source.describe_secret("once-credentials", k8s_namespace).version == "1"
+    finally:
+        never.close()
