@@ -12,6 +12,7 @@ in Kubernetes objects, HTTP logs and connection strings.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import subprocess
@@ -39,7 +40,7 @@ SENSITIVE_KEY_PATTERN = re.compile(
 
 
 def encoded_forms(value: str) -> set[str]:
-    """The forms in which a value is likely to leak: plain, base64 and URL-encoded."""
+    """The forms in which a value is likely to leak: plain, base64, URL- and JSON-encoded."""
     # surrogatepass: a value with unpaired surrogates (never valid UTF-8, refused by every
     # backend) must still be maskable rather than make registration raise.
     raw = value.encode("utf-8", "surrogatepass")
@@ -52,6 +53,10 @@ def encoded_forms(value: str) -> set[str]:
     }
     # base64 without its padding, as JWT-style encoders write it.
     forms |= {form.rstrip("=") for form in forms}
+    # JSON-escaped, as the value sits inside a serialized document (a logged dict, an event
+    # log entry, an API body): quotes, backslashes, control and (ensure_ascii) non-ASCII
+    # characters are escaped there, so the plain form would not match.
+    forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     return {form for form in forms if len(form) >= MIN_MASKED_LENGTH}
 
 

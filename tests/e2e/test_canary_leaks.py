@@ -21,6 +21,7 @@ The second half proves the scanner can fail: one leak planted on purpose per art
 """
 
 import base64
+import json
 import logging
 import os
 import secrets
@@ -96,6 +97,11 @@ KINDS = (
 
 def _canary(label: str) -> str:
     return f"canary{label}{secrets.token_urlsafe(18)}"
+
+
+def _special_canary(label: str) -> str:
+    """Quotes, a backslash, a tab and non-ASCII: escaped differently in JSON, URLs and YAML."""
+    return f'canary{label}"q\\uo\tté-{secrets.token_urlsafe(12)}'
 
 
 class _Records(logging.Handler):
@@ -232,7 +238,7 @@ def _vault_run(suite: Suite, bao: Any, pg: Any, tmp: Path) -> None:
     bao.request(
         "POST",
         f"secret/data/{prefix}floe-jobs/api-dev-key",
-        {"data": {"API_KEY": suite.canaries["vault-kv"]}},
+        {"data": {"API_KEY": suite.canaries["vault-kv"], "NOTE": suite.canaries["vault-special"]}},
     )
     token_file = tmp / "vault-token"
     token_file.write_text(bao.root_token)
@@ -241,11 +247,13 @@ def _vault_run(suite: Suite, bao: Any, pg: Any, tmp: Path) -> None:
     @asset
     def uses_vault(context: AssetExecutionContext, vault: VaultSecretsResource) -> None:
         creds = vault.database_credentials()
-        api_key = vault.get_secret("api-dev-key")["API_KEY"].reveal()
+        kv = vault.get_secret("api-dev-key")
+        api_key, note = kv["API_KEY"].reveal(), kv["NOTE"].reveal()
         seen["password"] = creds.password.reveal()
         # a careless asset logs what it got: the masker must redact all of it
         context.log.info(f"api key {api_key} password {seen['password']}")
         logging.getLogger("user.code").warning("connecting with %s", seen["password"])
+        context.log.info(json.dumps({"note": note, "api_key": api_key}))  # escaped inside JSON
 
     home = tmp / "vault_home"
     home.mkdir()
@@ -316,7 +324,10 @@ def _cli(suite: Suite, kube: Any, namespace: str, tmp: Path, manifest: Path) -> 
     inputs = tmp / "cli-inputs"  # what the user typed: not an artifact
     inputs.mkdir()
     env_file = inputs / "app.env"
-    env_file.write_text(f"PASSWORD={suite.canaries['cli-create']}\nUSER=app-user\n")
+    env_file.write_text(
+        f"PASSWORD={suite.canaries['cli-create']}\nUSER=app-user\n"
+        f"NOTE='{suite.canaries['cli-special']}'\n"
+    )
     bad_file = inputs / "bad.env"
     bad_file.write_text(
         f"PASSWORD={suite.canaries['cli-bad-line']}\nnot a line {suite.canaries['cli-bad-line']}\n"
@@ -430,6 +441,7 @@ def suite(
         "exceptions",
     )
     canaries = {label: _canary(label.replace("-", "")) for label in labels}
+    canaries |= {label: _special_canary(label) for label in ("vault-special", "cli-special")}
     canaries["demo-local"] = demo.canary
     canaries |= {f"launcher-{k}": v for k, v in env.canaries.items()}
     canaries["launcher-fingerprint-key"] = env.fingerprint_key

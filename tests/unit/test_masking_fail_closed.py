@@ -94,3 +94,18 @@ def test_child_process_output_fails_closed_too() -> None:
     run_redacted([sys.executable, "-c", f"print('{CANARY}')"], stdout=out, stderr=err)
     assert CANARY not in out.getvalue()
     assert REDACTION_FAILED in out.getvalue()
+
+
+@pytest.mark.usefixtures("fresh_masker")
+def test_values_inside_json_documents_are_masked_even_when_escaped() -> None:
+    import json
+    import logging
+
+    value = 'pa"ss\\wörd\t-1234'
+    SecretValue(value)
+    masker = get_masker()
+    for document in (json.dumps({"pw": value}), json.dumps({"pw": value}, ensure_ascii=False)):
+        assert masker.redact(document) == json.dumps({"pw": REDACTED})
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "%s", (json.dumps([value]),), None)
+    masker.filter(record)
+    assert record.getMessage() == f'["{REDACTED}"]'
