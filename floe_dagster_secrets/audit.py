@@ -37,7 +37,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -103,7 +103,21 @@ class AuditEvent:
 
     def to_json(self) -> dict[str, Any]:
         """The event as logged, with ``"event": "secret_access"`` first."""
-        return {"event": "secret_access", **asdict(self)}
+        # Not dataclasses.asdict: its deep copy was most of the cost of an audited access.
+        return {
+            "event": "secret_access",
+            "backend": self.backend,
+            "operation": self.operation,
+            "namespace": self.namespace,
+            "name": self.name,
+            "path": self.path,
+            "keys": list(self.keys),
+            "actor": self.actor,
+            "outcome": self.outcome,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+            "time": self.time,
+        }
 
 
 def current_actor() -> str:
@@ -114,6 +128,12 @@ def current_actor() -> str:
     run_id = os.environ.get(RUN_ID_ENV)
     if run_id:
         return f"dagster-run:{run_id}"
+    return _process_user()
+
+
+@functools.cache
+def _process_user() -> str:
+    """``user@host`` of this process, looked up once (a passwd lookup per access adds up)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
