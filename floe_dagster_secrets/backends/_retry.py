@@ -78,6 +78,10 @@ def describe_network_failure(error: BaseException) -> str:
     connection was refused": the first is a server that hangs, the second one that is down.
     """
     cause = root_cause(error)
+    text = str(cause)
+    # before the timeouts: urllib3's NewConnectionError subclasses ConnectTimeoutError
+    if isinstance(cause, ConnectionRefusedError) or "Connection refused" in text:
+        return "connection refused (nothing listens there)"
     if isinstance(
         cause, urllib3.exceptions.ReadTimeoutError | TimeoutError | socket.timeout
     ) or type(cause).__name__ in ("ReadTimeout", "ReadTimeoutError"):
@@ -87,9 +91,6 @@ def describe_network_failure(error: BaseException) -> str:
         "ConnectTimeoutError",
     ):
         return "no connection within the connect timeout"
-    text = str(cause)
-    if isinstance(cause, ConnectionRefusedError) or "Connection refused" in text:
-        return "connection refused (nothing listens there)"
     if isinstance(cause, ConnectionResetError) or "reset by peer" in text:
         return "connection reset by the server or a proxy"
     if "RemoteDisconnected" in text or "without response" in text:

@@ -33,15 +33,20 @@ Two seams of ``K8sRunLauncher`` are extended, nothing else:
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
-from typing import Any, Self
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
 
 import yaml
-from dagster import DagsterRun
+from dagster import DagsterRun, DagsterRunStatus
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.container_context import K8sContainerContext
-from dagster_k8s.job import USER_DEFINED_K8S_CONFIG_KEY, get_user_defined_k8s_config
+from dagster_k8s.job import (
+    USER_DEFINED_K8S_CONFIG_KEY,
+    get_job_name_from_run_id,
+    get_user_defined_k8s_config,
+)
 from dagster_k8s.job import UserDefinedDagsterK8sConfig as UserConfig
 
 from floe_dagster_secrets._dagster_internals import (
@@ -52,6 +57,14 @@ from floe_dagster_secrets._dagster_internals import (
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.launcher import config as launcher_config
+from floe_dagster_secrets.launcher.job_faults import (
+    DEFAULT_JOB_REQUEST_TIMEOUT,
+    bound_requests,
+    delete_job,
+    gone_secrets_errors,
+    is_kubernetes_client_error,
+    job_creation_error,
+)
 from floe_dagster_secrets.launcher.pod_env import (
     DEFAULT_SERVICE_ACCOUNT,
     SECRET_FINGERPRINTS_TAG,
@@ -84,6 +97,11 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         **kwargs: Everything ``K8sRunLauncher`` takes.
     """
 
+    job_request_timeout: ClassVar[tuple[float, float]] = DEFAULT_JOB_REQUEST_TIMEOUT
+    """Cap, (connect, read) seconds, on each of dagster-k8s's requests (most set no timeout)."""
+    job_create_retry_wait: ClassVar[float | None] = None
+    """Seconds between dagster-k8s's 4 attempts at creating a Job; ``None``: its own 10 s."""
+
     def __init__(
         self,
         *,
@@ -93,6 +111,13 @@ class FloeK8sRunLauncher(K8sRunLauncher):
     ) -> None:
         kwargs.setdefault("service_account_name", DEFAULT_SERVICE_ACCOUNT)
         super().__init__(**kwargs)
+        for api in (self._api_client.batch_api, self._api_client.core_api):
+            bound_requests(api.api_client, self.job_request_timeout)
+        if self.job_create_retry_wait is not None:
+            self._api_client.create_namespaced_job_with_retries = functools.partial(
+                self._api_client.create_namespaced_job_with_retries,
+                wait_time_between_attempts=self.job_create_retry_wait,
+            )
         self.floe = secrets or launcher_config.resolve(
             {}, service_account_name=kwargs["service_account_name"]
         )
@@ -157,7 +182,15 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         # job" event (written before the Job is created) already names refs and versions, so the
         # tags are written after the Job exists, off the launch's critical path.
         tagged = run.with_tags({**run.tags, **tags})
-        super().launch_run(LaunchRunContext(dagster_run=tagged, workspace=context.workspace))
+        try:
+            super().launch_run(LaunchRunContext(dagster_run=tagged, workspace=context.workspace))
+        except Exception as e:
+            if not is_kubernetes_client_error(e):
+                raise
+            namespace = str(self.get_container_context_for_run(tagged).namespace)
+            error = job_creation_error(e, job_name=_job_name(run.run_id), namespace=namespace)
+            self._report_failure(run, [error], "floe: could not create the Job of run")
+            return
         self._instance.add_run_tags(run.run_id, tags)
 
     def _report_run_worker_creating(self, run: DagsterRun, job_name: str, namespace: str) -> None:
@@ -239,9 +272,14 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         return tags
 
     def _fail_before_job(self, run: DagsterRun, errors: list[FloeSecretsError]) -> None:
+        self._report_failure(run, errors, "floe: no Job created, not launching run")
+
+    def _report_failure(
+        self, run: DagsterRun, errors: Sequence[FloeSecretsError], headline: str
+    ) -> None:
         message = "\n".join(str(e) for e in errors)
         self._instance.report_engine_event(
-            f"floe: not launching run {run.run_id}, no Job created:\n{message}",
+            f"{headline} {run.run_id}:\n{message}",
             run,
             EngineEventData(
                 {
@@ -253,6 +291,46 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         )
         self._instance.report_run_failed(run, message=message)
 
+    # --- after the launch -----------------------------------------------------------------------
+
+    def get_run_worker_debug_info(
+        self, run: DagsterRun, include_container_logs: bool | None = True
+    ) -> str | None:
+        """dagster-k8s's pod/Job details, led by floe's diagnosis of a run that cannot start.
+
+        Run monitoring calls this when it fails a run that took too long to start. If one of
+        the run's secrets is gone (deleted after the pre-flight check), the pod can never
+        start; the diagnosis names the secret and the fix, and the Job is deleted.
+        """
+        errors = self._secrets_gone(run)
+        theirs = super().get_run_worker_debug_info(run, include_container_logs)
+        if not errors:
+            return theirs
+        namespace = str(self.get_container_context_for_run(run).namespace)
+        job_name = _job_name(run.run_id, self._get_resume_attempt_number(run))
+        delete_job(self._api_client.batch_api, job_name, namespace)
+        return "\n".join([*(str(e) for e in errors), theirs or ""]).strip()
+
+    def _secrets_gone(self, run: DagsterRun) -> list[FloeSecretsError]:
+        """Our errors for the secrets of a not-yet-started run that no longer pass the check."""
+        if run.status not in (DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED):
+            return []  # a started pod has its environment already
+        names = parse_refs_tag(run.tags.get(SECRET_REFS_TAG))
+        if not names or not self.floe.preflight_check:
+            return []
+        namespace = str(self.get_container_context_for_run(run).namespace)
+        required = {name: self.floe.keys_for(name) for name in names}
+        if self._preflight is None:
+            self._preflight = PreflightReader.for_plugin(self.secrets_plugin())
+        try:  # a missing secret is confirmed by a direct LIST, never by the cache alone
+            found = self._preflight.secrets_metadata(namespace, required)
+        except FloeSecretsError:
+            return []  # cannot tell: leave dagster-k8s's information alone
+        job_name = _job_name(run.run_id, self._get_resume_attempt_number(run))
+        return list(
+            gone_secrets_errors(names, required, found, namespace=namespace, job_name=job_name)
+        )
+
     def dispose(self) -> None:
         """Stop the metadata cache's watches and close the pre-flight reader's client."""
         if self._preflight is not None:
@@ -260,6 +338,12 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         if self._secrets_plugin is not None:
             self._secrets_plugin.close()
         super().dispose()
+
+
+def _job_name(run_id: str, resume_attempt: int | None = None) -> str:
+    """dagster-k8s's name for the Job of ``run_id`` (typed wrapper)."""
+    name: str = get_job_name_from_run_id(run_id, resume_attempt_number=resume_attempt)  # type: ignore[no-untyped-call]
+    return name
 
 
 class _PreflightFailed(Exception):
