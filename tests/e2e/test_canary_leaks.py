@@ -6,7 +6,9 @@ Flows (real servers, real Dagster, real dbt):
   run in a thread while the others run;
 - the launcher on Kubernetes: a run through ``FloeK8sRunLauncher`` into a real Job that the
   kubelet stand-in executes (PostgreSQL storage; the fixture of ``test_launcher_e2e``);
-- Vault: a Dagster run reading a KV secret and taking a dynamic database lease from OpenBao;
+- Vault: a Dagster run reading a KV secret and taking a dynamic database lease from OpenBao,
+  logging both (plainly and inside JSON) and handing the password to a child process run
+  through ``masking.run_redacted`` (its output must reach the compute log redacted);
 - rotation: ``floe secrets rotate`` as a real process, then the rotation sensor's daemon ticks;
 - the CLI as real processes: create, list, status, get, get --reveal into a pipe, rotate, a bad
   env file, an existing secret, profiles render;
@@ -52,6 +54,7 @@ from kubernetes import client as k8s
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.masking import run_redacted
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
 from tests.e2e.demo_location import KEY, NAMESPACE, SECRET, copy_location
 from tests.e2e.leak_scan import (
@@ -254,6 +257,12 @@ def _vault_run(suite: Suite, bao: Any, pg: Any, tmp: Path) -> None:
         context.log.info(f"api key {api_key} password {seen['password']}")
         logging.getLogger("user.code").warning("connecting with %s", seen["password"])
         context.log.info(json.dumps({"note": note, "api_key": api_key}))  # escaped inside JSON
+        # a driver handed the credential prints it: its output reaches the compute log redacted
+        child = "import os; print('driver connecting as', os.environ['PGPASSWORD'])"
+        code = run_redacted(
+            [sys.executable, "-c", child], env={**os.environ, "PGPASSWORD": seen["password"]}
+        )
+        assert code == 0
 
     home = tmp / "vault_home"
     home.mkdir()
@@ -278,7 +287,9 @@ def _vault_run(suite: Suite, bao: Any, pg: Any, tmp: Path) -> None:
     assert "api key *** password ***" in messages  # logged, and redacted
     suite.canaries["vault-dynamic-password"] = seen["password"]
     suite.artifacts += sqlite_artifacts([home])
-    suite.artifacts += file_artifacts([home], kind="compute-logs", suffixes=(".out", ".err"))
+    compute = file_artifacts([home], kind="compute-logs", suffixes=(".out", ".err"))
+    assert any("driver connecting as ***" in a.text for a in compute), "child output not captured"
+    suite.artifacts += compute
     suite.timings["vault KV + dynamic credentials"] = time.monotonic() - started
 
 
