@@ -20,8 +20,10 @@ record as ``record.floe_audit``::
 ``keys`` are key names (the keys read, written or found), never values. ``outcome`` is ``ok`` or
 one of :data:`OUTCOMES`' values. ``actor`` is who asked, as far as this process knows: the value
 given to :func:`acting_as`, else ``$FLOE_AUDIT_ACTOR``, else the Dagster run
-(``$DAGSTER_RUN_ID``), else ``user@host``. The backend's own audit log (the apiserver's, Vault's)
-records the authenticated identity; this trail adds the process-side view and the outcome.
+(``$DAGSTER_RUN_ID``), else the Kubernetes Job dagster-k8s runs it in
+(``$DAGSTER_RUN_JOB_NAME``, which holds the run id, and ``$DAGSTER_RUN_STEP_KEY``), else
+``user@host``. The backend's own audit log (the apiserver's, Vault's) records the authenticated
+identity; this trail adds the process-side view and the outcome.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ from floe_dagster_secrets import errors
 AUDIT_LOGGER = "floe.audit"
 ACTOR_ENV = "FLOE_AUDIT_ACTOR"
 RUN_ID_ENV = "DAGSTER_RUN_ID"
+JOB_NAME_ENV = "DAGSTER_RUN_JOB_NAME"
+"""Set by dagster-k8s in run and step pods: ``dagster-run-<run id>`` (and a step key env var)."""
+STEP_KEY_ENV = "DAGSTER_RUN_STEP_KEY"
 
 logger = logging.getLogger(AUDIT_LOGGER)
 if logger.level == logging.NOTSET:
@@ -128,6 +133,10 @@ def current_actor() -> str:
     run_id = os.environ.get(RUN_ID_ENV)
     if run_id:
         return f"dagster-run:{run_id}"
+    job = os.environ.get(JOB_NAME_ENV)
+    if job:
+        step = os.environ.get(STEP_KEY_ENV)
+        return f"k8s-job:{job}" + (f"/{step}" if step else "")
     return _process_user()
 
 

@@ -134,7 +134,8 @@ def test_nested_calls_are_one_event_and_outcomes_are_named(trail: Trail) -> None
 def test_the_hook_for_other_access_paths_and_actor_sources(
     trail: Trail, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("FLOE_AUDIT_ACTOR", raising=False)
+    for name in ("FLOE_AUDIT_ACTOR", "DAGSTER_RUN_JOB_NAME", "DAGSTER_RUN_STEP_KEY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DAGSTER_RUN_ID", "run-1234")
     with audited("create", backend="external-secrets", namespace=NS, name="n-secret") as event:
         event.keys = ["K"]
@@ -144,9 +145,16 @@ def test_the_hook_for_other_access_paths_and_actor_sources(
         pass
     monkeypatch.delenv("FLOE_AUDIT_ACTOR")
     monkeypatch.delenv("DAGSTER_RUN_ID")
+    monkeypatch.setenv("DAGSTER_RUN_JOB_NAME", "dagster-run-abc")
+    monkeypatch.setenv("DAGSTER_RUN_STEP_KEY", "orders")
     with audited("get", backend="x", namespace=NS):
         pass
-    first, second, third = trail.events()
+    monkeypatch.delenv("DAGSTER_RUN_JOB_NAME")
+    monkeypatch.delenv("DAGSTER_RUN_STEP_KEY")
+    with audited("get", backend="x", namespace=NS):
+        pass
+    first, second, in_pod, third = trail.events()
+    assert in_pod["actor"] == "k8s-job:dagster-run-abc/orders"
     assert first["actor"] == "dagster-run:run-1234"
     assert first["keys"] == ["K"]
     assert first["path"] == "ExternalSecret/n-secret"
