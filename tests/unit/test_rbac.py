@@ -59,7 +59,7 @@ def test_vault_manifest_gets_the_account_but_no_secret_role() -> None:
     assert [o["kind"] for o in render_objects(_manifest(vault))] == ["ServiceAccount"]
 
 
-def test_sensor_and_launcher_bind_the_daemon_account_and_never_get_values() -> None:
+def test_sensor_and_launcher_bind_the_daemon_account_and_get_only_named_secrets() -> None:
     objects = render_objects(
         _manifest(K8S),
         components=["sensor", "launcher"],
@@ -68,8 +68,13 @@ def test_sensor_and_launcher_bind_the_daemon_account_and_never_get_values() -> N
     roles = [o for o in objects if o["kind"] == "Role"]
     for r in roles:
         for rule in r["rules"]:
-            if "secrets" in rule["resources"]:
-                assert "get" not in rule["verbs"]
+            if "secrets" in rule["resources"] and "get" in rule["verbs"]:
+                # only the launcher reads, and only the referenced names (pre-flight keys)
+                assert r["metadata"]["name"] == "floe-run-launcher"
+                assert rule["resourceNames"] == [
+                    "warehouse-dev-credentials",
+                    "polaris-oauth-credentials",
+                ]
     bindings = [o for o in objects if o["kind"] == "RoleBinding"]
     assert {b["subjects"][0]["namespace"] for b in bindings} == {"dagster"}
 
