@@ -140,3 +140,43 @@ def test_restart_role_rotates_referenced_secrets_and_lists_workloads(
             plugin.update_secret(OTHER, ns, {"PASSWORD": "rotated-0123456789"})
     finally:
         api.close()
+
+
+def test_launcher_role_runs_the_preflight_and_creates_jobs(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, setup: Path, tmp_path: Path
+) -> None:
+    from floe_dagster_secrets.launcher.preflight import secrets_metadata
+
+    ns = k8s_namespace
+    # a referenced secret floe did not write: its keys are unknown until the pre-flight GETs it
+    k8s.CoreV1Api(kube_apiserver.api_client()).replace_namespaced_secret(
+        GRANTED[1],
+        ns,
+        {"metadata": {"name": GRANTED[1]}, "stringData": {"CLIENT_ID": "id-0123456789"}},
+    )
+    rendered = tmp_path / "rbac.yaml"
+    rendered.write_text(
+        _render(setup, "--component", "launcher", "--dagster-service-account", f"{ns}/daemon")
+    )
+    kube_apiserver.run_kubectl("apply", "-f", str(rendered))
+    plugin, api = _plugin_for(kube_apiserver, ns, "daemon")
+    try:
+        found = secrets_metadata(plugin, ns, {GRANTED[0]: ["PASSWORD"], GRANTED[1]: ["CLIENT_ID"]})
+        assert found[GRANTED[1]].keys == ("CLIENT_ID",)
+        job = {
+            "metadata": {"name": "dagster-run-rbac"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "run", "image": "floe-demo:e2e"}],
+                    }
+                }
+            },
+        }
+        k8s.BatchV1Api(api).create_namespaced_job(ns, job, dry_run="All")
+        k8s.CoreV1Api(api).list_namespaced_pod(ns)
+        with pytest.raises(SecretAccessDeniedError, match="may not 'get'"):
+            plugin.get_secret(OTHER, ns)
+    finally:
+        api.close()
