@@ -166,6 +166,9 @@ def _floe(location: DemoLocation, *args: str) -> subprocess.CompletedProcess[str
 
 def test_rotating_the_demo_secret_requests_one_run_of_its_assets(location: DemoLocation) -> None:
     _plant(location, _canary())
+    # reap the code server on exit (else its Popen is collected later, mid-way through another test)
+    with (location.home / "dagster.yaml").open("a") as config:
+        config.write("code_servers:\n  wait_for_local_processes_on_shutdown: true\n")
     target = ModuleTarget(
         module_name="definitions.definitions",
         attribute="defs",

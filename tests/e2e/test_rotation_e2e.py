@@ -72,6 +72,8 @@ def _dagster_yaml(kube: Any, namespace: str, home: Path) -> str:
     return yaml.safe_dump(
         {
             "telemetry": {"enabled": False},
+            # reap the code server on exit, not when its Popen is collected during a later test
+            "code_servers": {"wait_for_local_processes_on_shutdown": True},
             # launch at submit time (1.13's default coordinator only queues)
             "run_coordinator": {
                 "module": "dagster._core.run_coordinator",
