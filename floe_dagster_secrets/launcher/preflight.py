@@ -28,14 +28,7 @@ def secrets_metadata(
 ) -> dict[str, SecretMetadata]:
     """Metadata (with key names where they matter) of the referenced secrets that exist."""
     listed = {meta.name: meta for meta in plugin.list_secrets(namespace)}
-    found = _with_keys(plugin, namespace, required_keys, listed)
-    if plugin.name == "external-secrets":  # a synced Secret must also be Ready and fresh
-        from floe_dagster_secrets.backends._eso_preflight import sync_errors
-
-        errors = sync_errors(found.values())
-        if errors:
-            raise errors[0]
-    return found
+    return _with_keys(plugin, namespace, required_keys, listed)
 
 
 def _with_keys(
@@ -93,8 +86,18 @@ class PreflightReader:
     ) -> dict[str, SecretMetadata]:
         """Metadata of the referenced secrets that exist (see the module docstring).
 
-        The first call for a namespace starts its watch and reads directly.
+        The first call for a namespace starts its watch and reads directly. A secret synced by
+        the External Secrets Operator must also be Ready and fresh (raises the first that is not).
         """
+        from floe_dagster_secrets.backends._eso_preflight import refuse_unsynced
+
+        found = self._secrets_metadata(namespace, required_keys)
+        refuse_unsynced(self.plugin, namespace, found)
+        return found
+
+    def _secrets_metadata(
+        self, namespace: str, required_keys: Mapping[str, Sequence[str]]
+    ) -> dict[str, SecretMetadata]:
         cached = self.cache.lookup(namespace, required_keys) if self.cache is not None else None
         if cached is None:
             return secrets_metadata(self.plugin, namespace, required_keys)

@@ -18,12 +18,13 @@ from kubernetes import client as k8s
 
 from floe_dagster_secrets.backends._eso_preflight import sync_errors
 from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
+from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.errors import (
     BackendUnavailableError,
     InvalidManifestError,
     SecretNotFoundError,
 )
-from floe_dagster_secrets.launcher.preflight import secrets_metadata
+from floe_dagster_secrets.launcher.preflight import PreflightReader
 from tests.servers import KubeApiServer, OpenBaoServer
 from tests.servers.eso import EsoController
 
@@ -106,7 +107,7 @@ def test_not_ready_external_secret_reports_esos_reason_and_fails_preflight(
     with pytest.raises(SecretNotFoundError, match="has not synced"):
         eso.get_secret("missing-credentials", k8s_namespace)
     with pytest.raises(BackendUnavailableError, match="is not Ready") as refused:
-        secrets_metadata(eso, k8s_namespace, {"missing-credentials": ["TOKEN"]})
+        PreflightReader(eso).secrets_metadata(k8s_namespace, {"missing-credentials": ["TOKEN"]})
     assert "no Job was created" in str(refused.value)
 
 
@@ -115,13 +116,45 @@ def test_preflight_accepts_a_fresh_sync_and_refuses_a_stale_one(
 ) -> None:
     eso.create_secret("fresh-credentials", k8s_namespace, {"KEY": secrets.token_hex(8)})
 
-    found = secrets_metadata(eso, k8s_namespace, {"fresh-credentials": ["KEY"]})
+    found = PreflightReader(eso).secrets_metadata(k8s_namespace, {"fresh-credentials": ["KEY"]})
     assert found["fresh-credentials"].keys == ("KEY",)
     # the same sync seen two hours later is older than its 1h refresh interval
     later = datetime.now(UTC) + timedelta(hours=2)
     errors = sync_errors(found.values(), now=later)
     assert len(errors) == 1
     assert "longer ago than its refresh interval" in str(errors[0])
+
+
+def test_run_launchers_k8s_reader_refuses_a_synced_secret_whose_external_secret_failed(
+    eso: ESOSecretsPlugin,
+    kube_apiserver: KubeApiServer,
+    openbao_server: OpenBaoServer,
+    k8s_namespace: str,
+) -> None:
+    """The launcher reads Secrets with the k8s backend: ESO's label on the Secret makes it
+    judge the ExternalSecret too, so a Secret left behind by a failing sync is refused."""
+    name = "lost-credentials"
+    eso.create_secret(name, k8s_namespace, {"KEY": secrets.token_hex(8)})
+    reader = PreflightReader.for_plugin(
+        K8sSecretsPlugin(kubeconfig=str(kube_apiserver.admin_kubeconfig))
+    )
+    try:
+        assert reader.secrets_metadata(k8s_namespace, {name: ["KEY"]})[name].keys == ("KEY",)
+
+        # the value disappears from the store; ESO's next sync fails, the old Secret stays
+        openbao_server.request("DELETE", f"secret/metadata/floe/{k8s_namespace}/{name}")
+        eso.sync_wait = type(eso.sync_wait)(timeout=15)
+        with pytest.raises(BackendUnavailableError, match="did not sync"):
+            eso.force_sync(name, k8s_namespace)
+        assert eso.get_secret(name, k8s_namespace)["KEY"]  # still there, stale
+
+        with pytest.raises(BackendUnavailableError, match="is not Ready") as refused:
+            reader.secrets_metadata(k8s_namespace, {name: ["KEY"]})
+        assert "SecretSyncedError" in str(refused.value)
+        assert f"secret '{name}'" in str(refused.value)
+    finally:
+        reader.close()
+        reader.plugin.close()
 
 
 def test_forced_sync_is_refused_when_eso_never_refreshes(
