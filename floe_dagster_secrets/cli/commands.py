@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from floe_dagster_secrets.backends.base import SecretsPlugin
-from floe_dagster_secrets.cli.output import Emit, age, plural, table, to_json
+from floe_dagster_secrets.cli.output import Emit, age, plural, print_warning, table, to_json
 from floe_dagster_secrets.cli.values import format_dotenv
+from floe_dagster_secrets.env_names import non_portable_keys, non_portable_warning
 from floe_dagster_secrets.errors import (
     SecretAccessDeniedError,
     SecretNotFoundError,
@@ -265,9 +266,15 @@ def create_secret(
     *,
     emit: Emit,
     output: str = "table",
+    warn: Emit = print_warning,
 ) -> int:
-    """``floe secrets create``: write a new secret; prints its name and key count, never values."""
+    """``floe secrets create``: write a new secret; prints its name and key count, never values.
+
+    Keys that are not portable env var names are written, with a warning (on stderr) that
+    ``envFrom`` may skip them.
+    """
     meta = plugin.create_secret(name, namespace, data)
+    _warn_non_portable(name, namespace, data, warn)
     if output == "json":
         emit(to_json(meta.to_json()))
         return 0
@@ -287,11 +294,13 @@ def rotate_secret(
     emit: Emit,
     generated: Sequence[str] = (),
     output: str = "table",
+    warn: Emit = print_warning,
 ) -> int:
     """``floe secrets rotate``: merge new values into a new version of an existing secret."""
     if output != "json":
         emit(f"Rotating secret: {name}")
     meta = plugin.update_secret(name, namespace, data, merge=True)
+    _warn_non_portable(name, namespace, data, warn)
     if output == "json":
         document: dict[str, Any] = meta.to_json()
         document["changed_keys"] = sorted(data)
@@ -306,6 +315,12 @@ def rotate_secret(
         )
     emit("Rotation complete.")
     return 0
+
+
+def _warn_non_portable(name: str, namespace: str, data: Mapping[str, str], warn: Emit) -> None:
+    bad = non_portable_keys(data)
+    if bad:
+        warn(non_portable_warning(name, bad, namespace=namespace))
 
 
 def _describe_lines(meta: SecretMetadata, now: datetime | None) -> list[str]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
@@ -55,6 +56,7 @@ from floe_dagster_secrets._dagster_internals import (
     LaunchRunContext,
 )
 from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.env_names import non_portable_keys, non_portable_warning
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.launcher import config as launcher_config
 from floe_dagster_secrets.launcher.job_faults import (
@@ -84,6 +86,8 @@ from floe_dagster_secrets.launcher.pod_env import (
 from floe_dagster_secrets.launcher.preflight import PreflightReader
 from floe_dagster_secrets.launcher.selection import asset_secrets_from_workspace, run_asset_keys
 from floe_dagster_secrets.types import SecretMetadata
+
+_log = logging.getLogger(__name__)
 
 
 class FloeK8sRunLauncher(K8sRunLauncher):
@@ -255,7 +259,28 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             if errors:
                 raise _PreflightFailed(errors)
             tags.update(self._version_tags(names, found, namespace))
+            self._warn_non_portable_keys(run, found, namespace)
         return tags
+
+    def _warn_non_portable_keys(
+        self, run: DagsterRun, found: Mapping[str, SecretMetadata], namespace: str
+    ) -> None:
+        """Warn (an engine event and a log record; the run goes on) about keys envFrom may skip.
+
+        Key names come from the same metadata the check read; a secret floe did not write and
+        whose keys the run does not require has unknown keys and is not judged.
+        """
+        warnings = []
+        for name, meta in found.items():
+            if not meta.extra.get("keys_known", True):
+                continue
+            bad = non_portable_keys(meta.keys, prefix=self.floe.pod.prefixes.get(name, ""))
+            if bad:
+                warnings.append(non_portable_warning(name, bad, namespace=namespace))
+        if warnings:
+            message = "\n".join(warnings)
+            _log.warning("run %s: %s", run.run_id, message)
+            self._instance.report_engine_event(f"floe: warning: {message}", run, cls=type(self))
 
     def _version_tags(
         self, names: tuple[str, ...], found: Mapping[str, SecretMetadata], namespace: str

@@ -289,3 +289,22 @@ def test_no_job_left_by_a_failed_launch(kube_apiserver: KubeApiServer, k8s_names
     except ApiException:  # pragma: no cover - the namespace exists
         names = ["?"]
     assert names == []
+
+
+def test_keys_envfrom_may_skip_are_warned_on_the_run(
+    kube_apiserver: KubeApiServer, k8s_namespace: str
+) -> None:
+    """Keys that are no portable env var name: the run is launched, with a named warning."""
+    value = canary()
+    K8sSecretsPlugin(api_client=kube_apiserver.api_client()).create_secret(
+        SECRET, k8s_namespace, {"TOKEN": value, "db.password": value, "1KEY": value}
+    )
+    with launcher_for(kube_apiserver.admin_kubeconfig, k8s_namespace) as (launcher, instance):
+        run = launch(launcher, instance)
+        text = failure_text(instance, run)
+    assert run.status != DagsterRunStatus.FAILURE
+    assert len(job_names(kube_apiserver.api_client(), k8s_namespace)) == 1
+    assert f"floe: warning: Secret '{SECRET}' in namespace '{k8s_namespace}'" in text
+    assert "key(s) '1KEY', 'db.password' that are not portable" in text
+    assert "'TOKEN'" not in text
+    assert value not in text
