@@ -136,7 +136,7 @@ class K8sSecretsPlugin(SecretsPlugin):
         # urllib3 would otherwise retry a failed connection 3 times by itself, under our own
         # bounded retries: 4 x 4 attempts and 4 read timeouts per attempt. One layer decides.
         configuration.retries = False
-        return client.ApiClient(configuration)
+        return with_default_timeout(client.ApiClient(configuration), self.request_timeout)
 
     def close(self) -> None:
         """Close the client this plugin created (a client passed in is left to its owner)."""
@@ -331,6 +331,24 @@ class K8sSecretsPlugin(SecretsPlugin):
             str(obj["metadata"]["name"]): str(obj["metadata"].get("resourceVersion", ""))
             for obj in self.list_metadata(namespace)
         }
+
+
+def with_default_timeout(api: ApiClient, timeout: tuple[float, float]) -> ApiClient:
+    """``api``, its requests given ``timeout`` (connect, read) unless they set their own.
+
+    The plugin's own requests always set one; this covers the other callers of the same client
+    (``rotate --restart-deployments`` lists and patches workloads through it), which the
+    kubernetes package would otherwise let wait for ever on a hung apiserver.
+    """
+    original = api.request
+
+    def request(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("_request_timeout"):
+            kwargs["_request_timeout"] = timeout
+        return original(*args, **kwargs)
+
+    api.request = request
+    return api
 
 
 def _is_client_error(error: BaseException) -> bool:

@@ -324,3 +324,19 @@ def test_proxy_passes_watches_and_counts_each_request(
     assert found is not None
     assert found.keys == ("K",)
     assert any("watch=true" in s.path for s in k8s_proxy.requests())
+
+
+def test_other_calls_on_the_plugin_client_time_out_too(
+    k8s_proxy: FaultProxy, k8s_namespace: str, via_proxy: Path
+) -> None:
+    """``rotate --restart-deployments`` lists workloads through the plugin's client: bounded."""
+    from floe_dagster_secrets import rollout
+
+    with k8s_plugin(via_proxy) as plugin:
+        k8s_proxy.set_default(STALL)
+        error, seconds = timed(lambda: rollout.find_workloads(plugin._client(), k8s_namespace))
+        k8s_proxy.clear()
+    assert isinstance(error, FloeSecretsError), repr(error)
+    assert f"namespace {k8s_namespace}" in str(error)
+    assert "Fix: " in str(error)
+    assert seconds < READ_TIMEOUT * 2 + 2
