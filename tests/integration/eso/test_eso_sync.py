@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from dagster import asset, materialize
 from kubernetes import client as k8s
 
 from floe_dagster_secrets.backends._eso_preflight import sync_errors
@@ -25,6 +26,7 @@ from floe_dagster_secrets.errors import (
     SecretNotFoundError,
 )
 from floe_dagster_secrets.launcher.preflight import PreflightReader
+from floe_dagster_secrets.resources import ESOSecretsResource
 from tests.servers import KubeApiServer, OpenBaoServer
 from tests.servers.eso import EsoController
 
@@ -172,3 +174,31 @@ def test_forced_sync_is_refused_when_eso_never_refreshes(
         assert source.describe_secret("once-credentials", k8s_namespace).version == "1"
     finally:
         never.close()
+
+
+def test_dagster_resource_reads_the_synced_secret_in_an_asset(
+    eso: ESOSecretsPlugin, vault_store_env: dict[str, str], k8s_namespace: str
+) -> None:
+    """``ESOSecretsResource`` holds references only and reads ESO's Secret when the step runs."""
+    value = f"canary{secrets.token_hex(12)}"
+    eso.create_secret("asset-credentials", k8s_namespace, {"TOKEN": value})
+    seen: list[bool] = []
+
+    @asset
+    def uses_secret(context, secrets_eso: ESOSecretsResource) -> None:  # type: ignore[no-untyped-def]
+        data = secrets_eso.get_secret("asset-credentials")
+        seen.append(data["TOKEN"].reveal() == value)
+        context.log.info(f"token is {data['TOKEN'].reveal()}")  # the masker redacts it
+
+    resource = ESOSecretsResource(namespace=k8s_namespace, **vault_store_env)
+    result = materialize([uses_secret], resources={"secrets_eso": resource})
+
+    assert result.success
+    assert seen == [True]
+    logged = [
+        str(event.message)
+        for event in result.all_events
+        if event.event_type_value == "ENGINE_EVENT" or event.message
+    ]
+    assert all(value not in message for message in logged)
+    assert value not in json.dumps(resource.model_dump())
