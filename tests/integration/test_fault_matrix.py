@@ -340,3 +340,30 @@ def test_other_calls_on_the_plugin_client_time_out_too(
     assert f"namespace {k8s_namespace}" in str(error)
     assert "Fix: " in str(error)
     assert seconds < READ_TIMEOUT * 2 + 2
+
+
+def test_cli_against_a_failing_apiserver_exits_1_with_our_error(
+    k8s_proxy: FaultProxy, k8s_namespace: str, via_proxy: Path, tmp_path: Path
+) -> None:
+    """``floe secrets list`` with the default policy: a named error on stderr, exit 1, ~2 s."""
+    from click.testing import CliRunner
+
+    from floe_dagster_secrets.cli.app import cli
+
+    k8s_proxy.set_default(answer(503))
+    args = ["secrets", "list", "--backend", "k8s", "--kubeconfig", str(via_proxy)]
+    result, seconds = timed(
+        lambda: CliRunner().invoke(cli, [*args, "-n", k8s_namespace], catch_exceptions=False)
+    )
+    k8s_proxy.clear()
+    assert not isinstance(result, BaseException), result
+    assert result.exit_code == 1
+    stderr = " ".join(result.stderr.split())
+    assert "The Kubernetes API answered 503 (ServiceUnavailable) to list secrets, 4 time(s)" in (
+        stderr
+    )
+    assert f"namespace '{k8s_namespace}'" in stderr
+    assert "Fix: " in stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len(k8s_proxy.requests("/secrets")) == 4
+    assert seconds < 10
