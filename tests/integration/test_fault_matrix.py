@@ -239,13 +239,14 @@ def test_vault_token_expiring_mid_run_is_a_named_error(
     (AppRole and Kubernetes auth log in again transparently: ``test_vault_auth.py``.)
     """
     token = openbao_server.request(
-        "POST", "auth/token/create", {"ttl": "3s", "explicit_max_ttl": "3s", "renewable": False}
+        "POST", "auth/token/create", {"ttl": "6s", "explicit_max_ttl": "6s", "renewable": False}
     )["auth"]["client_token"]
+    expires = time.monotonic() + 6
     value = canary()
     with vault_plugin(openbao_server.address, token, tmp_path) as plugin:
         plugin.create_secret("expiring-secret", NS, {"TOKEN": value})
         assert reveal_all(plugin.get_secret("expiring-secret", NS)) == {"TOKEN": value}
-        time.sleep(3.5)  # the token's whole lifetime has passed
+        time.sleep(max(expires + 0.5 - time.monotonic(), 0))  # its whole lifetime has passed
         error, seconds = timed(lambda: plugin.get_secret("expiring-secret", NS))
     assert isinstance(error, SecretAccessDeniedError)
     text = str(error)
