@@ -28,6 +28,7 @@ from dagster_k8s.executor import _K8S_EXECUTOR_CONFIG_SCHEMA, K8sStepHandler, k8
 from dagster_k8s.job import UserDefinedDagsterK8sConfig as UserConfig
 
 from floe_dagster_secrets._dagster_internals import StepDelegatingExecutor, StepHandlerContext
+from floe_dagster_secrets.launcher.job_faults import DEFAULT_JOB_REQUEST_TIMEOUT, bound_requests
 from floe_dagster_secrets.launcher.pod_env import (
     SECRET_REFS_TAG,
     parse_refs_tag,
@@ -97,4 +98,7 @@ def floe_k8s_job_executor(init_context: Any) -> StepDelegatingExecutor:
     # dagster-k8s builds its handler inside the executor function; re-classing it keeps every
     # setting it parsed (image, kube config, per-step config) and swaps one method.
     base._step_handler.__class__ = FloeK8sStepHandler
+    client = base._step_handler._api_client  # type: ignore[attr-defined]
+    for api in (client.batch_api, client.core_api):  # dagster-k8s sets few timeouts: cap them
+        bound_requests(api.api_client, DEFAULT_JOB_REQUEST_TIMEOUT)
     return base
