@@ -105,6 +105,9 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
             pod's mounted token). Read again at every login, so rotated files are picked up.
         ca_cert: CA bundle for Vault's TLS certificate.
         timeout: Seconds per request (connect, and each wait for the answer).
+        pin_reads: Read each secret at the version this plugin first saw, so one run never
+            mixes an old and a new value when the secret is rotated while it runs (the
+            resource turns this on; the CLI and sensors read the latest).
     """
 
     name: ClassVar[str] = BACKEND
@@ -127,6 +130,7 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
         token_file: str | None = None,
         ca_cert: str | None = None,
         timeout: float = 30.0,
+        pin_reads: bool = False,
     ) -> None:
         if auth_method not in ("kubernetes", "approle", "token"):
             raise InvalidManifestError(
@@ -164,6 +168,8 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
             timeout=timeout,
             retry_policy=self.retry_policy,
         )
+        self.pin_reads = pin_reads
+        self._pinned_versions: dict[tuple[str, str], int] = {}
 
     def close(self) -> None:
         """Close the HTTP session; the token expires at its TTL."""
@@ -227,9 +233,19 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
         return wrapped
 
     def get_secret(self, name: str, namespace: str) -> SecretData:
-        """The latest version's keys as ``SecretValue`` (one KV read)."""
-        data, _ = self._read_data(name, namespace)
+        """The latest version's keys as ``SecretValue`` (one KV read).
+
+        With ``pin_reads``, the latest at the first read: later reads ask for that version.
+        """
+        pinned = self._pinned_versions.get((namespace, name))
+        data, meta = self._read_data(name, namespace, pinned)
+        if self.pin_reads and pinned is None and meta.get("version") is not None:
+            self._pinned_versions[(namespace, name)] = int(meta["version"])
         return self._wrap(name, namespace, data)
+
+    def pinned_versions(self, namespace: str) -> dict[str, int]:
+        """Name → the KV version this plugin has pinned (``pin_reads``) in ``namespace``."""
+        return {name: v for (ns, name), v in self._pinned_versions.items() if ns == namespace}
 
     def get_secret_version(self, name: str, namespace: str, version: int) -> SecretData:
         """A pinned version, e.g. the one a run started with."""

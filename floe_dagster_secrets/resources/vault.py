@@ -105,7 +105,11 @@ class VaultSecretsResource(FloeSecretsResource):
     _lease: RunScopedLease | None = PrivateAttr(default=None)
 
     def backend_kwargs(self) -> dict[str, Any]:
-        """``VaultSecretsPlugin(**…)``: the manifest's fields plus ca_cert and timeout."""
+        """``VaultSecretsPlugin(**…)``: the manifest's fields plus ca_cert and timeout.
+
+        ``pin_reads`` is always on: a run reads one version of each secret, even when the
+        secret is rotated while the run lives.
+        """
         return {
             "address": self.address,
             "auth_method": self.auth_method,
@@ -119,6 +123,7 @@ class VaultSecretsResource(FloeSecretsResource):
             "token_file": self.token_file,
             "ca_cert": self.ca_cert,
             "timeout": self.timeout,
+            "pin_reads": True,
         }
 
     def plugin(self) -> SecretsPlugin:
@@ -126,7 +131,9 @@ class VaultSecretsResource(FloeSecretsResource):
 
         In a Job pod started by floe's run launcher, the launcher's ``VAULT_ADDR``,
         ``FLOE_VAULT_AUTH_ROLE`` and ``FLOE_VAULT_AUTH_MOUNT`` win over the fields (see
-        :func:`~floe_dagster_secrets.backends.vault.pod_login_overrides`).
+        :func:`~floe_dagster_secrets.backends.vault.pod_login_overrides`). The plugin pins each
+        KV secret at the version it first reads, so a rotation during the run does not hand the
+        run's later steps a different value than its earlier ones; the next run reads the new one.
         """
         if self._plugin is None:
             kwargs = {**self.backend_kwargs(), **pod_login_overrides(os.environ)}

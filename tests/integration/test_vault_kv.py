@@ -153,3 +153,24 @@ def test_merge_update_never_reads_the_values(openbao_server: OpenBaoServer, tmp_
         assert plugin.describe_secret(NAME, NS).keys == ("PASSWORD", "USER")
     finally:
         plugin.close()
+
+
+def test_pinned_reads_keep_the_first_version_through_a_rotation(
+    openbao_server: OpenBaoServer, tmp_path: Path
+) -> None:
+    """A run's plugin (``pin_reads``) keeps its value when the secret is rotated mid-run."""
+    writer = token_plugin(openbao_server, tmp_path)
+    run = token_plugin(
+        openbao_server, tmp_path, secret_path_prefix=writer.secret_path_prefix, pin_reads=True
+    )
+    try:
+        writer.create_secret(NAME, NS, {"PASSWORD": "before-rotation"})
+        assert reveal_all(run.get_secret(NAME, NS)) == {"PASSWORD": "before-rotation"}
+        writer.update_secret(NAME, NS, {"PASSWORD": "after-rotation"})
+
+        assert reveal_all(run.get_secret(NAME, NS)) == {"PASSWORD": "before-rotation"}
+        assert run.pinned_versions(NS) == {NAME: 1}
+        assert reveal_all(writer.get_secret(NAME, NS)) == {"PASSWORD": "after-rotation"}
+    finally:
+        writer.close()
+        run.close()

@@ -17,9 +17,10 @@ from floe_dagster_secrets.manifest import VaultSecretsConfig
 from floe_dagster_secrets.types import SecretValue
 
 
-def test_constructor_takes_exactly_the_manifest_fields_plus_tls_and_timeout() -> None:
+def test_constructor_takes_exactly_the_manifest_fields_plus_tls_timeout_and_pinning() -> None:
     fields = set(VaultSecretsConfig.model_fields)
-    assert accepted_options(VaultSecretsPlugin) == frozenset(fields | {"ca_cert", "timeout"})
+    extra = {"ca_cert", "timeout", "pin_reads"}
+    assert accepted_options(VaultSecretsPlugin) == frozenset(fields | extra)
 
 
 def test_manifest_config_builds_a_plugin_without_any_io() -> None:
