@@ -79,6 +79,8 @@ class Env:
 def _dagster_yaml(pg: Any, db: str, namespace: str, kube: Any, home: Path, manifest: Path) -> str:
     config = {
         "telemetry": {"enabled": False},
+        # reap the code servers on exit, not when their Popens are collected in a later module
+        "code_servers": {"wait_for_local_processes_on_shutdown": True},
         "storage": {
             "postgres": {
                 "postgres_db": {
