@@ -23,7 +23,6 @@ The second half proves the scanner can fail: one leak planted on purpose per art
 """
 
 import base64
-import gc
 import json
 import logging
 import os
@@ -35,7 +34,6 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -433,31 +431,9 @@ def _exceptions(suite: Suite, kube: Any, namespace: str, tmp: Path) -> None:
         suite.artifacts.append(exception_artifact(label, raised.value))
 
 
-def _wait_for_code_servers() -> None:
-    """Wait for every ``dagster api grpc`` server this process started and asked to stop.
-
-    Dagster asks its code servers to shut down and does not wait; a Popen collected while its
-    process still runs warns (a failure under ``filterwarnings = error``). Wait only, never kill.
-    """
-    gc.collect()
-    for process in [o for o in gc.get_objects() if isinstance(o, subprocess.Popen)]:
-        args = [str(a) for a in process.args] if isinstance(process.args, list) else []
-        if args[1:5] == ["-m", "dagster", "api", "grpc"] and process.poll() is None:
-            process.wait(timeout=60)  # they exit on shutdown, at worst at the heartbeat timeout
-
-
-@pytest.fixture(scope="session")
-def _reap_code_servers() -> Iterator[None]:
-    """At session end, after every module's workspace is closed (this module's, and those of
-    modules that build the launcher fixture after it), wait for their code servers."""
-    yield
-    _wait_for_code_servers()
-
-
 @pytest.fixture(scope="module")
 def suite(
     demo: Demo,
-    _reap_code_servers: None,
     env: Env,
     kube_apiserver: Any,
     openbao_server: Any,
