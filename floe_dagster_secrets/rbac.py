@@ -56,6 +56,14 @@ LAUNCHER_RULES: tuple[dict[str, Any], ...] = (
 """What dagster-k8s's launcher calls (create/read/delete Jobs, their Pods, logs, events) plus the
 pre-flight's metadata cache (one LIST + WATCH of secrets per namespace)."""
 
+EXTERNAL_SECRETS_RULE: dict[str, Any] = {
+    "apiGroups": ["external-secrets.io"],
+    "resources": ["externalsecrets"],
+    "verbs": ["list"],
+}
+"""With ``type: external-secrets``: the sensor's versions and the pre-flight's sync check read the
+ExternalSecrets' status (one LIST per namespace; they hold no values)."""
+
 WORKLOAD_RULE: dict[str, Any] = {
     "apiGroups": ["apps"],
     "resources": ["deployments", "statefulsets", "daemonsets"],
@@ -183,6 +191,7 @@ def render_objects(
     ns = namespace or manifest.plugins.secrets.namespace
     names = referenced_secrets(manifest, extra_secrets)
     daemon = dagster_account or Subject(ns, "dagster")
+    eso = [EXTERNAL_SECRETS_RULE] if manifest.plugins.secrets.type == "external-secrets" else []
     rotator = rotator_account or Subject(ns, "floe-rotator")
     found: list[dict[str, Any]] = []
     if "job-runner" in wanted:
@@ -193,7 +202,7 @@ def render_objects(
             found.append(role(role_name, ns, "job-runner", [_secrets_get(names, ["get"])]))
             found.append(role_binding(role_name, ns, "job-runner", [runner]))
     if "sensor" in wanted:
-        rules = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]}]
+        rules = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]}, *eso]
         found.append(role("floe-rotation-sensor", ns, "sensor", rules))
         found.append(role_binding("floe-rotation-sensor", ns, "sensor", [daemon]))
     if "restart" in wanted:
@@ -205,7 +214,7 @@ def render_objects(
     if "launcher" in wanted:
         # get on the referenced names: the pre-flight reads the keys of a secret floe did
         # not write (describe_secret); list already exposes values, so this widens nothing.
-        rules = [*LAUNCHER_RULES, _secrets_get(names, ["get"])]
+        rules = [*LAUNCHER_RULES, _secrets_get(names, ["get"]), *eso]
         found.append(role("floe-run-launcher", ns, "launcher", rules))
         found.append(role_binding("floe-run-launcher", ns, "launcher", [daemon]))
     return found

@@ -30,7 +30,10 @@ from floe_dagster_secrets.errors import (
 )
 from floe_dagster_secrets.masking import redact
 
-_FORBIDDEN = re.compile(r'User "(?P<user>[^"]*)" cannot (?P<verb>[a-z]+) resource')
+_FORBIDDEN = re.compile(
+    r'User "(?P<user>[^"]*)" cannot (?P<verb>[a-z]+) resource'
+    r'(?: "(?P<resource>[^"]+)" in API group "(?P<group>[^"]*)")?'
+)
 
 
 def _status_body(error: BaseException) -> dict[str, Any]:
@@ -95,11 +98,23 @@ def translate(
         match = _FORBIDDEN.search(message)
         user = match.group("user") if match else "the current identity"
         denied_verb = match.group("verb") if match else verb
+        # The denied request may be about another resource than the secret (the pre-flight
+        # lists ExternalSecrets too): name what RBAC actually refused.
+        resource = "secrets"
+        if match and match.group("resource") and match.group("resource") != "secrets":
+            group = match.group("group")
+            resource = match.group("resource") + (f".{group}" if group else "")
+            what = resource
         return SecretAccessDeniedError(
             f"Access denied: {user} may not '{denied_verb}' {what} in namespace '{namespace}' "
             f"(RBAC: {message})",
-            fix=f"grant the '{denied_verb}' verb on secrets in namespace '{namespace}' to {user} "
-            + (f"(a Role with resourceNames: ['{name}'] and a RoleBinding)" if name else "")
+            fix=f"grant the '{denied_verb}' verb on {resource} in namespace '{namespace}' to "
+            f"{user} "
+            + (
+                f"(a Role with resourceNames: ['{name}'] and a RoleBinding)"
+                if name and resource == "secrets"
+                else ""
+            )
             + ", or use a --context/--kubeconfig whose identity has it",
             **where,
         )

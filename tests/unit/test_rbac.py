@@ -79,6 +79,24 @@ def test_sensor_and_launcher_bind_the_daemon_account_and_get_only_named_secrets(
     assert {b["subjects"][0]["namespace"] for b in bindings} == {"dagster"}
 
 
+def test_external_secrets_adds_list_of_externalsecrets_to_sensor_and_launcher_only() -> None:
+    eso = K8S.replace(
+        "{type: k8s, namespace: team-a}",
+        "{type: external-secrets, namespace: team-a, config: {store: vault-kv, provider: vault, "
+        "vault_address: https://vault.example.com, vault_role: floe-eso}}",
+    )
+    objects = render_objects(_manifest(eso), components=["job-runner", "sensor", "launcher"])
+    rule = {
+        "apiGroups": ["external-secrets.io"],
+        "resources": ["externalsecrets"],
+        "verbs": ["list"],
+    }
+    granted = {o["metadata"]["name"] for o in objects if o["kind"] == "Role" and rule in o["rules"]}
+    assert granted == {"floe-rotation-sensor", "floe-run-launcher"}
+    k8s_only = render_objects(_manifest(K8S), components=["sensor", "launcher"])
+    assert not any(rule in o.get("rules", []) for o in k8s_only)
+
+
 def test_an_empty_resource_names_list_is_refused() -> None:
     rule = {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [], "verbs": ["get"]}
     with pytest.raises(InvalidManifestError, match="every secret"):
