@@ -19,7 +19,8 @@ record as ``record.floe_audit``::
 
 ``keys`` are key names (the keys read, written or found), never values. ``outcome`` is ``ok`` or
 one of :data:`OUTCOMES`' values. ``actor`` is who asked, as far as this process knows: the value
-given to :func:`acting_as`, else ``$FLOE_AUDIT_ACTOR``, else the Dagster run
+given to :func:`acting_as` (floe's Dagster resources set ``dagster-run:<run id>`` around their
+reads in a run), else ``$FLOE_AUDIT_ACTOR``, else the Dagster run
 (``$DAGSTER_RUN_ID``), else the Kubernetes Job dagster-k8s runs it in
 (``$DAGSTER_RUN_JOB_NAME``, which holds the run id, and ``$DAGSTER_RUN_STEP_KEY``), else
 ``user@host``. The backend's own audit log (the apiserver's, Vault's) records the authenticated

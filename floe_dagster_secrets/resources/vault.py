@@ -151,21 +151,24 @@ class VaultSecretsResource(FloeSecretsResource):
         super().setup_for_execution(context)
         if self.database_role:
             lease = self.vault().run_lease(self.database_role, mount=self.database_mount)
-            lease.acquire()
+            with self.acting_for_run():
+                lease.acquire()
             self._lease = lease
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """Revoke the run's lease (the database user is dropped), then close the plugin."""
         try:
             if self._lease is not None:
-                self._lease.release()
+                with self.acting_for_run():
+                    self._lease.release()
                 self._lease = None
         finally:
             super().teardown_after_execution(context)
 
     def get_secret_version(self, name: str, version: int) -> SecretData:
         """A pinned KV version of a secret (e.g. the version a run was launched for)."""
-        return self.vault().get_secret_version(name, self.namespace, version)
+        with self.acting_for_run():
+            return self.vault().get_secret_version(name, self.namespace, version)
 
     def database_credentials(self) -> DatabaseCredentials:
         """This run's dynamic database credentials (leased at setup, revoked at teardown)."""

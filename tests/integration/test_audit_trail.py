@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dagster import asset, materialize
 
 from floe_dagster_secrets.audit import AUDIT_LOGGER, acting_as
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.errors import SecretAccessDeniedError
+from floe_dagster_secrets.resources import K8sSecretsResource
 from tests.integration.vault_helpers import database_engine, token_plugin
 from tests.servers import KubeApiServer, OpenBaoServer, PostgresServer
 
@@ -120,3 +122,31 @@ def test_vault_kv_and_dynamic_lease_each_log_one_event(
         ("vault", "delete", ns, NAME, [], "ok", data_path),
     ]
     _no_values(trail, CANARY, "u-audit-2", creds.password.reveal(), openbao_server.root_token)
+
+
+def test_a_dagster_run_is_the_actor_of_its_resources_reads(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, trail: Trail
+) -> None:
+    """Dagster sets no run-id variable in an in-process run: the resource names the run."""
+    K8sSecretsPlugin(api_client=kube_apiserver.api_client()).create_secret(
+        NAME, k8s_namespace, {"PASSWORD": CANARY}
+    )
+    trail.events.clear()
+
+    @asset
+    def reads_the_secret(secrets: K8sSecretsResource) -> None:
+        assert secrets.get_secret(NAME)["PASSWORD"].reveal() == CANARY
+
+    result = materialize(
+        [reads_the_secret],
+        resources={
+            "secrets": K8sSecretsResource(
+                kubeconfig=str(kube_apiserver.admin_kubeconfig), namespace=k8s_namespace
+            )
+        },
+    )
+    assert result.success
+    assert [(e["operation"], e["name"], e["actor"]) for e in trail.events] == [
+        ("get", NAME, f"dagster-run:{result.run_id}")
+    ]
+    _no_values(trail, CANARY)
