@@ -85,3 +85,19 @@ class InvalidManifestError(FloeSecretsError):
 
 class BackendNotInstalledError(FloeSecretsError):
     """The manifest names a backend whose package or extra is not installed."""
+
+
+def with_step_context(error: FloeSecretsError, *, done: str, then: str) -> FloeSecretsError:
+    """The same error, saying what an operation of several steps had already done.
+
+    For operations that change two things (write a value, then the object that syncs it): the
+    user learns which step failed, what state it left, and what finishes the job.
+    """
+    return type(error)(
+        f"{error.problem}; {done}",
+        fix=f"{error.fix.rstrip('.')}, {then}",
+        backend=error.backend,
+        secret=error.secret,
+        namespace=error.namespace,
+        path=error.path,
+    )

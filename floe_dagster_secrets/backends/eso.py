@@ -56,9 +56,11 @@ from floe_dagster_secrets.backends._eso_sync import (
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.errors import (
+    FloeSecretsError,
     InvalidManifestError,
     InvalidSecretValueError,
     SecretNotFoundError,
+    with_step_context,
 )
 from floe_dagster_secrets.types import SecretData, SecretMetadata
 
@@ -399,15 +401,19 @@ class ESOSecretsPlugin(SecretsPlugin):
                 message gives the provider's command.
         """
         clean = validation.check_secret_data(name, namespace, data, backend=BACKEND)
-        self._source(name, namespace).create_secret(name, namespace, clean)
-        self._api.send(
-            "POST",
-            api_path(self.api_version, namespace),
-            verb="create",
-            namespace=namespace,
-            name=name,
-            body=self.external_secret(name, namespace, list(clean)),
-        )
+        source = self._source(name, namespace)
+        source.create_secret(name, namespace, clean)
+        try:
+            self._api.send(
+                "POST",
+                api_path(self.api_version, namespace),
+                verb="create",
+                namespace=namespace,
+                name=name,
+                body=self.external_secret(name, namespace, list(clean)),
+            )
+        except FloeSecretsError as error:
+            raise self._undo_store_write(source, name, namespace, error) from error
         self.wait_synced(name, namespace)
         return self.describe_secret(name, namespace)
 
@@ -425,10 +431,42 @@ class ESOSecretsPlugin(SecretsPlugin):
         mapped = metadata_from_external_secret(obj, namespace).keys
         self._source(name, namespace).update_secret(name, namespace, clean, merge=merge)
         keys = sorted(set(mapped) | set(clean)) if merge else sorted(clean)
-        if tuple(keys) != mapped:
-            self.apply_external_secret(name, namespace, keys)
-        self.force_sync(name, namespace)
+        try:
+            if tuple(keys) != mapped:
+                self.apply_external_secret(name, namespace, keys)
+            self.force_sync(name, namespace)
+        except FloeSecretsError as error:
+            # The store already holds the new version: say so, and what finishes the rotation.
+            raise with_step_context(
+                error,
+                done=f"the new value is already in the store at "
+                f"'{self.remote_key(name, namespace)}', but the ExternalSecret has not synced it",
+                then=f"then run 'floe secrets rotate {name}' again (or wait for ESO's refresh, "
+                f"every {self.refresh_interval})",
+            ) from error
         return self.describe_secret(name, namespace)
+
+    def _undo_store_write(
+        self, source: VaultSecretsPlugin, name: str, namespace: str, error: FloeSecretsError
+    ) -> FloeSecretsError:
+        """Remove the value ``create`` just wrote, so a failed create leaves nothing behind."""
+        remote = self.remote_key(name, namespace)
+        try:
+            source.delete_secret(name, namespace)
+        except FloeSecretsError:
+            return with_step_context(
+                error,
+                done=f"the value was written to the store at '{remote}' and could not be "
+                "removed again",
+                then=f"then delete '{remote}' from the store and run 'floe secrets create "
+                f"{name}' again",
+            )
+        return with_step_context(
+            error,
+            done=f"the value written to the store at '{remote}' was removed again, so nothing "
+            "is left half-done",
+            then=f"then run 'floe secrets create {name}' again",
+        )
 
     def delete_secret(self, name: str, namespace: str) -> None:
         """Delete the ExternalSecret and the Secret it owns; the store's value is kept.
