@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from floe_dagster_secrets.backends._eso_objects import BACKEND
 from floe_dagster_secrets.backends._k8s_errors import translate
+from floe_dagster_secrets.backends._k8s_http import call_json
 from floe_dagster_secrets.backends._retry import (
     DEFAULT_POLICY,
     RetryPolicy,
-    RetryStats,
-    call_with_retry,
     http_status,
 )
 from floe_dagster_secrets.errors import (
@@ -86,13 +85,6 @@ def translate_eso(
     return type(base)(problem, fix=base.fix, **where)
 
 
-def _is_client_error(error: BaseException) -> bool:
-    import urllib3.exceptions
-    from kubernetes.client.exceptions import ApiException
-
-    return isinstance(error, ApiException | urllib3.exceptions.HTTPError | OSError)
-
-
 class EsoApi:
     """Requests about ESO objects through one ``ApiClient`` (created lazily by ``client``)."""
 
@@ -118,40 +110,26 @@ class EsoApi:
     ) -> dict[str, Any]:
         """One request; its JSON answer, or our error."""
         api = self._client()
-        stats = RetryStats()
-
-        def attempt() -> dict[str, Any]:
-            response = api.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params={"Accept": accept, "Content-Type": content_type},
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-            try:
-                raw = response.data
-                parsed = json.loads(raw) if raw else {}
-                return parsed if isinstance(parsed, dict) else {}
-            finally:
-                response.release_conn()
-
-        try:
-            return call_with_retry(attempt, policy=self.policy, stats=stats)
-        except Exception as e:
-            if not _is_client_error(e):
-                raise
-            raise translate_eso(
-                e,
+        return call_json(
+            api,
+            method,
+            path,
+            timeout=REQUEST_TIMEOUT,
+            policy=self.policy,
+            body=body,
+            query=query,
+            accept=accept,
+            content_type=content_type,
+            on_error=lambda error, attempts: translate_eso(
+                error,
                 verb=verb,
                 namespace=namespace,
                 name=name,
                 kind=kind,
                 host=api.configuration.host,
-                attempts=stats.attempts,
-            ) from e
+                attempts=attempts,
+            ),
+        )
 
     def apply(
         self,

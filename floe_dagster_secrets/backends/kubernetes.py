@@ -19,7 +19,6 @@ parsed here, no generated model ever holds a decoded value, and every request ha
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Mapping
@@ -30,11 +29,10 @@ from urllib.parse import quote
 from floe_dagster_secrets.backends import _k8s_objects as objects
 from floe_dagster_secrets.backends import validation
 from floe_dagster_secrets.backends._k8s_errors import translate
+from floe_dagster_secrets.backends._k8s_http import call_json
 from floe_dagster_secrets.backends._retry import (
     DEFAULT_POLICY,
     RetryPolicy,
-    RetryStats,
-    call_with_retry,
 )
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.errors import BackendUnavailableError
@@ -166,42 +164,24 @@ class K8sSecretsPlugin(SecretsPlugin):
     ) -> dict[str, Any]:
         """One API request with timeouts, bounded retries and error translation; JSON result."""
         api = self._client()
-        stats = RetryStats()
-
-        def attempt() -> dict[str, Any]:
-            response = api.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params={"Accept": accept, "Content-Type": "application/json"},
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=self.request_timeout,
-            )
-            try:
-                return self._parse(response.data)
-            finally:
-                response.release_conn()
-
-        try:
-            return call_with_retry(attempt, policy=self.retry_policy, stats=stats)
-        except Exception as e:
-            if not _is_client_error(e):
-                raise
-            raise translate(
-                e,
+        return call_json(
+            api,
+            method,
+            path,
+            timeout=self.request_timeout,
+            policy=self.retry_policy,
+            body=body,
+            query=query,
+            accept=accept,
+            on_error=lambda error, attempts: translate(
+                error,
                 verb=verb,
                 namespace=namespace,
                 name=name,
                 host=api.configuration.host,
-                attempts=stats.attempts,
-            ) from e
-
-    @staticmethod
-    def _parse(raw: bytes) -> dict[str, Any]:
-        parsed = json.loads(raw) if raw else {}
-        return parsed if isinstance(parsed, dict) else {}
+                attempts=attempts,
+            ),
+        )
 
     @staticmethod
     def _path(namespace: str, name: str | None = None) -> str:
@@ -354,11 +334,3 @@ def with_default_timeout(api: ApiClient, timeout: tuple[float, float]) -> ApiCli
 
     api.request = request
     return api
-
-
-def _is_client_error(error: BaseException) -> bool:
-    """Errors that come from talking to the apiserver (translated), not from our own code."""
-    import urllib3.exceptions
-    from kubernetes.client.exceptions import ApiException
-
-    return isinstance(error, ApiException | urllib3.exceptions.HTTPError | OSError)
