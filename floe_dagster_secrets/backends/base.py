@@ -37,19 +37,9 @@ class SecretsPlugin(ABC):
     def audit_location(self, operation: str, arguments: Mapping[str, Any]) -> str | None:
         """Where the accessed secret lives, for the audit event's ``path`` (None: name only).
 
-        The default knows the Vault plugin's KV paths (``data_path``) and lease paths; another
-        backend overrides this to name its own location. Must not do I/O.
+        A backend with its own notion of location (Vault's KV and lease paths) overrides this.
+        Must not do I/O.
         """
-        name, namespace = arguments.get("name"), arguments.get("namespace")
-        data_path = getattr(self, "data_path", None)
-        if callable(data_path) and isinstance(name, str) and isinstance(namespace, str):
-            return str(data_path(name, namespace))
-        if "role" in arguments:
-            return (
-                f"{str(arguments.get('mount') or 'database').strip('/')}/creds/{arguments['role']}"
-            )
-        if "lease_id" in arguments:
-            return str(arguments["lease_id"])
         return None
 
     name: ClassVar[str]

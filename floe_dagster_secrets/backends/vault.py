@@ -171,6 +171,18 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
         self.pin_reads = pin_reads
         self._pinned_versions: dict[tuple[str, str], int] = {}
 
+    def audit_location(self, operation: str, arguments: Mapping[str, Any]) -> str | None:
+        """The KV data path of a secret, or the creds path / lease id of a dynamic credential."""
+        name, namespace = arguments.get("name"), arguments.get("namespace")
+        if isinstance(name, str) and isinstance(namespace, str):
+            return self.data_path(name, namespace)
+        if "role" in arguments:
+            mount = str(arguments.get("mount") or "database").strip("/")
+            return f"{mount}/creds/{arguments['role']}"
+        if "lease_id" in arguments:
+            return str(arguments["lease_id"])
+        return None
+
     def close(self) -> None:
         """Close the HTTP session; the token expires at its TTL."""
         self.session.close()
