@@ -19,6 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretReferenceError
+from floe_dagster_secrets.manifest.bounds import (
+    JINJA_MARKERS,
+    BoundExceededError,
+    jinja_locations,
+)
+from floe_dagster_secrets.manifest.naming import dotted_path
 
 _CREDENTIAL_WORDS = frozenset(
     {
@@ -150,6 +156,43 @@ def _check_plain(compute_type: str, value: Any, where: str) -> None:
         )
 
 
+_CONFIG_LOC = ("plugins", "compute", "config")
+
+
+def refuse_jinja(given: Any) -> None:
+    """Refuse settings (keys or text, at any depth) holding Jinja, naming the first one.
+
+    Settings are written into ``profiles.yml`` as they are and dbt evaluates Jinja there: a
+    template in a non-secret field could copy a secret into it (and from there into
+    ``target/manifest.json`` or a schema name) or run code. Also bounds the size and depth of
+    the settings, so every later walk over them is bounded.
+
+    Raises:
+        InvalidManifestError: Jinja found, or settings too large or too deep to be real.
+    """
+    try:
+        found = jinja_locations(given, _CONFIG_LOC)
+    except BoundExceededError as e:
+        raise InvalidManifestError(
+            f"plugins.compute.config {e}",
+            fix="write plugins.compute.config as a small mapping of plain settings",
+            path="plugins.compute.config",
+        ) from None
+    if not found:
+        return
+    loc, is_key = found[0]
+    where = dotted_path(loc)
+    markers = ", ".join(f"'{marker}'" for marker in JINJA_MARKERS)
+    raise InvalidManifestError(
+        f"{where} {'has a key that holds' if is_key else 'holds'} Jinja ({markers}), which dbt "
+        "would evaluate: floe writes settings into profiles.yml as they are, so a template "
+        "there could copy a secret into a non-secret field or run code",
+        fix=f"write the plain value in {where}; secret fields come from the connection secret "
+        "as env_var('DBT_ENV_SECRET_<KEY>'), which floe writes itself",
+        path=where,
+    )
+
+
 def resolve_settings(
     compute_type: str,
     declared: tuple[Setting, ...],
@@ -180,6 +223,7 @@ def resolve_settings(
             fix="write plugins.compute.config as key: value pairs",
             path="plugins.compute.config",
         )
+    refuse_jinja(given)
     names = {name: s for s in declared for name in (s.name, *s.aliases)}
     resolved: dict[str, Any] = {}
     for s in declared:

@@ -4,11 +4,18 @@ Messages list each problem as ``<dotted.path>: <message>`` and name the file. Th
 from pydantic's ``loc`` and ``msg`` only: field values (which may be a password typed into the
 wrong place) and pydantic's documentation URLs never appear, and YAML errors report line and
 column, not the offending line's text.
+
+Hostile input ends in a clear error too, fast and in little memory: only regular files are read
+(a FIFO, ``/dev/zero`` or a directory is refused before reading), at most 1 MiB of them, and the
+YAML graph is bounded before anything is built from it (:mod:`~.bounds`: an alias bomb is
+refused in milliseconds). Standard merge keys (``<<``) are accepted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import os
+import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +23,14 @@ import yaml
 from pydantic import ValidationError
 
 from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.manifest.bounds import (
+    MAX_DEPTH,
+    MAX_MANIFEST_BYTES,
+    MAX_NODES,
+    BoundExceededError,
+    bounded_walk,
+    check_yaml_graph,
+)
 from floe_dagster_secrets.manifest.naming import dotted_path
 from floe_dagster_secrets.manifest.schema import Manifest
 
@@ -26,20 +41,43 @@ _FIX = (
     "`python -m floe_dagster_secrets.manifest`); the manifest holds secret names, never values"
 )
 _YAML_FIX = "correct the YAML syntax of {source} at the line and column given"
+_BOUND_FIX = (
+    f"a manifest is a few KiB of names: keep {{source}} under {MAX_MANIFEST_BYTES} bytes, "
+    f"{MAX_NODES} values and {MAX_DEPTH} levels, and use YAML aliases only to share a small "
+    "mapping, never to repeat lists of lists"
+)
 _MSG_PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that rejects duplicate keys instead of keeping the last one silently."""
+class _ManifestLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects duplicate keys instead of keeping the last one silently.
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+    Merge keys (``<<: *base``) work as standard YAML says: the explicit keys of a mapping win
+    over merged ones, and only the explicit keys are checked for duplicates.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._checked: set[int] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # SafeConstructor flattens every mapping (and, recursively, what it merges) before
+        # building it; check each one's own keys once, before merged pairs are mixed in.
+        if id(node) not in self._checked:
+            self._checked.add(id(node))
+            self._refuse_duplicate_keys(node)
+        super().flatten_mapping(node)
+
+    def _refuse_duplicate_keys(self, node: yaml.MappingNode) -> None:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)
             try:
                 duplicate = key in seen
                 seen.add(key)
-            except TypeError:  # unhashable key: SafeLoader reports it below
+            except TypeError:  # unhashable key: SafeLoader reports it
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError(
@@ -48,7 +86,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     f"found duplicate key '{key}'",
                     key_node.start_mark,
                 )
-        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str) -> Any:
+    """The document, after checking its composed graph against the bounds (aliases expanded)."""
+    loader = _ManifestLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_yaml_graph(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
@@ -98,6 +148,8 @@ def parse_manifest(
         InvalidManifestError: Not YAML, not a mapping, or not matching the schema and rules.
     """
     data: Any = text_or_mapping
+    if isinstance(data, str | bytes) and len(data) > MAX_MANIFEST_BYTES:
+        raise _invalid(source, [("(top level)", _too_big(len(data)))], _BOUND_FIX)
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
@@ -105,12 +157,20 @@ def parse_manifest(
             raise _invalid(source, [("(top level)", "not UTF-8 text")]) from None
     if isinstance(data, str):
         try:
-            data = yaml.load(data, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+            data = _load_yaml(data)
+        except BoundExceededError as e:
+            raise _invalid(source, [("(yaml)", f"the document {e}")], _BOUND_FIX) from None
         except yaml.YAMLError as e:
             # from None: a YAML error's text quotes the offending line, which may hold a value.
             raise _invalid(source, [("(yaml)", _yaml_problem(e))], _YAML_FIX) from None
         except RecursionError:
-            raise _invalid(source, [("(yaml)", "nested too deeply")]) from None
+            raise _invalid(source, [("(yaml)", "nested too deeply")], _BOUND_FIX) from None
+    else:
+        try:  # Python data may share or nest objects like aliases do: bound it too
+            for _ in bounded_walk(data):
+                pass
+        except BoundExceededError as e:
+            raise _invalid(source, [("(top level)", f"the data {e}")], _BOUND_FIX) from None
     if data is None:
         raise _invalid(source, [("(top level)", "the manifest is empty")])
     if not isinstance(data, Mapping):
@@ -145,7 +205,7 @@ def load_manifest(path: str | Path, *, strict: bool = False) -> Manifest:
     """
     source = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = _read_manifest_file(Path(path), source)
     except FileNotFoundError:
         raise InvalidManifestError(
             "manifest file not found",
@@ -159,3 +219,50 @@ def load_manifest(path: str | Path, *, strict: bool = False) -> Manifest:
             path=source,
         ) from e
     return parse_manifest(raw, source=source, strict=strict)
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"the manifest is over {MAX_MANIFEST_BYTES} bytes (1 MiB), the most floe reads "
+        f"({size} bytes)"
+    )
+
+
+def _read_manifest_file(path: Path, source: str) -> bytes:
+    """At most ``MAX_MANIFEST_BYTES + 1`` bytes of a regular file, checked before any read.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once (instead of waiting for a writer), so it
+    can be refused like a device (``/dev/zero``) or a directory.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidManifestError(
+                f"the manifest is not a regular file (it is {_file_kind(st.st_mode)}), so floe "
+                "does not read it",
+                fix="pass the path of the manifest.yaml file itself",
+                path=source,
+            )
+        if st.st_size > MAX_MANIFEST_BYTES:
+            raise _invalid(source, [("(top level)", _too_big(st.st_size))], _BOUND_FIX)
+        chunks: list[bytes] = []
+        left = MAX_MANIFEST_BYTES + 1  # the file may grow after fstat: never read more
+        while left > 0:
+            chunk = handle.read(left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((text for test, text in kinds if test(mode)), "not a regular file")

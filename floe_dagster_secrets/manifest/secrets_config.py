@@ -13,6 +13,11 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from floe_dagster_secrets.manifest.bounds import (
+    JINJA_MARKERS,
+    BoundExceededError,
+    jinja_locations,
+)
 from floe_dagster_secrets.manifest.naming import EnvVarName, HttpUrlText, ResourceName
 
 __all__ = [
@@ -32,16 +37,53 @@ SecretsBackendType = Literal["k8s", "external-secrets", "vault", "local"]
 GO_DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+)$"
 _GO_DURATION_RE = re.compile(GO_DURATION_PATTERN)
 _VAULT_PATH_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+_MARKERS_TEXT = ", ".join(f"'{marker}'" for marker in JINJA_MARKERS)
 
 
 class FrozenModel(BaseModel):
     """Base of every manifest model: unknown keys are errors, instances are immutable.
 
     ``hide_input_in_errors`` keeps field values out of ``str(ValidationError)``, which may be
-    chained under our own error and printed in a traceback.
+    chained under our own error and printed in a traceback. No key or text anywhere in a
+    manifest may hold Jinja (see :mod:`floe_dagster_secrets.manifest.bounds`); the outermost
+    model reports it first, so the path given is the full one.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_jinja(cls, data: Any) -> Any:
+        try:
+            found = jinja_locations(data)
+        except BoundExceededError as e:
+            errors = [
+                InitErrorDetails(
+                    type=PydanticCustomError("floe_too_large", "{why}", {"why": str(e)}),
+                    loc=(),
+                    input=None,
+                )
+            ]
+            raise ValidationError.from_exception_data(
+                cls.__name__, errors, hide_input=True
+            ) from None
+        if not found:
+            return data
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "floe_jinja",
+                    "{what} holds Jinja ({markers}), which dbt would evaluate: floe writes "
+                    "settings into profiles.yml as they are, so a template here could copy a "
+                    "secret into this field or run code; write the plain value",
+                    {"what": "a key under it" if is_key else "it", "markers": _MARKERS_TEXT},
+                ),
+                loc=loc,
+                input=None,
+            )
+            for loc, is_key in found
+        ]
+        raise ValidationError.from_exception_data(cls.__name__, errors, hide_input=True)
 
 
 def _literal_credential_guard(data: Any, replacements: dict[str, str], title: str) -> Any:
