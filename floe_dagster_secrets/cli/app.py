@@ -4,6 +4,10 @@ Nouns are groups, verbs are commands (``floe secrets list``, ``floe profiles ren
 ``floe manifest schema``). The commands here only parse options and pick the output functions;
 the work is in :mod:`floe_dagster_secrets.cli.commands` and the library.
 
+Start-up is kept short (``benchmarks/cli_latency.py``): a command imports what it needs when it
+runs, and the ``profiles``, ``manifest`` and ``secrets rbac`` commands are loaded only when asked
+for (or listed by ``--help``).
+
 Exit codes: 0 success, 1 a problem the user can fix (every ``FloeSecretsError``: message in red
 on stderr), 2 a usage error. No traceback ever reaches the terminal: anything unexpected is
 reduced to one redacted line.
@@ -11,6 +15,7 @@ reduced to one redacted line.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -19,7 +24,6 @@ from typing import Any
 
 import click
 
-from floe_dagster_secrets.cli import commands, rotation
 from floe_dagster_secrets.cli.output import (
     echo,
     echo_err,
@@ -28,16 +32,7 @@ from floe_dagster_secrets.cli.output import (
     progress,
     to_json,
 )
-from floe_dagster_secrets.cli.project import manifest_group, profiles_group
-from floe_dagster_secrets.cli.rbac import rbac_command
 from floe_dagster_secrets.cli.target import Target, target_options
-from floe_dagster_secrets.cli.values import (
-    generate_values,
-    merge_sources,
-    parse_dotenv,
-    parse_literals,
-    read_env_file,
-)
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.masking import install_masker, redact
 
@@ -47,7 +42,31 @@ LITERAL_HELP = (
 )
 
 
-class FloeGroup(click.Group):
+class LazyGroup(click.Group):
+    """A group whose ``lazy_subcommands`` (name → ``"module:attribute"``) load on first use."""
+
+    def __init__(
+        self, *args: Any, lazy_subcommands: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Eager and lazy command names, sorted."""
+        return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, importing its module if it is a lazy one."""
+        if cmd_name in self.lazy_subcommands and cmd_name not in self.commands:
+            module, attribute = self.lazy_subcommands[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attribute)
+            if not isinstance(command, click.Command):  # pragma: no cover - a wiring mistake
+                raise TypeError(f"{self.lazy_subcommands[cmd_name]} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+class FloeGroup(LazyGroup):
     """The root group: turns every error into a message and an exit code, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -70,14 +89,25 @@ class FloeGroup(click.Group):
             ctx.exit(1)
 
 
-@click.group(cls=FloeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=FloeGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    lazy_subcommands={
+        "profiles": "floe_dagster_secrets.cli.project:profiles_group",
+        "manifest": "floe_dagster_secrets.cli.project:manifest_group",
+    },
+)
 @click.version_option(package_name="floe-dagster-secrets", prog_name="floe")
 def cli() -> None:
     """floe: secrets for Dagster jobs on Kubernetes (ADR-0023)."""
     install_masker()
 
 
-@cli.group("secrets")
+@cli.group(
+    "secrets",
+    cls=LazyGroup,
+    lazy_subcommands={"rbac": "floe_dagster_secrets.cli.rbac:rbac_command"},
+)
 def secrets_group() -> None:
     """List, check, create, rotate and read secrets (values only with 'get --reveal')."""
 
@@ -91,6 +121,8 @@ def _finish(code: int) -> None:
 @target_options
 def list_command(target: Target) -> None:
     """List secrets as NAME TYPE AGE (never values)."""
+    from floe_dagster_secrets.cli import commands
+
     plugin = target.plugin()
     with progress("Listing secrets…") as emit:
         code = commands.list_secrets(plugin, target.namespace, emit=emit, output=target.output)
@@ -105,6 +137,8 @@ def validate_command(target: Target, strict: bool) -> None:
 
     Exits 1 if any is missing or incomplete. Reads key names only, never values.
     """
+    from floe_dagster_secrets.cli import commands
+
     required = target.required_secrets(strict=strict)
     plugin = target.plugin()
     with progress("Checking secrets…") as emit:
@@ -138,6 +172,8 @@ def validate_command(target: Target, strict: bool) -> None:
 @target_options
 def status_command(target: Target, show_assets: bool, definitions: str | None) -> None:
     """Show NAME TYPE VERSION AGE, marking referenced secrets that are missing or stale."""
+    from floe_dagster_secrets.cli import commands, rotation
+
     if definitions is not None and not show_assets:
         raise click.UsageError("--definitions only makes sense with --assets")
     manifest = target.manifest(required=show_assets)
@@ -184,6 +220,8 @@ def status_command(target: Target, show_assets: bool, definitions: str | None) -
 
 
 def _read_stdin() -> dict[str, str]:
+    from floe_dagster_secrets.cli.values import parse_dotenv
+
     if sys.stdin.isatty():
         echo_err("Reading KEY=VALUE lines from stdin; end with Ctrl-D.")
     raw = sys.stdin.buffer.read()
@@ -196,6 +234,13 @@ def _collect(
     literals: Sequence[str],
     generate: Sequence[str] | None = None,
 ) -> tuple[dict[str, str], list[str]]:
+    from floe_dagster_secrets.cli.values import (
+        generate_values,
+        merge_sources,
+        parse_literals,
+        read_env_file,
+    )
+
     sources: list[tuple[str, dict[str, str]]] = []
     if env_file is not None:
         sources.append(("--from-env-file", read_env_file(env_file)))
@@ -237,6 +282,8 @@ def create_command(
     target: Target, name: str, env_file: Path | None, from_stdin: bool, literals: tuple[str, ...]
 ) -> None:
     """Create secret NAME from an env file, stdin or literals. Never echoes values."""
+    from floe_dagster_secrets.cli import commands
+
     data, _ = _collect(env_file, from_stdin, literals)
     plugin = target.plugin()
     with progress(f"Creating {name}…") as emit:
@@ -278,6 +325,8 @@ def rotate_command(
     dry_run: bool,
 ) -> None:
     """Write a new version of secret NAME; given keys change, the others are kept."""
+    from floe_dagster_secrets.cli import commands, rotation
+
     data, generated = _collect(env_file, from_stdin, literals, generate)
     if restart_deployments and target.backend_type() != "k8s":
         raise click.UsageError(
@@ -329,6 +378,8 @@ def rotate_command(
 @target_options
 def get_command(target: Target, name: str, reveal: bool, key: str | None, force: bool) -> None:
     """Show secret NAME's keys and metadata; its values only with --reveal."""
+    from floe_dagster_secrets.cli import commands
+
     if force and not reveal:
         raise click.UsageError("--force only makes sense with --reveal")
     if reveal and not force and not sys.stdout.isatty():
@@ -348,11 +399,6 @@ def get_command(target: Target, name: str, reveal: bool, key: str | None, force:
         output=target.output,
     )
     _finish(code)
-
-
-secrets_group.add_command(rbac_command)
-cli.add_command(profiles_group)
-cli.add_command(manifest_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
