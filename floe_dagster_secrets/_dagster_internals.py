@@ -27,8 +27,13 @@ from dagster._core.executor.step_delegating import (
 from dagster._core.executor.step_delegating.step_handler.base import (
     StepHandlerContext as StepHandlerContext,
 )
+from dagster._core.instance.config import storage_config_schema as storage_config_schema
+from dagster._core.instance.ref import configurable_storage_data as configurable_storage_data
 from dagster._core.launcher import LaunchRunContext as LaunchRunContext
 from dagster._core.launcher import ResumeRunContext as ResumeRunContext
+from dagster._core.storage.base_storage import DagsterStorage as DagsterStorage
+from dagster._core.storage.event_log.base import EventLogStorage as EventLogStorage
+from dagster._core.storage.runs.base import RunStorage as RunStorage
 from dagster._core.workspace.context import (
     BaseWorkspaceRequestContext as BaseWorkspaceRequestContext,
 )
@@ -40,4 +45,19 @@ __all__ += [
     "ResumeRunContext",
     "StepDelegatingExecutor",
     "StepHandlerContext",
+]
+
+# --- redacting storage (floe_dagster_secrets.storage) ---------------------------------------------
+# Dagster exports no storage base class: DagsterStorage (the unified `storage:` block),
+# EventLogStorage and RunStorage are what the instance type-checks its storages against.
+# storage_config_schema/configurable_storage_data are how dagster.yaml's `storage:` selector
+# (postgres / mysql / sqlite / custom) is validated and turned into the storage class to load; the
+# redacting storage takes exactly that block as its config, so it reuses both rather than copy them.
+# (Its imports are sorted into the block above.)
+__all__ += [
+    "DagsterStorage",
+    "EventLogStorage",
+    "RunStorage",
+    "configurable_storage_data",
+    "storage_config_schema",
 ]

@@ -5,8 +5,13 @@ values are not masked (they would redact half of every log line), values under s
 are hidden wherever a mapping is logged, and redaction fails closed — if it ever raises, the whole
 message is replaced by a placeholder rather than passed through raw.
 
-Each value is also registered in its base64 and URL-encoded forms, because that is how it shows up
-in Kubernetes objects, HTTP logs and connection strings.
+Each value is also registered in its base64, URL-encoded, JSON-escaped and hex forms, because that
+is how it shows up in Kubernetes objects, HTTP logs, connection strings, serialized documents and
+``bytes.hex()`` dumps.
+
+A process that never saw a value can still learn it from a text it holds raw and the same text
+another process stored redacted (:func:`learn_from_redaction`): a Dagster run worker does this for
+the step failure its step process stored, so its own stderr is redacted too.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ SENSITIVE_KEY_PATTERN = re.compile(
 
 
 def encoded_forms(value: str) -> set[str]:
-    """The forms in which a value is likely to leak: plain, base64, URL- and JSON-encoded."""
+    """The forms in which a value is likely to leak: plain, base64, URL, JSON, hex (both cases)."""
     # surrogatepass: a value with unpaired surrogates (never valid UTF-8, refused by every
     # backend) must still be maskable rather than make registration raise.
     raw = value.encode("utf-8", "surrogatepass")
@@ -50,6 +55,8 @@ def encoded_forms(value: str) -> set[str]:
         base64.urlsafe_b64encode(raw).decode(),
         urllib.parse.quote(raw, safe=""),
         urllib.parse.quote_plus(raw, safe=""),
+        raw.hex(),
+        raw.hex().upper(),
     }
     # base64 without its padding, as JWT-style encoders write it.
     forms |= {form.rstrip("=") for form in forms}
@@ -58,6 +65,42 @@ def encoded_forms(value: str) -> set[str]:
     # characters are escaped there, so the plain form would not match.
     forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     return {form for form in forms if len(form) >= MIN_MASKED_LENGTH}
+
+
+def _common_prefix_length(a: str, b: str) -> int:
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return index
+    return min(len(a), len(b))
+
+
+def learn_from_redaction(raw: str, redacted: str) -> list[str]:
+    """The spans of ``raw`` that a masker replaced with ``***`` to produce ``redacted``.
+
+    The text between placeholders is matched against ``raw`` left to right, each hidden span at
+    least one character long. Returns ``[]`` when ``redacted`` hides nothing or cannot have come
+    from ``raw``. The split is ambiguous when a hidden value contains the text that follows it;
+    :meth:`SecretsMasker.learn` checks the result and falls back to hiding more.
+    """
+    parts = redacted.split(REDACTED)
+    if len(parts) < 2:
+        return []
+    first, *middle, last = parts
+    end = len(raw) - len(last)
+    if end <= len(first) or not raw.startswith(first) or not raw.endswith(last):
+        return []
+    spans: list[str] = []
+    position = len(first)
+    for part in middle:
+        found = raw.find(part, position + 1, end)
+        if found < 0:
+            return []
+        spans.append(raw[position:found])
+        position = found + len(part)
+    if position >= end:
+        return []
+    spans.append(raw[position:end])
+    return spans
 
 
 class SecretsMasker(logging.Filter):
@@ -97,6 +140,26 @@ class SecretsMasker(logging.Filter):
             self._values.clear()
             self._large = ()
             self._pattern = None
+
+    def learn(self, raw: str, redacted: str) -> None:
+        """Register the values another process's masker hid in ``redacted``, its copy of ``raw``.
+
+        The hidden spans are found by :func:`learn_from_redaction`. When they do not reproduce
+        ``redacted`` exactly (a value adjacent to another, or containing the text that follows
+        it), the whole stretch of ``raw`` from the first to the last difference is registered
+        instead, with a few characters of margin: this process then hides too much, never too
+        little.
+        """
+        if raw == redacted:
+            return
+        self.register_all(learn_from_redaction(raw, redacted))
+        if self.redact(raw) == redacted:
+            return
+        prefix = _common_prefix_length(raw, redacted)
+        suffix = _common_prefix_length(raw[::-1], redacted[::-1])
+        start = max(0, prefix - len(REDACTED))
+        end = max(start, len(raw) - max(0, suffix - len(REDACTED)))
+        self.register(raw[start:end])
 
     @property
     def registered_count(self) -> int:

@@ -1,0 +1,129 @@
+"""Redact what user code wrote into Dagster events and run tags, before they are stored.
+
+Everything user code can put into an event — asset metadata, ``AssetMaterialization`` and
+``Failure`` descriptions, exception messages and tracebacks, log messages — is a string somewhere
+in the event's serialized form. So an event is serialized with Dagster's own serdes, every string
+and mapping key in it is redacted with the process-wide masker, and the result is read back.
+Dagster's structural strings (the ``__class__`` and ``__enum__`` markers) are left alone so the
+event still reads back as the same type; if it does not, storing fails with a clear error rather
+than storing the raw event (fail closed).
+
+A run worker whose steps run in child processes (the multiprocess executor) never fetched the
+values its steps did, yet its run-failure event embeds the first failed step's event, and Dagster
+prints that event to the run worker's stderr. The step process stored its own copy of that event
+already redacted, so :func:`learn_from_stored_step_failure` compares the two and registers the
+hidden spans with this process's masker (:meth:`SecretsMasker.learn`) before anything is stored
+or printed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dagster import DagsterEventType, EventLogEntry, deserialize_value, serialize_value
+
+from floe_dagster_secrets._dagster_internals import EventLogStorage
+from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.masking import SecretsMasker
+
+_STRUCTURAL = frozenset({"__class__", "__enum__", "__set__", "__frozenset__", "__mapping_items__"})
+
+
+def _redact_tree(node: Any, masker: SecretsMasker) -> Any:
+    """Every string and key redacted, but Dagster's serdes markers."""
+    if isinstance(node, str):
+        return masker.redact(node)
+    if isinstance(node, list):
+        return [_redact_tree(item, masker) for item in node]
+    if isinstance(node, dict):
+        return {
+            (key if key in _STRUCTURAL else masker.redact(key)): (
+                value
+                if key in _STRUCTURAL and isinstance(value, str)
+                else _redact_tree(value, masker)
+            )
+            for key, value in node.items()
+        }
+    return node
+
+
+def redact_entry(entry: EventLogEntry, masker: SecretsMasker) -> EventLogEntry:
+    """``entry`` with every registered value hidden; the same object when nothing was hidden.
+
+    Raises:
+        FloeSecretsError: the redacted event no longer reads back (a registered value matched
+            part of Dagster's own structure); nothing is stored then.
+    """
+    if masker.registered_count == 0:
+        return entry
+    document = json.loads(serialize_value(entry))
+    redacted = _redact_tree(document, masker)
+    if redacted == document:
+        return entry
+    try:
+        return deserialize_value(json.dumps(redacted), EventLogEntry)
+    except Exception as e:
+        event_type = entry.dagster_event_type.value if entry.dagster_event_type else "log message"
+        raise FloeSecretsError(
+            f"a {event_type} event of run {entry.run_id} could not be redacted before it was "
+            f"stored ({type(e).__name__}), so it was not stored",
+            fix=(
+                "a registered secret value matches part of Dagster's event structure: use a "
+                "longer, random value, or report this with the event type"
+            ),
+        ) from None
+
+
+def redact_tags(tags: Mapping[str, str], masker: SecretsMasker) -> dict[str, str]:
+    """Run tags with every registered value hidden in keys and values."""
+    return {masker.redact(key): masker.redact(value) for key, value in tags.items()}
+
+
+def _string_pairs(raw: Any, stored: Any) -> Iterator[tuple[str, str]]:
+    """(raw, stored) strings at the same place in two serialized copies of one event."""
+    if isinstance(raw, str) and isinstance(stored, str):
+        yield raw, stored
+    elif isinstance(raw, list) and isinstance(stored, list) and len(raw) == len(stored):
+        for raw_item, stored_item in zip(raw, stored, strict=True):
+            yield from _string_pairs(raw_item, stored_item)
+    elif isinstance(raw, dict) and isinstance(stored, dict) and len(raw) == len(stored):
+        # Keys may be redacted themselves: pair the entries by position (serdes sorts keys, and
+        # a redacted key can move), falling back to the whole document on any mismatch.
+        if raw.keys() == stored.keys():
+            for key in raw:
+                yield from _string_pairs(raw[key], stored[key])
+        else:
+            yield json.dumps(raw, sort_keys=True), json.dumps(stored, sort_keys=True)
+    elif raw != stored:
+        yield json.dumps(raw, sort_keys=True), json.dumps(stored, sort_keys=True)
+
+
+def learn_from_stored_step_failure(
+    entry: EventLogEntry, storage: EventLogStorage, masker: SecretsMasker
+) -> None:
+    """Before a run failure is stored, learn the values its step process hid in the step's event.
+
+    Only a run-failure event that embeds a step failure is looked at. Its stored counterpart is
+    the step-failure event of the same run, step and process; when there is none (the step
+    process stored nothing, or without redaction), nothing is learned.
+    """
+    event = entry.dagster_event
+    if event is None or event.event_type != DagsterEventType.RUN_FAILURE:
+        return
+    step_event = getattr(event.event_specific_data, "first_step_failure_event", None)
+    if step_event is None or not entry.run_id:
+        return
+    records = storage.get_records_for_run(
+        entry.run_id, of_type=DagsterEventType.STEP_FAILURE, ascending=False
+    ).records
+    for record in records:
+        stored = record.event_log_entry.dagster_event
+        if stored is None or (stored.step_key, stored.pid) != (step_event.step_key, step_event.pid):
+            continue
+        raw_document = json.loads(serialize_value(step_event))
+        stored_document = json.loads(serialize_value(stored))
+        for raw_text, stored_text in _string_pairs(raw_document, stored_document):
+            masker.learn(raw_text, stored_text)
+        return
