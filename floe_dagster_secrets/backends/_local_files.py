@@ -21,8 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from floe_dagster_secrets.backends.validation import MAX_SECRET_BYTES, is_secret_key
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+MAX_RECORD_BYTES = 8 * MAX_SECRET_BYTES
+"""Largest secret file read: 1 MiB of values, JSON-escaped (up to 6 bytes a character), fits."""
+MAX_VERSION_DIGITS = 18
+"""Versions are counters: 18 digits stay below 2**63 (what a Kubernetes resourceVersion holds)."""
+TEMPORARY_PREFIX = ".floe-"
+TEMPORARY_SUFFIX = ".tmp"
 
 
 class CorruptFileError(Exception):
@@ -34,12 +42,20 @@ class CorruptFileError(Exception):
 
 
 class InsecureFileError(Exception):
-    """The file is a symlink, or group/others may read or write it."""
+    """The file is a symlink, not ours, or group/others may read or write it.
 
-    def __init__(self, why: str, *, mode: int | None = None) -> None:
+    ``mode`` is set when ``chmod`` fixes it, ``owner`` when the owner is someone else.
+    """
+
+    def __init__(self, why: str, *, mode: int | None = None, owner: int | None = None) -> None:
         super().__init__(why)
         self.why = why
         self.mode = mode
+        self.owner = owner
+
+
+class InsecureDirError(InsecureFileError):
+    """A store directory that another user could write into, or that is not ours."""
 
 
 class LockTimeoutError(Exception):
@@ -72,13 +88,7 @@ class Record:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Record:
         """Parse a file's bytes; raises CorruptFileError saying what is wrong, not what is there."""
-        try:
-            document = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise CorruptFileError("it is not UTF-8 text") from None
-        except json.JSONDecodeError as e:
-            # Only the position: the decoder's message and document could carry file contents.
-            raise CorruptFileError(f"invalid JSON at line {e.lineno} column {e.colno}") from None
+        document = parse_json(raw)
         if not isinstance(document, dict):
             raise CorruptFileError("it is not a JSON object")
         version, data = document.get("version"), document.get("data")
@@ -88,22 +98,58 @@ class Record:
             isinstance(k, str) and isinstance(v, str) for k, v in data.items()
         ):
             raise CorruptFileError("'data' is not an object of strings")
+        bad_keys = sum(1 for key in data if not is_secret_key(key))
+        if bad_keys:  # not shown: a hand-edited file may hold anything where a key belongs
+            raise CorruptFileError(
+                f"{bad_keys} key name(s) in 'data' break the Kubernetes Secret key rule "
+                "(letters, digits, '-', '_' and '.')"
+            )
+        kind = document.get("type", "Opaque")
+        if not isinstance(kind, str) or not kind.isprintable() or len(kind) > 253:
+            raise CorruptFileError("'type' is not a short line of text")
         try:
             created = _utc(datetime.fromisoformat(document["created"]))
             updated = _utc(datetime.fromisoformat(document["updated"]))
         except (KeyError, TypeError, ValueError):
             raise CorruptFileError("'created' or 'updated' is not an ISO 8601 time") from None
-        return cls(version, created, updated, str(document.get("type", "Opaque")), data)
+        return cls(version, created, updated, kind, data)
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_VERSION_DIGITS:
+        raise CorruptFileError(f"it holds a number of more than {MAX_VERSION_DIGITS} digits")
+    return int(text)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse a store file; raises CorruptFileError saying what is wrong, never what is there.
+
+    Numbers are limited to :data:`MAX_VERSION_DIGITS` digits (Python would refuse 4300 with a
+    ValueError, and nothing here counts that high) and nesting to what the parser can recurse.
+    """
+    try:
+        return json.loads(raw.decode("utf-8"), parse_int=_parse_int)
+    except UnicodeDecodeError:
+        raise CorruptFileError("it is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        # Only the position: the decoder's message and document could carry file contents.
+        raise CorruptFileError(f"invalid JSON at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise CorruptFileError("it nests JSON too deeply") from None
+    except ValueError:  # a float or number the parser refuses: its message may quote it
+        raise CorruptFileError("it holds a number JSON cannot represent") from None
 
 
 def read_private_file(path: Path) -> bytes | None:
     """The bytes of ``path``, or None if it does not exist.
 
-    Refuses symlinks (``O_NOFOLLOW``) and files that group or others can access, checked on the
-    open descriptor so the file cannot be swapped between the check and the read.
+    Refuses symlinks (``O_NOFOLLOW``), files owned by another user and files that group or
+    others can access, checked on the open descriptor so the file cannot be swapped between the
+    check and the read. Reads at most :data:`MAX_RECORD_BYTES`.
 
     Raises:
-        InsecureFileError: Symlink, not a regular file, or mode open to group/others.
+        InsecureFileError: Symlink, not a regular file, not ours, or open to group/others.
+        CorruptFileError: Larger than any file the store writes.
         OSError: Any other failure to open or read.
     """
     try:
@@ -118,10 +164,76 @@ def read_private_file(path: Path) -> bytes | None:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise InsecureFileError("it is not a regular file")
+        if st.st_uid != os.geteuid():
+            raise InsecureFileError(
+                f"it is owned by uid {st.st_uid}, not by you (uid {os.geteuid()})",
+                owner=st.st_uid,
+            )
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
             raise InsecureFileError(f"it is open to group or others (mode {mode:o})", mode=mode)
-        return f.read()
+        raw = f.read(MAX_RECORD_BYTES + 1)
+        if len(raw) > MAX_RECORD_BYTES:
+            raise CorruptFileError(
+                f"it is over {MAX_RECORD_BYTES} bytes, more than any secret file the store writes"
+            )
+        return raw
+
+
+def check_private_dir(directory: Path) -> bool:
+    """Whether ``directory`` exists; refuses it, like ssh, if another user could change it.
+
+    A directory that group or others can write into lets them replace a secret file with one of
+    their own; one owned by another user can be changed by that user whatever its mode.
+
+    Raises:
+        InsecureDirError: Not a directory, not ours, or writable by group or others.
+        OSError: Any other failure to look at it.
+    """
+    try:
+        st = os.stat(directory)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(st.st_mode):
+        raise InsecureDirError("it is not a directory")
+    if st.st_uid != os.geteuid():
+        raise InsecureDirError(
+            f"it is owned by uid {st.st_uid}, not by you (uid {os.geteuid()})", owner=st.st_uid
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022:
+        raise InsecureDirError(
+            f"group or others can write into it (mode {mode:o}), so they could replace a "
+            "secret file",
+            mode=mode,
+        )
+    return True
+
+
+def is_temporary(filename: str) -> bool:
+    """Whether ``filename`` is one of :func:`write_atomic`'s temporary files."""
+    return filename.startswith(TEMPORARY_PREFIX) and filename.endswith(TEMPORARY_SUFFIX)
+
+
+def remove_stale_temporaries(directory: Path) -> list[str]:
+    """Delete the temporary files a crashed write left (each may hold a whole secret).
+
+    Call it only while holding the directory's lock: every write into it holds that lock, so any
+    temporary file present then belongs to a writer that died between fsync and rename. Only
+    regular files of ours are removed (``unlink`` never follows a symlink).
+    """
+    removed = []
+    for entry in os.scandir(directory):
+        if not is_temporary(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            st = entry.stat(follow_symlinks=False)
+            if (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and st.st_uid == os.geteuid():
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    if removed:
+        fsync_dir(directory)
+    return removed
 
 
 def write_atomic(directory: Path, filename: str, payload: bytes) -> None:
@@ -132,7 +244,7 @@ def write_atomic(directory: Path, filename: str, payload: bytes) -> None:
     and the previous file is untouched.
     """
     # A short name of its own: a temporary name built from ``filename`` could pass NAME_MAX.
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".floe-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), FILE_MODE)

@@ -9,8 +9,14 @@ Files are written the way a careful database writes its pages: a temporary file 
 directory, ``fsync``, then ``os.replace`` — a crash leaves the old or the new version, never half of
 one. Every read-modify-write runs under an ``fcntl.flock`` lock file per namespace, so two processes
 rotating the same secret never lose an update and versions only go up. Directories are 0700 and
-files 0600; a file that group or others can read is refused, the way ``ssh`` refuses a private key
-with loose permissions.
+files 0600. Like ``ssh`` with a private key, the store refuses a file that group or others can
+read, a file or store directory owned by another user, and a store directory that group or others
+can write into (they could swap a secret file for their own).
+
+One bad file does not break the namespace: ``list_secrets`` reports it as an entry of type
+:data:`UNREADABLE_TYPE` with the problem and fix in ``extra``, and reading it raises a clear
+error. A temporary file left by a write that crashed between fsync and rename (it may hold a
+whole secret) is removed at the next write or listing, under the namespace lock.
 """
 
 from __future__ import annotations
@@ -26,13 +32,18 @@ from typing import Any, ClassVar
 
 from floe_dagster_secrets.backends._local_files import (
     CorruptFileError,
+    InsecureDirError,
     InsecureFileError,
     LockTimeoutError,
     Record,
+    check_private_dir,
     exclusive_lock,
     fsync_dir,
+    is_temporary,
     make_private_dirs,
+    parse_json,
     read_private_file,
+    remove_stale_temporaries,
     write_atomic,
 )
 from floe_dagster_secrets.backends.base import SecretsPlugin
@@ -59,6 +70,8 @@ LOCK_TIMEOUT_SECONDS = 30.0
 MAX_NAME_LENGTH = 255 - len(".deleted")
 """Longest secret name the store can keep: filenames stop at 255 bytes (Kubernetes allows 253)."""
 GITIGNORE = b"# floe local secrets store: never commit it\n*\n"
+UNREADABLE_TYPE = "<unreadable>"
+"""``type`` of a listed secret whose file cannot be read; ``extra`` says why and the fix."""
 
 
 class LocalSecretsPlugin(SecretsPlugin):
@@ -67,7 +80,9 @@ class LocalSecretsPlugin(SecretsPlugin):
     Meant for a laptop or a single VM running Dagster without Kubernetes, and for tests. It is no
     vault: values are stored in clear text protected by file permissions only, so keep the store
     on an encrypted disk and out of shared backups. A ``.gitignore`` holding ``*`` is written into
-    the store root so a store inside a repository is never committed.
+    each directory the store creates (the root if it did not exist, each namespace directory), so
+    a store inside a repository is never committed and an existing directory given as the store
+    path (``--store-path .``) never gets an ignore file that hides the user's own files.
 
     Example:
         >>> plugin = LocalSecretsPlugin(path="/tmp/floe-doc/secrets")  # doctest: +SKIP
@@ -95,24 +110,46 @@ class LocalSecretsPlugin(SecretsPlugin):
         return self._metadata(name, namespace, self._require(name, namespace))
 
     def list_secrets(self, namespace: str) -> list[SecretMetadata]:
-        """Metadata of every secret in ``namespace``, sorted by name; an absent store is empty."""
+        """Metadata of every secret in ``namespace``, sorted by name; an absent store is empty.
+
+        A file that cannot be read (corrupt, a symlink, someone else's) is listed with type
+        :data:`UNREADABLE_TYPE`, no keys, and ``extra["problem"]``/``extra["fix"]``; the other
+        secrets are listed as usual.
+        """
         check_namespace(namespace, backend=self.name)
         ns_dir = self.root / namespace
+        if not self._check_dirs(namespace):
+            return []
         try:
             entries = sorted(os.listdir(ns_dir))
         except FileNotFoundError:
             return []
         except OSError as e:
             raise self._os_error(e, "list", ns_dir, namespace=namespace) from e
+        if any(is_temporary(entry) for entry in entries):
+            with self._locked(namespace):  # removes what a crashed write left
+                pass
         found = []
         for entry in entries:
             name = entry.removesuffix(".json")
             if name == entry or not is_secret_name(name):
                 continue  # lock file, tombstones, temporary files, foreign files
-            record = self._read(name, namespace)
+            try:
+                record = self._read(name, namespace)
+            except FloeSecretsError as e:
+                found.append(self._unreadable(name, namespace, e))
+                continue
             if record is not None:  # None: deleted between listdir and read
                 found.append(self._metadata(name, namespace, record))
         return found
+
+    def secret_versions(self, namespace: str) -> dict[str, str]:
+        """Name → version of the secrets that can be read (an unreadable one has no version)."""
+        return {
+            meta.name: meta.version
+            for meta in self.list_secrets(namespace)
+            if meta.type != UNREADABLE_TYPE
+        }
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -205,6 +242,7 @@ class LocalSecretsPlugin(SecretsPlugin):
 
     def _require(self, name: str, namespace: str) -> Record:
         self._check(name, namespace)
+        self._check_dirs(namespace)
         record = self._read(name, namespace)
         if record is None:
             raise self._not_found(name, namespace)
@@ -225,11 +263,15 @@ class LocalSecretsPlugin(SecretsPlugin):
             raw = read_private_file(path)
             return None if raw is None else Record.from_bytes(raw)
         except InsecureFileError as e:
-            fix = (
-                f"run 'chmod 600 {path}' and consider rotating the secret"
-                if e.mode is not None
-                else f"replace it with a regular file {path} with mode 600"
-            )
+            if e.owner is not None:
+                fix = (
+                    f"if the file is yours, run 'chown {os.geteuid()} {path}'; if not, delete it "
+                    "and create the secret again (someone else may have put their value there)"
+                )
+            elif e.mode is not None:
+                fix = f"run 'chmod 600 {path}' and consider rotating the secret"
+            else:
+                fix = f"replace it with a regular file {path} with mode 600"
             raise SecretAccessDeniedError(
                 f"Secret file refused: {e.why}", fix=fix, **self._where(name, namespace)
             ) from e
@@ -242,6 +284,53 @@ class LocalSecretsPlugin(SecretsPlugin):
             ) from e
         except OSError as e:
             raise self._os_error(e, "read", path, name=name, namespace=namespace) from e
+
+    def _check_dirs(self, namespace: str) -> bool:
+        """Refuse store directories another user could change; whether the namespace exists."""
+        for directory in (self.root, self.root / namespace):
+            try:
+                if not check_private_dir(directory):
+                    return False
+            except InsecureDirError as e:
+                if e.owner is not None:
+                    fix = (
+                        f"if {directory} is yours, run 'chown {os.geteuid()} {directory}'; if "
+                        "not, use a store of your own (--store-path) and recreate its secrets"
+                    )
+                elif e.mode is not None:
+                    fix = (
+                        f"run 'chmod 700 {directory}', then check that every file in it is yours "
+                        "and rotate any secret you did not write"
+                    )
+                else:
+                    fix = f"make {directory} a directory, or pass another --store-path"
+                raise SecretAccessDeniedError(
+                    f"Store directory refused: {e.why}",
+                    fix=fix,
+                    backend=self.name,
+                    namespace=namespace,
+                    path=str(directory),
+                ) from e
+            except OSError as e:
+                raise self._os_error(e, "read", directory, namespace=namespace) from e
+        return True
+
+    def _unreadable(self, name: str, namespace: str, error: FloeSecretsError) -> SecretMetadata:
+        return SecretMetadata(
+            name=name,
+            namespace=namespace,
+            backend=self.name,
+            keys=(),
+            version="",
+            type=UNREADABLE_TYPE,
+            managed_by_floe=True,
+            extra={
+                "path": str(self._path(name, namespace)),
+                "keys_known": False,
+                "problem": error.problem,
+                "fix": error.fix,
+            },
+        )
 
     def _os_error(
         self,
@@ -286,11 +375,13 @@ class LocalSecretsPlugin(SecretsPlugin):
         )
 
     def _tombstone_version(self, ns_dir: Path, name: str) -> int:
+        """The last version of a deleted secret; 0 when there is no usable tombstone."""
         try:
-            version = json.loads((ns_dir / f"{name}.deleted").read_text())["version"]
-        except (OSError, ValueError, KeyError, TypeError):
+            raw = read_private_file(ns_dir / f"{name}.deleted")
+            version = parse_json(raw)["version"] if raw is not None else 0
+        except (OSError, InsecureFileError, CorruptFileError, KeyError, TypeError):
             return 0
-        return version if isinstance(version, int) else 0
+        return version if isinstance(version, int) and not isinstance(version, bool) else 0
 
     def _write(self, directory: Path, filename: str, payload: bytes, *, name: str) -> None:
         try:
@@ -305,10 +396,13 @@ class LocalSecretsPlugin(SecretsPlugin):
         ns_dir = self.root / namespace
         try:
             created = make_private_dirs(ns_dir)
-            if (self.root in created or ns_dir in created) and not (
-                self.root / ".gitignore"
-            ).exists():
-                write_atomic(self.root, ".gitignore", GITIGNORE)
+        except OSError as e:
+            raise self._os_error(e, "create", ns_dir, namespace=namespace) from e
+        self._check_dirs(namespace)
+        try:
+            for directory in (self.root, ns_dir):  # only directories the store itself made
+                if directory in created and not (directory / ".gitignore").exists():
+                    write_atomic(directory, ".gitignore", GITIGNORE)
         except OSError as e:
             raise self._os_error(e, "create", ns_dir, namespace=namespace) from e
         lock_path = ns_dir / ".lock"
@@ -326,4 +420,8 @@ class LocalSecretsPlugin(SecretsPlugin):
         except OSError as e:
             raise self._os_error(e, "lock", lock_path, namespace=namespace) from e
         with held:
+            try:
+                remove_stale_temporaries(ns_dir)
+            except OSError as e:
+                raise self._os_error(e, "clean up", ns_dir, namespace=namespace) from e
             yield ns_dir

@@ -164,8 +164,8 @@ def test_files_are_0600_directories_0700_and_store_is_gitignored(
     assert stat.S_IMODE((store.root / NS / ".lock").stat().st_mode) == 0o600
     assert stat.S_IMODE(store.root.stat().st_mode) == 0o700
     assert stat.S_IMODE((store.root / NS).stat().st_mode) == 0o700
-    gitignore = (store.root / ".gitignore").read_text().splitlines()
-    assert "*" in gitignore
+    for directory in (store.root, store.root / NS):  # both were created by the store
+        assert "*" in (directory / ".gitignore").read_text().splitlines()
 
 
 def test_missing_parents_are_created_private(tmp_path: Path) -> None:
@@ -187,12 +187,14 @@ def test_file_open_to_others_is_refused_with_chmod_fix(
     for call in (
         lambda: store.get_secret("s", NS),
         lambda: store.describe_secret("s", NS),
-        lambda: store.list_secrets(NS),
     ):
         with pytest.raises(SecretAccessDeniedError) as info:
             call()
         assert f"chmod 600 {path}" in str(info.value)
         assert CANARY not in str(info.value)
+    [listed] = store.list_secrets(NS)  # listed as unreadable, with the same fix
+    assert listed.type == local_module.UNREADABLE_TYPE
+    assert f"chmod 600 {path}" in listed.extra["fix"]
     path.chmod(0o600)
     assert store.get_secret("s", NS)["A"].reveal() == CANARY
 
@@ -354,7 +356,7 @@ def test_writes_leave_no_temporary_files(store: LocalSecretsPlugin) -> None:
     for i in range(5):
         store.update_secret("s", NS, {"A": str(i)})
     assert leftovers(store.root / NS) == []
-    assert sorted(p.name for p in (store.root / NS).iterdir()) == [".lock", "s.json"]
+    assert sorted(p.name for p in (store.root / NS).iterdir()) == [".gitignore", ".lock", "s.json"]
 
 
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), RuntimeError("boom")])
@@ -488,3 +490,145 @@ def test_abandoned_lock_wait_lets_go_once_it_gets_the_lock(tmp_path: Path) -> No
         with pytest.raises(BlockingIOError):
             fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.close(probe)
+
+
+# -- hostile store files (issue 17) ---------------------------------------------------------
+
+
+def _other_owner(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``path`` belong to another user: chown as root, else the store runs as another uid."""
+    if os.geteuid() == 0:
+        os.chown(path, 4242, 4242, follow_symlinks=False)
+    else:  # an unprivileged user cannot give a file away; the store then checks another uid
+        from floe_dagster_secrets.backends import _local_files
+
+        monkeypatch.setattr(_local_files.os, "geteuid", lambda: os.getuid() + 4242)
+
+
+@pytest.mark.parametrize("which", ["root", "namespace"])
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o722, 0o1777])
+def test_store_directory_writable_by_others_is_refused_like_ssh(
+    store: LocalSecretsPlugin, which: str, mode: int
+) -> None:
+    # Another user could swap in their own 0600 file: get --reveal would print their value.
+    store.create_secret("s", NS, {"A": CANARY})
+    directory = store.root if which == "root" else store.root / NS
+    directory.chmod(mode)
+    for call in (
+        lambda: store.get_secret("s", NS),
+        lambda: store.describe_secret("s", NS),
+        lambda: store.list_secrets(NS),
+        lambda: store.update_secret("s", NS, {"A": "x"}),
+        lambda: store.create_secret("t", NS, {"A": "x"}),
+    ):
+        with pytest.raises(SecretAccessDeniedError) as info:
+            call()
+        message = str(info.value)
+        assert "Store directory refused: group or others can write into it" in message
+        assert f"chmod 700 {directory}" in message
+        assert CANARY not in message
+    directory.chmod(0o755)  # readable by others is fine (as for ~/.ssh); writable is not
+    assert store.get_secret("s", NS)["A"].reveal() == CANARY
+
+
+def test_file_or_directory_of_another_user_is_refused_with_chown_fix(
+    store: LocalSecretsPlugin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.create_secret("s", NS, {"A": CANARY})
+    path = secret_file(store, "s")
+    _other_owner(path, monkeypatch)
+    with pytest.raises(SecretAccessDeniedError) as info:
+        store.get_secret("s", NS)
+    message = str(info.value)
+    assert "owned by uid" in message
+    assert "chown" in message
+    assert CANARY not in message
+    if os.geteuid() == 0:  # with a real other owner, the directory check passes: try it too
+        os.chown(path, 0, 0)
+        _other_owner(store.root / NS, monkeypatch)
+        with pytest.raises(SecretAccessDeniedError, match="Store directory refused: it is owned"):
+            store.list_secrets(NS)
+
+
+def test_one_bad_file_is_listed_by_name_and_the_others_still_list(
+    store: LocalSecretsPlugin, tmp_path: Path
+) -> None:
+    for name in ("a-ok", "b-corrupt", "c-link", "d-ok"):
+        store.create_secret(name, NS, {"A": CANARY})
+    secret_file(store, "b-corrupt").write_bytes(b'{"version": 1, "data": {"A": "' + b"x")
+    elsewhere = tmp_path / "elsewhere.json"
+    secret_file(store, "c-link").rename(elsewhere)
+    secret_file(store, "c-link").symlink_to(elsewhere)
+
+    listed = {meta.name: meta for meta in store.list_secrets(NS)}
+    assert sorted(listed) == ["a-ok", "b-corrupt", "c-link", "d-ok"]
+    assert listed["a-ok"].keys == ("A",)
+    for bad, why in (("b-corrupt", "invalid JSON"), ("c-link", "symbolic link")):
+        assert listed[bad].type == local_module.UNREADABLE_TYPE
+        assert why in listed[bad].extra["problem"]
+        assert listed[bad].extra["keys_known"] is False
+        assert CANARY not in str(listed[bad])
+    assert store.secret_versions(NS) == {"a-ok": "1", "d-ok": "1"}  # no version to watch
+    with pytest.raises(InvalidSecretValueError, match="corrupted: invalid JSON"):
+        store.get_secret("b-corrupt", NS)
+
+
+@pytest.mark.parametrize(
+    ("document", "why"),
+    [
+        ('{"version": ' + "9" * 5000 + ', "data": {}}', "more than 18 digits"),
+        ('{"version": 1, "data": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests JSON too deeply"),
+        ('{"version": 1e999999, "data": {}}', "'version' is not a positive integer"),
+        ('{"version": 1, "data": {"bad key/../x": "v"}}', "1 key name(s) in 'data' break"),
+        ('{"version": 1, "data": {"A": "v"}, "type": ["x"]}', "'type' is not"),
+    ],
+)
+def test_hand_edited_file_is_a_clear_error_never_the_bug_fallback(
+    store: LocalSecretsPlugin, document: str, why: str
+) -> None:
+    store.create_secret("s", NS, {"A": "1"})
+    secret_file(store, "s").write_text(document)
+    with pytest.raises(InvalidSecretValueError) as info:
+        store.get_secret("s", NS)
+    assert why in str(info.value)
+    assert "bad key" not in str(info.value)
+    [listed] = store.list_secrets(NS)
+    assert listed.type == local_module.UNREADABLE_TYPE
+
+
+def test_oversized_file_is_refused_without_reading_it_all(store: LocalSecretsPlugin) -> None:
+    store.create_secret("s", NS, {"A": "1"})
+    with secret_file(store, "s").open("r+b") as f:
+        f.truncate(64 * MAX_SECRET_BYTES)  # sparse: 64 MiB of zeros on no disk space
+    with pytest.raises(InvalidSecretValueError, match="over 8388608 bytes"):
+        store.get_secret("s", NS)
+
+
+def test_stale_temporary_file_of_a_crashed_write_is_removed_at_next_write_or_list(
+    store: LocalSecretsPlugin,
+) -> None:
+    store.create_secret("s", NS, {"A": CANARY})
+    ns_dir = store.root / NS
+    for leftover in (".floe-crash1.tmp", ".floe-crash2.tmp"):  # crashed between fsync and rename
+        write_atomic(ns_dir, leftover, secret_file(store, "s").read_bytes())
+    (ns_dir / ".floe-link.tmp").symlink_to(secret_file(store, "s"))  # unlink never follows it
+    assert [m.name for m in store.list_secrets(NS)] == ["s"]
+    assert leftovers(ns_dir) == []
+    assert secret_file(store, "s").exists()
+    write_atomic(ns_dir, ".floe-crash3.tmp", b"x")
+    store.update_secret("s", NS, {"B": "2"}, merge=True)
+    assert leftovers(ns_dir) == []
+
+
+def test_store_path_that_already_exists_gets_no_gitignore_hiding_its_files(
+    tmp_path: Path,
+) -> None:
+    # `--store-path .` at a repository root: the root is the user's, only the store's own
+    # namespace directory is ignored.
+    tmp_path.chmod(0o755)
+    (tmp_path / "notes.txt").write_text("mine")
+    store = LocalSecretsPlugin(path=tmp_path)
+    store.create_secret("s", NS, {"A": "1"})
+    assert not (tmp_path / ".gitignore").exists()
+    assert (tmp_path / NS / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert [m.name for m in store.list_secrets(NS)] == ["s"]
