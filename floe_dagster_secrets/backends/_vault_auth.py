@@ -269,6 +269,15 @@ class VaultSession:
                 self._token = self._renew(self._token)
             return self._token.value
 
+    def cached_token(self) -> SecretValue | None:
+        """The token held now, without taking the session's lock (None before the first login).
+
+        For a request that must not wait behind another thread's login or renewal (which hold
+        the lock across their retries): the bounded lease revocation on SIGTERM.
+        """
+        current = self._token  # one attribute read: atomic under the GIL
+        return None if current is None else current.value
+
     def refresh_due_in(self) -> float | None:
         """Seconds until the cached token should be renewed; None without an expiring token."""
         with self._lock:

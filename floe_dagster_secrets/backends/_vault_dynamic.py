@@ -4,16 +4,45 @@ A mixin of :class:`~floe_dagster_secrets.backends.vault.VaultSecretsPlugin`, kep
 KV side and the lease side each stay one screenful. Revocation and renewal use the URL forms
 ``sys/leases/revoke/<lease_id>`` and ``sys/leases/renew/<lease_id>``, so a policy can grant them
 for one role's leases only (``sys/leases/revoke/database/creds/<role>/*``).
+
+A revocation with a ``timeout`` (what a run's lease uses when the run ends or gets SIGTERM) is
+bounded as a whole: it takes the token the session holds without waiting for the session's lock
+(another thread may hold it across a login's retries), sends on its own HTTP connection (not the
+session's pool), bounds each wait for an answer by the time left, and retries transient failures
+only while time is left.
 """
 
 from __future__ import annotations
 
+import time
+from typing import Any
 from urllib.parse import quote
 
-from floe_dagster_secrets.backends._vault_auth import VaultSession
-from floe_dagster_secrets.backends._vault_errors import RequestContext
-from floe_dagster_secrets.backends._vault_leases import DatabaseCredentials, RunScopedLease
+from floe_dagster_secrets.backends._retry import RetryPolicy, RetryStats, call_with_retry
+from floe_dagster_secrets.backends._vault_auth import VaultSession, import_hvac
+from floe_dagster_secrets.backends._vault_errors import (
+    RequestContext,
+    is_client_error,
+    is_transient,
+    translate,
+    vault_error,
+)
+from floe_dagster_secrets.backends._vault_leases import (
+    REVOKE_DEADLINE,
+    DatabaseCredentials,
+    RunScopedLease,
+)
 from floe_dagster_secrets.types import SecretValue
+
+_BOUNDED = RetryPolicy(attempts=6, max_seconds=3600.0, initial_wait=0.25, max_wait=2.0, jitter=0.25)
+"""Retries of a bounded request; the deadline, not ``max_seconds``, ends them."""
+
+_LAST_ATTEMPT = 0.2
+"""No retry starts with less than this many seconds left before the deadline."""
+
+
+class _OutOfTime(Exception):
+    """No time is left for another attempt (the last attempt's error is what is reported)."""
 
 
 class DynamicCredentials:
@@ -44,11 +73,71 @@ class DynamicCredentials:
         answer = self.session.request("PUT", path, ctx, body={"increment": int(increment)})
         return int(answer.get("lease_duration") or 0)
 
-    def revoke_lease(self, lease_id: str) -> None:
-        """Revoke a lease and wait for it (the database user is dropped when this returns)."""
+    def revoke_lease(self, lease_id: str, *, timeout: float | None = None) -> None:
+        """Revoke a lease and wait for it (the database user is dropped when this returns).
+
+        Args:
+            lease_id: The lease.
+            timeout: Seconds for the whole revocation, retries included (see the module
+                docstring); ``None``: the session's ordinary request with its retry policy.
+        """
         path = f"sys/leases/revoke/{lease_id}"
         ctx = RequestContext("revoke lease", path, capability="update")
-        self.session.request("PUT", path, ctx, body={"sync": True})
+        if timeout is None:
+            self.session.request("PUT", path, ctx, body={"sync": True})
+            return
+        self._put_within(path, ctx, {"sync": True}, deadline=time.monotonic() + timeout)
+
+    def _put_within(
+        self, path: str, ctx: RequestContext, body: dict[str, Any], *, deadline: float
+    ) -> None:
+        """One PUT, retried while transient and while time is left; nothing outlives ``deadline``.
+
+        hvac's adapter is used on a fresh ``requests`` session so that no lock or pooled
+        connection is shared with the session's other threads.
+        """
+        token = self.session.cached_token() or self.session.token()
+        adapter = import_hvac().adapters.JSONAdapter(
+            base_uri=self.session.address, token=None, verify=self.session.ca_cert or True
+        )
+        last: list[BaseException] = []
+
+        def attempt() -> None:
+            left = deadline - time.monotonic()
+            try:
+                answer = adapter.request(
+                    "PUT",
+                    f"/v1/{path}",
+                    raise_exception=False,
+                    headers={"X-Vault-Token": token.reveal()},
+                    json=body,
+                    timeout=max(min(left, self.session.timeout), 0.05),
+                )
+                if not isinstance(answer, dict) and not answer.ok:
+                    raise vault_error("PUT", path, answer)
+            except Exception as e:
+                last[:] = [e]
+                raise
+
+        def sleep(seconds: float) -> None:
+            if time.monotonic() + seconds + _LAST_ATTEMPT >= deadline:
+                raise _OutOfTime
+            time.sleep(seconds)
+
+        stats = RetryStats()
+        try:
+            call_with_retry(
+                attempt, policy=_BOUNDED, retryable=is_transient, sleep=sleep, stats=stats
+            )
+        except Exception as e:
+            error = last[0] if isinstance(e, _OutOfTime) and last else e
+            if not is_client_error(error):
+                raise
+            raise translate(
+                error, ctx, address=self.session.address, attempts=stats.attempts
+            ) from error
+        finally:
+            adapter.close()
 
     def token_refresh_in(self) -> float | None:
         """Seconds until the session's token is due for renewal (None: it never expires)."""
@@ -59,7 +148,18 @@ class DynamicCredentials:
         self.session.token()
 
     def run_lease(
-        self, role: str, *, mount: str = "database", handle_sigterm: bool = True
+        self,
+        role: str,
+        *,
+        mount: str = "database",
+        handle_sigterm: bool = True,
+        revoke_deadline: float = REVOKE_DEADLINE,
     ) -> RunScopedLease:
         """A :class:`RunScopedLease` for ``role``: enter it when the run starts."""
-        return RunScopedLease(self, role, mount=mount, handle_sigterm=handle_sigterm)
+        return RunScopedLease(
+            self,
+            role,
+            mount=mount,
+            handle_sigterm=handle_sigterm,
+            revoke_deadline=revoke_deadline,
+        )

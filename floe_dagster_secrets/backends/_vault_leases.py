@@ -4,9 +4,45 @@ A :class:`RunScopedLease` is entered when a run starts: it reads ``<mount>/creds
 creates a database user and hands back a lease), renews the lease from a background thread at
 about two thirds of its TTL while the run lives (``sys/leases/renew``; the database plugin then
 also extends the user's ``VALID UNTIL``), and revokes it when the run ends — on success, on an
-exception, and on SIGTERM (the handler revokes, then passes the signal on to the handler that was
-there before, or re-raises it with the default action). Revocation is synchronous, so when
-``__exit__`` returns the database user is gone.
+exception, and on SIGTERM. Revocation is synchronous, so when ``__exit__`` returns the database
+user is gone — or the error says which user is left and until when.
+
+**Every revocation is bounded** by ``revoke_deadline`` (:data:`REVOKE_DEADLINE`, 10 s): the
+request runs in a worker thread that the caller stops waiting for at the deadline; it uses the
+token the session already holds and its own HTTP connection, so it never waits behind another
+thread's lock or retry backoff; each wait for an answer is bounded by the time left.
+
+**SIGTERM** (Kubernetes sends it, then SIGKILL after the pod's grace period, 30 s by default).
+A Python signal handler runs in the main thread between two bytecodes, wherever that thread is —
+possibly inside this class's own ``release()`` holding a lock, or inside a request. So the handler
+takes no lock, makes no request and raises nothing: it notes the signal and writes one byte to a
+pipe. A watcher thread, started with the lease and blocked reading that pipe, does the rest:
+
+1. it stops the renewal, waits for an ``acquire()`` still in flight (so a lease granted
+   mid-acquire is revoked too), and revokes — all within ``revoke_deadline`` of the signal;
+   a failure, or running out of time, is logged at ERROR naming the role, the user and when
+   Vault drops it (the lease's TTL);
+2. it then passes the signal on: it wakes the main thread with ``pthread_kill(SIGTERM)``, and the
+   handler, seeing the revocation over, calls the handler that was installed before (Dagster's
+   run worker maps SIGTERM to ``KeyboardInterrupt``) or, if there was none, restores the default
+   action and re-raises the signal, so the process dies *by SIGTERM* as it would have;
+3. without a previous handler, if the main thread has not died :data:`PASS_ON_GRACE` seconds
+   later (it is stuck in C code that never returns to Python), the watcher ends the process with
+   ``os._exit(128 + SIGTERM)``.
+
+The pipe is also the interpreter's wakeup fd (``signal.set_wakeup_fd``, unless something else
+such as asyncio owns it), so the watcher wakes when the signal arrives even if the main thread
+is in a long C call (a ``psycopg2`` query) and would run the Python handler only later.
+
+Why a watcher rather than turning SIGTERM into an exception: an exception raised by a handler can
+land anywhere in the main thread, between a lock's acquire and its ``try`` in library code, so
+the unwinding ``__exit__`` could itself block; a thread woken through a pipe shares no state with
+the interrupted code. The bound this gives, **with no other SIGTERM handler installed, the
+process exits within ``revoke_deadline + PASS_ON_GRACE`` = 12 s of SIGTERM**, whatever the main
+thread was doing and however slowly Vault answers — well inside Kubernetes' default 30 s.
+With a previous handler (Dagster), that handler is called within ``revoke_deadline`` (plus the
+time the main thread takes to reach its next bytecode); what it does then is up to it. A process
+that ignores SIGTERM (``SIG_IGN``) keeps ignoring it: no handler is installed.
 
 The bound when the run worker dies without running any of that (SIGKILL, OOM kill, node loss):
 the lease is no longer renewed, so Vault revokes it — and drops the user — when its current TTL
@@ -20,6 +56,8 @@ the run makes no other request; but no renewal goes past the token's max TTL (th
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import signal
@@ -32,6 +70,7 @@ from typing import Any, Protocol
 
 from floe_dagster_secrets.backends._vault_auth import RENEW_AT
 from floe_dagster_secrets.errors import (
+    BackendUnavailableError,
     FloeSecretsError,
     InvalidSecretReferenceError,
     SecretNotFoundError,
@@ -42,6 +81,14 @@ log = logging.getLogger(__name__)
 
 MIN_RENEW_INTERVAL = 0.5
 """Never renew more often than this (seconds), even for very short TTLs."""
+
+REVOKE_DEADLINE = 10.0
+"""Seconds a revocation may take in all (from SIGTERM, or from the start of ``release()``)."""
+
+PASS_ON_GRACE = 2.0
+"""Seconds the main thread gets to act on the passed-on SIGTERM before ``os._exit``."""
+
+_Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 @dataclass(frozen=True)
@@ -80,8 +127,8 @@ class LeaseBackend(Protocol):
         """Renew; return the new TTL in seconds."""
         ...
 
-    def revoke_lease(self, lease_id: str) -> None:
-        """Revoke synchronously."""
+    def revoke_lease(self, lease_id: str, *, timeout: float | None = None) -> None:
+        """Revoke synchronously, within ``timeout`` seconds in all."""
         ...
 
     def token_refresh_in(self) -> float | None:
@@ -107,7 +154,9 @@ class RunScopedLease:
         backend: The Vault plugin.
         role: Database secrets engine role.
         mount: Mount path of the database secrets engine.
-        handle_sigterm: Install a SIGTERM handler that revokes first (main thread only).
+        handle_sigterm: Revoke on SIGTERM before passing it on (main thread only; see the
+            module docstring for how, and the time bound).
+        revoke_deadline: Seconds any revocation may take in all, retries included.
     """
 
     def __init__(
@@ -117,11 +166,13 @@ class RunScopedLease:
         *,
         mount: str = "database",
         handle_sigterm: bool = True,
+        revoke_deadline: float = REVOKE_DEADLINE,
     ) -> None:
         self.backend = backend
         self.role = role
         self.mount = mount
         self.handle_sigterm = handle_sigterm
+        self.revoke_deadline = revoke_deadline
         self._credentials: DatabaseCredentials | None = None
         self.lost: FloeSecretsError | None = None
         """Set when Vault says the lease is gone (revoked by someone else): renewal stopped."""
@@ -130,9 +181,22 @@ class RunScopedLease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._revoked = False
-        self._revoke_lock = threading.Lock()
-        self._previous_handler: Callable[[int, FrameType | None], Any] | int | None = None
+        self._revoke_lock = threading.Lock()  # one revocation at a time; never in the handler
+        self._context = contextvars.copy_context()
+        self._acquired = threading.Event()  # acquire() returned or raised
+        # SIGTERM: state the handler reads and writes is plain attributes (no lock, no Event).
         self._installed = False
+        self._previous_handler: _Handler = None
+        self._owns_wakeup_fd = False
+        self._wake_r: int | None = None
+        self._wake_w: int | None = None
+        self._watcher: threading.Thread | None = None
+        self._watching = False
+        self._main_ident = 0
+        self.sigterm_at: float | None = None
+        """``time.monotonic()`` when SIGTERM was first seen, if it was."""
+        self._forward = False  # the watcher is done: the next handler call passes the signal on
+        self._forwarded = False
 
     def __enter__(self) -> DatabaseCredentials:
         return self.acquire()
@@ -146,11 +210,23 @@ class RunScopedLease:
         self.release()
 
     def acquire(self) -> DatabaseCredentials:
-        """Read the credentials, start renewing, install the SIGTERM handler."""
-        creds = self.backend.database_credentials(self.role, mount=self.mount)
+        """Install the SIGTERM handler, read the credentials, start renewing.
+
+        The handler goes in first, so a SIGTERM while Vault is creating the user is not the
+        default "die now" that would leave the new user behind until its TTL: the watcher waits
+        for the answer and revokes the lease it carries.
+        """
+        self._context = contextvars.copy_context()  # the audit trail's actor, for other threads
+        self._install_handler()
+        try:
+            creds = self.backend.database_credentials(self.role, mount=self.mount)
+        except BaseException:
+            self._acquired.set()
+            self._end_sigterm_watch()
+            raise
         self._credentials = creds
         self.ttl = creds.lease_duration
-        self._install_handler()
+        self._acquired.set()
         if creds.renewable and creds.lease_duration > 0:
             self._thread = threading.Thread(
                 target=self._renew_loop, name=f"floe-vault-lease-{self.role}", daemon=True
@@ -159,36 +235,88 @@ class RunScopedLease:
         return creds
 
     def release(self) -> None:
-        """Stop renewing, revoke (once), restore the previous SIGTERM handler."""
+        """Stop renewing, revoke (once, within ``revoke_deadline``), restore SIGTERM's handler.
+
+        Raises:
+            FloeSecretsError: The revocation failed or ran out of time; the message names the
+                user left behind and the TTL after which Vault drops it.
+        """
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
         try:
             self.revoke()
         finally:
-            self._restore_handler()
+            self._end_sigterm_watch()
+            if self._thread is not None and self._thread is not threading.current_thread():
+                self._thread.join(timeout=1.0)  # a renewal in flight ends on its own (daemon)
 
-    def revoke(self) -> None:
-        """Revoke the lease now (idempotent): Vault drops the database user."""
-        with self._revoke_lock:
+    def revoke(self, *, deadline: float | None = None) -> None:
+        """Revoke the lease now (idempotent): Vault drops the database user.
+
+        Args:
+            deadline: ``time.monotonic()`` by which to give up; default ``revoke_deadline``
+                seconds from now.
+
+        Raises:
+            FloeSecretsError: Vault refused, could not be reached, or did not answer in time.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + self.revoke_deadline
+        if not self._revoke_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            creds = self._credentials
+            assert creds is not None  # noqa: S101 - only a started revocation holds the lock
+            raise self._not_revoked(creds, "another revocation of it did not finish in time")
+        try:
             creds = self._credentials
             if self._revoked or creds is None:
                 return
             if self.lost is not None:  # Vault already dropped it: nothing left to revoke
                 self._revoked = True
                 return
-            try:
-                self.backend.revoke_lease(creds.lease_id)
-            except FloeSecretsError as e:
-                raise type(e)(
-                    f"Could not revoke the run's database lease of role '{self.role}' "
-                    f"({e.problem}); Vault drops user '{creds.username}' when the "
-                    f"lease's TTL ({self.ttl} s since its last renewal) runs out",
-                    fix=e.fix,
-                    backend=e.backend,
-                    path=e.path,
-                ) from e
+            self._revoke_within(creds, deadline)
             self._revoked = True
+        finally:
+            self._revoke_lock.release()
+
+    def _revoke_within(self, creds: DatabaseCredentials, deadline: float) -> None:
+        """``revoke_lease`` in a worker thread that is waited for until ``deadline`` only."""
+        outcome: list[BaseException | None] = []
+        done = threading.Event()
+        context = self._context.copy()
+
+        def work() -> None:
+            try:
+                left = max(deadline - time.monotonic(), 0.0)
+                context.run(self.backend.revoke_lease, creds.lease_id, timeout=left)
+                outcome.append(None)
+            except BaseException as e:
+                outcome.append(e)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name=f"floe-vault-revoke-{self.role}", daemon=True).start()
+        if not done.wait(max(deadline - time.monotonic(), 0.0)):
+            raise self._not_revoked(creds, f"Vault did not answer within {self.revoke_deadline} s")
+        error = outcome[0]
+        if isinstance(error, FloeSecretsError):
+            raise self._not_revoked(creds, error.problem, cause=error) from error
+        if error is not None:
+            raise error
+
+    def _not_revoked(
+        self, creds: DatabaseCredentials, problem: str, *, cause: FloeSecretsError | None = None
+    ) -> FloeSecretsError:
+        kind = type(cause) if cause is not None else BackendUnavailableError
+        return kind(
+            f"Could not revoke the run's database lease of role '{self.role}' "
+            f"({problem}); Vault drops user '{creds.username}' when the "
+            f"lease's TTL ({self.ttl} s since its last renewal) runs out",
+            fix=cause.fix
+            if cause is not None
+            else "check that Vault answers (its address, its load, the network path to it); "
+            f"if the user must go before its TTL: bao lease revoke {creds.lease_id}",
+            backend=cause.backend if cause is not None else "vault",
+            path=cause.path if cause is not None else f"sys/leases/revoke/{creds.lease_id}",
+        )
 
     # --- renewal --------------------------------------------------------------------------------
 
@@ -225,10 +353,14 @@ class RunScopedLease:
             except (InvalidSecretReferenceError, SecretNotFoundError) as e:
                 # Vault no longer knows the lease: it was revoked (by an operator, or with its
                 # token); renewing again cannot bring the database user back.
+                if self._stop.is_set():  # we revoked it ourselves while this renewal was out
+                    return
                 self.lost = self._lost_error(creds, e)
                 log.error("%s", self.lost)
                 return
             except FloeSecretsError as e:
+                if self._stop.is_set():
+                    return
                 # Retry sooner than the next regular point: a third of the TTL is still left.
                 log.warning("Renewing the Vault lease of role '%s' failed: %s", self.role, e)
                 backoff = min(max(backoff * 2, MIN_RENEW_INTERVAL), max(self.ttl / 6, 1.0))
@@ -263,29 +395,164 @@ class RunScopedLease:
             path=f"{self.mount}/creds/{self.role}",
         )
 
-    # --- SIGTERM -------------------------------------------------------------------------------
+    # --- SIGTERM (see the module docstring) -----------------------------------------------------
 
     def _install_handler(self) -> None:
-        if not self.handle_sigterm or threading.current_thread() is not threading.main_thread():
+        if self._installed or not self.handle_sigterm:
             return
-        self._previous_handler = signal.getsignal(signal.SIGTERM)
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be installed from the main thread
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous == signal.SIG_IGN:
+            return  # the process ignores SIGTERM: a lease must not change that
+        self._previous_handler = previous
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._main_ident = threading.get_ident()
+        self._watching = True
+        self._watcher = threading.Thread(
+            target=self._watch,
+            args=(self._wake_r,),
+            name=f"floe-vault-lease-sigterm-{self.role}",
+            daemon=True,
+        )
+        self._watcher.start()
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self._installed = True
-
-    def _restore_handler(self) -> None:
-        if self._installed and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._previous_handler or signal.SIG_DFL)
-            self._installed = False
+        other = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        if other == -1:
+            self._owns_wakeup_fd = True
+        else:  # asyncio (or another lease) owns it: leave it theirs; the handler wakes us
+            signal.set_wakeup_fd(other)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        self._stop.set()
-        try:
-            self.revoke()
-        except FloeSecretsError as e:  # still pass the signal on
-            log.error("Revoking the Vault lease of role '%s' on SIGTERM failed: %s", self.role, e)
+        """The Python-level handler: runs in the main thread wherever that thread was.
+
+        It takes no lock, makes no request and raises nothing of its own; a revocation under
+        way is the watcher's. It only notes the signal and wakes the watcher — or, once the
+        watcher is done (or no longer watching), passes the signal on exactly once.
+        """
+        if self._forwarded:
+            return  # passed on already; a later wake-up from the watcher is absorbed here
+        if self._forward or not self._watching:
+            self._forwarded = True
+            self._pass_on(signum, frame)
+            return
+        if self.sigterm_at is None:
+            self.sigterm_at = time.monotonic()
+        wake = self._wake_w
+        if wake is not None:
+            with contextlib.suppress(OSError):  # full or closed: the wakeup fd woke it already
+                os.write(wake, bytes([signum]))
+
+    def _pass_on(self, signum: int, frame: FrameType | None) -> None:
+        """What SIGTERM would have done without the lease (main thread only)."""
         previous = self._previous_handler
-        self._restore_handler()
         if callable(previous):
             previous(signum, frame)
-        elif previous in (signal.SIG_DFL, None):
-            os.kill(os.getpid(), signum)
+            return
+        # No Python handler before ours: the default action, so the process ends *by* SIGTERM.
+        self._uninstall()
+        signal.raise_signal(signum)
+
+    def _watch(self, fd: int) -> None:
+        """The watcher thread: blocked on the pipe until SIGTERM, or until the lease ends."""
+        while True:
+            try:
+                data = os.read(fd, 512)
+            except OSError:
+                return
+            if int(signal.SIGTERM) in data:
+                break
+            if not data or not self._watching:
+                return  # the lease ended without SIGTERM (other bytes: other signals)
+        self._terminate()
+
+    def _terminate(self) -> None:
+        """Revoke within ``revoke_deadline`` of the signal, then pass the signal on."""
+        if self.sigterm_at is None:
+            self.sigterm_at = time.monotonic()
+        deadline = self.sigterm_at + self.revoke_deadline
+        self._stop.set()
+        if not self._acquired.wait(max(deadline - time.monotonic(), 0.0)):
+            log.error(
+                "SIGTERM arrived while the run was reading database credentials from %s/creds/%s "
+                "and Vault had not answered %.0f s later: if Vault created the user, it drops "
+                "it when the role's default_ttl runs out",
+                self.mount,
+                self.role,
+                self.revoke_deadline,
+            )
+        else:
+            creds = self._credentials
+            try:
+                self.revoke(deadline=deadline)
+            except FloeSecretsError as e:
+                log.error(
+                    "Revoking the Vault lease of role '%s' on SIGTERM failed: %s", self.role, e
+                )
+            except Exception:
+                log.exception("Revoking the Vault lease of role '%s' on SIGTERM failed", self.role)
+            else:
+                if creds is not None:
+                    log.info(
+                        "SIGTERM: revoked the Vault lease of role '%s' (user '%s') in %.2f s",
+                        self.role,
+                        creds.username,
+                        time.monotonic() - self.sigterm_at,
+                    )
+        self._forward = True
+        with contextlib.suppress(OSError):  # ESRCH: the main thread is gone already
+            signal.pthread_kill(self._main_ident, signal.SIGTERM)
+        if callable(self._previous_handler):
+            return  # that handler decides what SIGTERM does; it has been called or will be
+        time.sleep(PASS_ON_GRACE)
+        log.error(
+            "The main thread did not act on SIGTERM within %.0f s (stuck outside Python?); "
+            "ending the process with exit code %d",
+            PASS_ON_GRACE,
+            128 + signal.SIGTERM,
+        )
+        os._exit(128 + signal.SIGTERM)
+
+    def _end_sigterm_watch(self) -> None:
+        """Stop watching; a SIGTERM the watcher saw is passed on before this returns."""
+        if not self._installed:
+            return
+        on_main = threading.current_thread() is threading.main_thread()
+        self._watching = False
+        if on_main:
+            self._reset_wakeup_fd()
+            wake, self._wake_w = self._wake_w, None
+            if wake is not None:
+                os.close(wake)  # EOF for the watcher, after any byte already written
+        elif self._wake_w is not None:  # the fds stay open: the handler stays installed
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"\0")
+        watcher = self._watcher
+        try:
+            if watcher is not None and watcher is not threading.current_thread():
+                watcher.join(timeout=self.revoke_deadline + PASS_ON_GRACE + 1.0)
+        finally:
+            if on_main:
+                if watcher is not None and not watcher.is_alive() and self._wake_r is not None:
+                    os.close(self._wake_r)
+                    self._wake_r = None
+                self._uninstall()
+
+    def _reset_wakeup_fd(self) -> None:
+        if not self._owns_wakeup_fd:
+            return
+        self._owns_wakeup_fd = False
+        current = signal.set_wakeup_fd(-1)
+        if current not in (-1, self._wake_w):  # someone replaced ours since: theirs stays
+            signal.set_wakeup_fd(current)
+
+    def _uninstall(self) -> None:
+        """Give SIGTERM back to the handler that was there before (main thread only)."""
+        if not self._installed:
+            return
+        self._installed = False
+        self._reset_wakeup_fd()
+        previous = self._previous_handler
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
