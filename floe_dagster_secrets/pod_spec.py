@@ -1,13 +1,16 @@
 """Pure builders for the pod-spec fragments that carry secrets into a Job pod.
 
 Every backend ends the same way (ADR-0023: "all backends produce the same output"), so these live
-outside any backend and are shared by the plugins, the run launcher and the CLI.
+outside any backend and are shared by the plugins, the run launcher and the CLI. The value types
+of the launcher's seam (:class:`RunPodSettings` in, :class:`RunPodContribution` out; see
+``backends.base.ContributesToRunPod``) are here for the same reason.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from floe_dagster_secrets.errors import InvalidSecretReferenceError
@@ -50,3 +53,80 @@ def env_from_secret_keys(secret_refs: Mapping[str, str]) -> dict[str, Any]:
         secret, key = split_key_ref(ref, env_var=env_var)
         env.append({"name": env_var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
     return {"env": env}
+
+
+# --- what a backend gives a run's pod (the launcher's seam, see backends.base) -------------------
+
+
+@dataclass(frozen=True)
+class RunPodSettings:
+    """What the run launcher tells a backend about the pod it is building.
+
+    Attributes:
+        prefixes: Secret name → ``envFrom`` prefix (the compute secret → ``DBT_ENV_SECRET_``).
+        service_account_name: The service account the launcher is configured with (its own
+            ``service_account_name``); ``None`` when the user set none there.
+        overrides: Launcher settings that change what the pod is told about the backend, by
+            launcher config field name (``vault_address``, ``vault_role``, ``vault_auth_mount``:
+            an in-cluster address that differs from the manifest's). A backend ignores the ones
+            that are not its own.
+    """
+
+    prefixes: Mapping[str, str] = field(default_factory=dict)
+    service_account_name: str | None = None
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunPodContribution:
+    """What a backend adds to a run's (or step's) pod for the secrets it holds; no value in it.
+
+    Attributes:
+        env_from: ``envFrom`` entries, snake_case as ``UserDefinedDagsterK8sConfig`` holds them.
+        env: Plain ``{"name", "value"}`` env vars: addresses and names only, never a credential.
+        service_account_name: The service account the pod must run as (e.g. the one a Vault
+            Kubernetes-auth role is bound to); ``None``: any.
+        service_account_reason: Why, for the error when the user set another one.
+        kubernetes_secrets: Which names the launcher must pre-flight as Kubernetes Secrets in the
+            Job's namespace (the ones ``env_from`` references).
+    """
+
+    env_from: tuple[Mapping[str, Any], ...] = ()
+    env: tuple[Mapping[str, str], ...] = ()
+    service_account_name: str | None = None
+    service_account_reason: str = ""
+    kubernetes_secrets: tuple[str, ...] = ()
+
+    def merged(self, other: RunPodContribution) -> RunPodContribution:
+        """This contribution followed by ``other`` (lists appended; ``other``'s account wins)."""
+        return RunPodContribution(
+            env_from=(*self.env_from, *other.env_from),
+            env=(*self.env, *other.env),
+            service_account_name=other.service_account_name or self.service_account_name,
+            service_account_reason=(
+                other.service_account_reason
+                if other.service_account_name
+                else self.service_account_reason
+            ),
+            kubernetes_secrets=tuple(
+                dict.fromkeys([*self.kubernetes_secrets, *other.kubernetes_secrets])
+            ),
+        )
+
+
+def kubernetes_secrets_contribution(
+    names: Sequence[str], settings: RunPodSettings
+) -> RunPodContribution:
+    """Each name a Kubernetes Secret in the Job's namespace: one ``envFrom`` entry each.
+
+    What the Kubernetes and ESO backends give a pod (ESO's targets are Kubernetes Secrets), and
+    what the launcher does with its own ``platform_secrets`` whatever the backend.
+    """
+    entries: list[Mapping[str, Any]] = []
+    unique = tuple(dict.fromkeys(names))
+    for name in unique:
+        entry: dict[str, Any] = {"secret_ref": {"name": name}}
+        if settings.prefixes.get(name):
+            entry["prefix"] = settings.prefixes[name]
+        entries.append(entry)
+    return RunPodContribution(env_from=tuple(entries), kubernetes_secrets=unique)

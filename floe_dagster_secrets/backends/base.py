@@ -9,11 +9,16 @@ whether a secret changed; those are here too, so no caller ever special-cases a 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from floe_dagster_secrets import audit
-from floe_dagster_secrets.pod_spec import env_from_secret, env_from_secret_keys
+from floe_dagster_secrets.pod_spec import (
+    RunPodContribution,
+    RunPodSettings,
+    env_from_secret,
+    env_from_secret_keys,
+)
 from floe_dagster_secrets.types import SecretData, SecretMetadata
 
 
@@ -105,3 +110,26 @@ class SecretsPlugin(ABC):
 
 # The base class's own default implementation is audited too (subclasses that keep it).
 audit.audit_class(SecretsPlugin)
+
+
+@runtime_checkable
+class ContributesToRunPod(Protocol):
+    """A backend that decides what a run's pod gets for the secrets it holds.
+
+    The run launcher asks the manifest's backend (constructed from the manifest, no I/O) and
+    never tests a backend's name: Kubernetes Secrets and ESO give ``envFrom`` entries and ask for
+    a Kubernetes pre-flight; Vault gives its address, auth role and mount as plain env vars and
+    the service account its role is bound to, and no Kubernetes Secret at all. A backend without
+    this capability is treated as Kubernetes Secrets of the same names
+    (:func:`~floe_dagster_secrets.pod_spec.kubernetes_secrets_contribution`).
+    """
+
+    def run_pod_contribution(
+        self, names: Sequence[str], settings: RunPodSettings
+    ) -> RunPodContribution:
+        """What the pod gets for ``names`` (secrets of this backend); pure, no I/O, no value.
+
+        Called with every run, also with no names (a backend may still need to tell the pod
+        where it is), and from ``get_container_context_for_run``, which must stay pure.
+        """
+        ...

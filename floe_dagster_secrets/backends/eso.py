@@ -62,6 +62,11 @@ from floe_dagster_secrets.errors import (
     SecretNotFoundError,
     with_step_context,
 )
+from floe_dagster_secrets.pod_spec import (
+    RunPodContribution,
+    RunPodSettings,
+    kubernetes_secrets_contribution,
+)
 from floe_dagster_secrets.types import SecretData, SecretMetadata
 
 if TYPE_CHECKING:
@@ -171,6 +176,16 @@ class ESOSecretsPlugin(SecretsPlugin):
         self._api = EsoApi(self._k8s._client)
         self._source_plugin: VaultSecretsPlugin | None = None
         self._source_lock = threading.Lock()
+
+    def run_pod_contribution(
+        self, names: Sequence[str], settings: RunPodSettings
+    ) -> RunPodContribution:
+        """``envFrom`` of the Secret ESO syncs for each name (same name), each pre-flighted.
+
+        The pre-flight also refuses a Secret whose ExternalSecret is not Ready and fresh
+        (``ContributesToRunPod``).
+        """
+        return kubernetes_secrets_contribution(names, settings)
 
     def set_progress(self, progress: Progress | None) -> None:
         """Where forced-sync waits report progress (the CLI passes a stderr printer)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -37,6 +37,11 @@ from floe_dagster_secrets.backends._retry import (
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.errors import BackendUnavailableError
 from floe_dagster_secrets.masking import get_masker
+from floe_dagster_secrets.pod_spec import (
+    RunPodContribution,
+    RunPodSettings,
+    kubernetes_secrets_contribution,
+)
 from floe_dagster_secrets.types import SecretData, SecretMetadata, SecretValue
 
 if TYPE_CHECKING:
@@ -140,6 +145,16 @@ class K8sSecretsPlugin(SecretsPlugin):
         # bounded retries: 4 x 4 attempts and 4 read timeouts per attempt. One layer decides.
         configuration.retries = False
         return with_default_timeout(client.ApiClient(configuration), self.request_timeout)
+
+    def run_pod_contribution(
+        self, names: Sequence[str], settings: RunPodSettings
+    ) -> RunPodContribution:
+        """``envFrom`` of each Secret (prefixed as configured), each pre-flighted; no account.
+
+        The kubelet resolves ``envFrom`` itself, so the pod's service account needs no access
+        to the Secrets (``ContributesToRunPod``).
+        """
+        return kubernetes_secrets_contribution(names, settings)
 
     def close(self) -> None:
         """Close the client this plugin created (a client passed in is left to its owner)."""

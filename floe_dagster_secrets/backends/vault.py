@@ -25,7 +25,7 @@ one re-login on 403) are in :mod:`._vault_auth`; hvac is imported on first use o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from floe_dagster_secrets.backends import validation
@@ -45,6 +45,7 @@ from floe_dagster_secrets.backends._vault_leases import DatabaseCredentials, Run
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretValueError
 from floe_dagster_secrets.masking import get_masker
+from floe_dagster_secrets.pod_spec import RunPodContribution, RunPodSettings
 from floe_dagster_secrets.types import SecretData, SecretMetadata, SecretValue
 
 __all__ = [
@@ -62,7 +63,7 @@ _DEFAULT_AUTH_MOUNTS: dict[str, str] = {"kubernetes": "kubernetes", "approle": "
 POD_ADDRESS_ENV = "VAULT_ADDR"
 POD_ROLE_ENV = "FLOE_VAULT_AUTH_ROLE"
 POD_MOUNT_ENV = "FLOE_VAULT_AUTH_MOUNT"
-"""Env vars the run launcher sets in a Job pod (``launcher/pod_env.py`` uses the same names)."""
+"""Env vars a Job pod gets from :meth:`VaultSecretsPlugin.run_pod_contribution`."""
 
 
 def pod_login_overrides(environ: Mapping[str, str]) -> dict[str, str]:
@@ -182,6 +183,41 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
         if "lease_id" in arguments:
             return str(arguments["lease_id"])
         return None
+
+    def run_pod_contribution(
+        self, names: Sequence[str], settings: RunPodSettings
+    ) -> RunPodContribution:
+        """Where the pod logs in, as plain env vars; no ``envFrom``, no Kubernetes Secret.
+
+        The pod reads ``names`` from Vault itself (``ContributesToRunPod``), so nothing is
+        pre-flighted in Kubernetes. ``VAULT_ADDR``, the auth role and mount come from this
+        plugin's config unless the launcher overrides them (``vault_address`` …: an in-cluster
+        address). With Kubernetes auth the pod must run as the service account the role is
+        bound to: the launcher's ``service_account_name``, else ``floe-job-runner`` (what
+        ``floe_dagster_secrets.vault.kubernetes_auth_role`` binds by default).
+        """
+        del names  # every name is read in the pod, at its KV path
+        from floe_dagster_secrets.vault.policy import RUN_SERVICE_ACCOUNT
+
+        address = settings.overrides.get("vault_address") or self.address
+        role = settings.overrides.get("vault_role") or self.auth.role
+        mount = settings.overrides.get("vault_auth_mount") or self.auth.mount_path
+        env = (
+            {"name": POD_ADDRESS_ENV, "value": address},
+            {"name": POD_ROLE_ENV, "value": role},
+            {"name": POD_MOUNT_ENV, "value": mount},
+        )
+        if self.auth.method != "kubernetes":
+            return RunPodContribution(env=env)
+        account = settings.service_account_name or RUN_SERVICE_ACCOUNT
+        return RunPodContribution(
+            env=env,
+            service_account_name=account,
+            service_account_reason=(
+                f"the pod logs in to Vault with its service-account token through Kubernetes "
+                f"auth role '{role}' (mount '{mount}'), which is bound to '{account}'"
+            ),
+        )
 
     def close(self) -> None:
         """Close the HTTP session; the token expires at its TTL."""

@@ -1,7 +1,17 @@
 """The launcher's own ``dagster.yaml`` settings, and what they resolve to once the manifest is read.
 
-Kept apart from the launcher class so the resolution (manifest → prefixes, required keys, Vault
-login) is a plain function with unit tests; reading the manifest file is the only I/O here.
+Kept apart from the launcher class so the resolution (manifest → prefixes, required keys, the
+backend that decides what a pod gets) is a plain function with unit tests; reading the manifest
+file is the only I/O here (the backend is constructed from it without any).
+
+What is added to a pod that the user did not write into the pod config:
+
+- the dbt profiles ConfigMap (a volume and ``DBT_PROFILES_DIR``): when
+  ``dbt_profiles_config_map`` names one, or, unset, when ``manifest_path`` is set (a manifest
+  always has a compute plugin, from which ``floe`` renders the ``dbt-profiles`` ConfigMap);
+  ``dbt_profiles_config_map: null`` turns it off. Without a manifest: nothing.
+- the service account: only what the backend requires (Vault's Kubernetes-auth role), only when
+  the user set none; see ``pod_env.service_account_conflict``.
 """
 
 from __future__ import annotations
@@ -14,17 +24,19 @@ from typing import Any
 
 from dagster import Array, Field, Noneable, Permissive, StringSource
 
+from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.backends.factory import plugin_from_manifest
 from floe_dagster_secrets.dbt import SECRET_ENV_PREFIX, required_secret_keys
 from floe_dagster_secrets.errors import InvalidManifestError
 from floe_dagster_secrets.launcher.pod_env import (
     DEFAULT_PROFILES_CONFIG_MAP,
     DEFAULT_PROFILES_DIR,
-    DEFAULT_SERVICE_ACCOUNT,
     PodSecretsSettings,
-    VaultLogin,
+    pod_contribution,
 )
 from floe_dagster_secrets.manifest import Manifest, load_manifest
 from floe_dagster_secrets.masking import get_masker
+from floe_dagster_secrets.pod_spec import RunPodContribution
 
 DEFAULT_FINGERPRINT_KEY_ENV = "FLOE_LAUNCHER_FINGERPRINT_KEY"
 
@@ -53,7 +65,13 @@ FLOE_FIELDS: dict[str, Field] = {
     ),
     "compute_secret": Field(Noneable(str), default_value=None),
     "compute_type": Field(Noneable(str), default_value=None),
-    "dbt_profiles_config_map": Field(Noneable(str), default_value=DEFAULT_PROFILES_CONFIG_MAP),
+    "dbt_profiles_config_map": Field(
+        Noneable(str),
+        is_required=False,
+        description="ConfigMap holding profiles.yml, mounted at dbt_profiles_dir in run and step "
+        f"pods. Unset: '{DEFAULT_PROFILES_CONFIG_MAP}' when manifest_path is set, else none; "
+        "null: none.",
+    ),
     "dbt_profiles_dir": Field(str, default_value=DEFAULT_PROFILES_DIR),
     "preflight_check": Field(bool, default_value=True),
     "fingerprint_key_env": Field(
@@ -62,10 +80,17 @@ FLOE_FIELDS: dict[str, Field] = {
         description="NAME of the env var (in the daemon/webserver) holding the HMAC key.",
     ),
     "fingerprint_key_file": Field(Noneable(str), default_value=None),
-    "vault_address": Field(Noneable(str), default_value=None),
+    "vault_address": Field(
+        Noneable(str),
+        default_value=None,
+        description="Vault address the pods use, if not the manifest's (type: vault only).",
+    ),
     "vault_role": Field(Noneable(str), default_value=None),
     "vault_auth_mount": Field(Noneable(str), default_value=None),
 }
+
+_BACKEND_OVERRIDES = ("vault_address", "vault_role", "vault_auth_mount")
+"""Launcher fields passed to the manifest's backend as ``RunPodSettings.overrides``."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,15 @@ class LauncherSecrets:
     preflight_check: bool = True
     fingerprint_key_env: str = DEFAULT_FINGERPRINT_KEY_ENV
     fingerprint_key_file: str | None = None
+    backend: SecretsPlugin | None = None
+    """The manifest's backend, constructed without I/O and never used for I/O here: it decides
+    what a pod gets (``ContributesToRunPod``). ``None``: no manifest, Kubernetes Secrets."""
+
+    def contribution(self, names: Sequence[str]) -> RunPodContribution:
+        """What the pod of a run (or step) with secrets ``names`` gets; pure."""
+        return pod_contribution(
+            names, platform_secrets=self.platform_secrets, backend=self.backend, settings=self.pod
+        )
 
     def keys_for(self, name: str) -> tuple[str, ...]:
         """Keys secret ``name`` must hold (empty: existence is enough)."""
@@ -99,9 +133,7 @@ class LauncherSecrets:
         return raw.encode()
 
 
-def _manifest_parts(
-    manifest: Manifest,
-) -> tuple[dict[str, str], dict[str, list[str]], VaultLogin | None]:
+def _manifest_parts(manifest: Manifest) -> tuple[dict[str, str], dict[str, list[str]]]:
     prefixes: dict[str, str] = {}
     keys: dict[str, list[str]] = {}
     compute = manifest.plugins.compute
@@ -112,12 +144,7 @@ def _manifest_parts(
         )
     for name, policy in (manifest.secrets or {}).items():
         keys.setdefault(name, []).extend(policy.keys)
-    vault = None
-    section = manifest.plugins.secrets
-    if section.type == "vault" and section.config is not None:
-        cfg: Any = section.config
-        vault = VaultLogin(address=str(cfg.address), role=cfg.role, auth_mount=cfg.mount_path)
-    return prefixes, keys, vault
+    return prefixes, keys
 
 
 def resolve(config: Mapping[str, Any], *, service_account_name: str | None) -> LauncherSecrets:
@@ -126,12 +153,14 @@ def resolve(config: Mapping[str, Any], *, service_account_name: str | None) -> L
     Explicit launcher settings win over what the manifest implies.
 
     Raises:
-        InvalidManifestError: ``manifest_path`` is set but the file cannot be read.
+        InvalidManifestError: ``manifest_path`` is set but the file cannot be read, or a
+            ``vault_*`` override is set without a manifest to apply it to.
     """
     prefixes: dict[str, str] = {}
     keys: dict[str, list[str]] = {}
-    vault: VaultLogin | None = None
+    backend: SecretsPlugin | None = None
     manifest_path = config.get("manifest_path")
+    overrides = {k: str(config[k]) for k in _BACKEND_OVERRIDES if config.get(k)}
     if manifest_path:
         if not Path(manifest_path).is_file():
             raise InvalidManifestError(
@@ -139,7 +168,16 @@ def resolve(config: Mapping[str, Any], *, service_account_name: str | None) -> L
                 fix="point run_launcher.config.manifest_path in dagster.yaml at manifest.yaml",
                 path=str(manifest_path),
             )
-        prefixes, keys, vault = _manifest_parts(load_manifest(manifest_path))
+        manifest = load_manifest(manifest_path)
+        prefixes, keys = _manifest_parts(manifest)
+        backend = plugin_from_manifest(manifest, base_dir=Path(manifest_path).parent)
+    elif overrides:
+        raise InvalidManifestError(
+            f"The run launcher sets {', '.join(sorted(overrides))} but no manifest_path: these "
+            "override the manifest's Vault backend for the pods, and there is none",
+            fix="set run_launcher.config.manifest_path to a manifest with plugins.secrets.type "
+            "vault, or remove them",
+        )
     compute_secret = config.get("compute_secret")
     if compute_secret:
         prefixes.setdefault(compute_secret, SECRET_ENV_PREFIX)
@@ -148,20 +186,16 @@ def resolve(config: Mapping[str, Any], *, service_account_name: str | None) -> L
     prefixes.update({str(k): str(v) for k, v in (config.get("secret_prefixes") or {}).items()})
     for name, extra in (config.get("required_keys") or {}).items():
         keys.setdefault(str(name), []).extend(str(k) for k in extra)
-    if config.get("vault_address"):
-        vault = VaultLogin(
-            address=str(config["vault_address"]),
-            role=str(config.get("vault_role") or (vault.role if vault else "floe")),
-            auth_mount=str(
-                config.get("vault_auth_mount") or (vault.auth_mount if vault else "kubernetes")
-            ),
-        )
+    if "dbt_profiles_config_map" in config:
+        profiles = config["dbt_profiles_config_map"]
+    else:
+        profiles = DEFAULT_PROFILES_CONFIG_MAP if manifest_path else None
     pod = PodSecretsSettings(
-        service_account_name=service_account_name or DEFAULT_SERVICE_ACCOUNT,
+        service_account_name=service_account_name or None,
         prefixes=prefixes,
-        profiles_config_map=config.get("dbt_profiles_config_map", DEFAULT_PROFILES_CONFIG_MAP),
+        profiles_config_map=profiles or None,
         profiles_dir=config.get("dbt_profiles_dir") or DEFAULT_PROFILES_DIR,
-        vault=vault,
+        overrides=overrides,
     )
     platform: Sequence[str] = config.get("platform_secrets") or ()
     return LauncherSecrets(
@@ -171,4 +205,5 @@ def resolve(config: Mapping[str, Any], *, service_account_name: str | None) -> L
         preflight_check=bool(config.get("preflight_check", True)),
         fingerprint_key_env=config.get("fingerprint_key_env") or DEFAULT_FINGERPRINT_KEY_ENV,
         fingerprint_key_file=config.get("fingerprint_key_file"),
+        backend=backend,
     )

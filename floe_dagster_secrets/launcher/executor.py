@@ -9,7 +9,10 @@ This executor's step handler adds, after everything dagster-k8s merged, the secr
 assets *this step* materializes or checks (``floe/secrets`` metadata, read from the job
 definition the run worker has loaded) plus the platform-wide ones — intersected with the run's
 ``floe/secret-refs`` tag, so a step never gets a secret the launcher did not check and record.
-A step with no asset (a plain op) gets the platform secrets only.
+A step with no asset (a plain op) gets the platform secrets only. What the step pod gets for
+them is the manifest's backend's decision, as for the run pod; a service account set for step
+pods (executor config, op tags, code location) is never replaced: a step whose account the
+backend cannot work with fails before its Job is created, naming both.
 
 .. code-block:: python
 
@@ -20,22 +23,22 @@ A step with no asset (a plain op) gets the platform secrets only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, cast
 
-from dagster import AssetKey, executor, multiple_process_executor_requirements
-from dagster_k8s.container_context import K8sContainerContext
-from dagster_k8s.executor import _K8S_EXECUTOR_CONFIG_SCHEMA, K8sStepHandler, k8s_job_executor
-from dagster_k8s.job import UserDefinedDagsterK8sConfig as UserConfig
+from dagster import AssetKey, DagsterEvent, executor, multiple_process_executor_requirements
+from dagster_k8s.executor import K8sStepHandler, k8s_job_executor
 
 from floe_dagster_secrets._dagster_internals import StepDelegatingExecutor, StepHandlerContext
+from floe_dagster_secrets.launcher import _dagster_k8s_internals as internals
 from floe_dagster_secrets.launcher.job_faults import DEFAULT_JOB_REQUEST_TIMEOUT, bound_requests
 from floe_dagster_secrets.launcher.pod_env import (
     SECRET_REFS_TAG,
     parse_refs_tag,
-    run_k8s_config,
     run_secret_names,
+    service_account_conflict,
 )
-from floe_dagster_secrets.launcher.run_launcher import FloeK8sRunLauncher
+from floe_dagster_secrets.launcher.run_launcher import FloeK8sRunLauncher, service_account_of
 from floe_dagster_secrets.resources.metadata import secrets_from_metadata
 
 
@@ -83,22 +86,41 @@ class FloeK8sStepHandler(K8sStepHandler):
             return context
         step_key = self._get_step_key(step_handler_context)
         names = step_secret_names(step_handler_context, step_key, launcher)
-        ours = UserConfig.from_dict(run_k8s_config(names, launcher.floe.pod))  # type: ignore[no-untyped-call]
-        return context.merge(K8sContainerContext(run_k8s_config=ours))
+        return launcher.with_secrets(context, launcher.floe.contribution(names))
+
+    def launch_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
+        """Refuse a step pod account the backend cannot work with, then dagster-k8s's launch."""
+        launcher = step_handler_context.instance.run_launcher
+        if isinstance(launcher, FloeK8sRunLauncher):
+            theirs = super()._get_container_context(step_handler_context)
+            step_key = self._get_step_key(step_handler_context)
+            names = step_secret_names(step_handler_context, step_key, launcher)
+            backend = launcher.floe.backend
+            conflict = service_account_conflict(
+                launcher.floe.contribution(names),
+                service_account_of(theirs),
+                where=f"the step pod config of step '{step_key}' (k8s_job_executor config, op "
+                "tags, launcher or code location)",
+                backend=backend.name if backend is not None else "k8s",
+            )
+            if conflict is not None:
+                raise conflict
+        yield from super().launch_step(step_handler_context)
 
 
 @executor(
     name="floe_k8s",
-    config_schema=_K8S_EXECUTOR_CONFIG_SCHEMA,
+    config_schema=internals.EXECUTOR_CONFIG_SCHEMA,
     requirements=multiple_process_executor_requirements(),
 )
 def floe_k8s_job_executor(init_context: Any) -> StepDelegatingExecutor:
     """``k8s_job_executor`` (same config) with step pods scoped to each step's secrets."""
     base = cast(StepDelegatingExecutor, k8s_job_executor.executor_creation_fn(init_context))  # type: ignore[misc]
     # dagster-k8s builds its handler inside the executor function; re-classing it keeps every
-    # setting it parsed (image, kube config, per-step config) and swaps one method.
-    base._step_handler.__class__ = FloeK8sStepHandler
-    client = base._step_handler._api_client  # type: ignore[attr-defined]
-    for api in (client.batch_api, client.core_api):  # dagster-k8s sets few timeouts: cap them
+    # setting it parsed (image, kube config, per-step config) and swaps two methods.
+    internals.reclass_step_handler(base, FloeK8sStepHandler)
+    client = internals.kubernetes_client(internals.step_handler(base))
+    # the handler created these API objects itself; dagster-k8s sets few timeouts: cap them
+    for api in (client.batch_api, client.core_api):
         bound_requests(api.api_client, DEFAULT_JOB_REQUEST_TIMEOUT)
     return base

@@ -1,11 +1,15 @@
 """Pure pod-spec building for the run launcher: which secrets a run gets, and how.
 
-No I/O and no Dagster here: given the secret names a run needs and the launcher's settings, build
-the ``dagster-k8s`` user-defined config fragment (snake_case, as ``UserDefinedDagsterK8sConfig``
-holds it) that mounts exactly those secrets, the dbt profiles ConfigMap, the service account and,
-for Vault, the non-secret addresses the pod needs to log in with its own token. Also the checks
-that must hold before a Job is created (pre-flight, literal credentials in run tags) and the
-keyed fingerprint recorded on the run.
+No I/O and no Dagster here: given the secret names a run needs, the launcher's settings and the
+manifest's backend, build the ``dagster-k8s`` user-defined config fragment (snake_case, as
+``UserDefinedDagsterK8sConfig`` holds it) that gives the pod exactly those secrets. What the pod
+gets for a secret is the backend's decision (``ContributesToRunPod``: ``envFrom`` for Kubernetes
+and ESO, Vault's address/role/mount and service account for Vault); the launcher's own
+``platform_secrets`` are always Kubernetes Secrets. Nothing is added that the user did not
+configure: the dbt profiles ConfigMap only when configured (or implied by a manifest), and a
+service account only when the backend requires one and the user set none. Also the checks that
+must hold before a Job is created (pre-flight, literal credentials in run tags, the service
+account) and the keyed fingerprint recorded on the run.
 """
 
 from __future__ import annotations
@@ -17,55 +21,61 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from floe_dagster_secrets.errors import InvalidSecretReferenceError, SecretNotFoundError
+from floe_dagster_secrets.backends.base import ContributesToRunPod, SecretsPlugin
+from floe_dagster_secrets.errors import (
+    InvalidSecretReferenceError,
+    SecretAccessDeniedError,
+    SecretNotFoundError,
+)
+from floe_dagster_secrets.pod_spec import (
+    RunPodContribution,
+    RunPodSettings,
+    kubernetes_secrets_contribution,
+)
 from floe_dagster_secrets.types import SecretMetadata
 
-DEFAULT_SERVICE_ACCOUNT = "floe-job-runner"
 DEFAULT_PROFILES_CONFIG_MAP = "dbt-profiles"
+"""The ConfigMap ``floe`` renders from a manifest (``render_profiles_configmap``)."""
 DEFAULT_PROFILES_DIR = "/opt/floe/dbt-profiles"
 PROFILES_VOLUME = "floe-dbt-profiles"
 
 SECRET_REFS_TAG = "floe/secret-refs"  # noqa: S105 - a tag name
 """Run tag: the secrets (comma-separated names) the run was launched with, in envFrom order."""
 SECRET_VERSIONS_TAG = "floe/secret-versions"  # noqa: S105 - a tag name
-"""Run tag: JSON ``{name: resourceVersion}`` of each secret at launch."""
+"""Run tag: JSON ``{name: resourceVersion}`` of each secret checked at launch."""
 SECRET_FINGERPRINTS_TAG = "floe/secret-fingerprints"  # noqa: S105 - a tag name
 """Run tag: JSON ``{name: "hmac-sha256:<hex>"}``, keyed with the launcher's key."""
-
-VAULT_ADDR_ENV = "VAULT_ADDR"
-VAULT_ROLE_ENV = "FLOE_VAULT_AUTH_ROLE"
-VAULT_MOUNT_ENV = "FLOE_VAULT_AUTH_MOUNT"
 
 _CREDENTIAL_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_KEY$", re.IGNORECASE)
 _FINGERPRINT_HEX_CHARS = 32
 
 
 @dataclass(frozen=True)
-class VaultLogin:
-    """Where a pod logs in to Vault: addresses and names only, the credential is its SA token."""
-
-    address: str
-    role: str
-    auth_mount: str
-
-
-@dataclass(frozen=True)
 class PodSecretsSettings:
-    """How the launcher mounts secrets; built once from the launcher config.
+    """How the launcher builds a pod's secrets; resolved once from the launcher config.
 
     Attributes:
-        service_account_name: ServiceAccount of the run pod (Vault logs in with its token).
+        service_account_name: The launcher's own ``service_account_name``; ``None`` if unset.
         prefixes: Secret name → ``envFrom`` prefix (the compute secret → ``DBT_ENV_SECRET_``).
-        profiles_config_map: ConfigMap holding ``profiles.yml``; ``None`` mounts nothing.
+        profiles_config_map: ConfigMap holding ``profiles.yml``; ``None`` mounts nothing (the
+            default without a manifest).
         profiles_dir: Where that ConfigMap is mounted; becomes ``DBT_PROFILES_DIR``.
-        vault: Set when the manifest's secrets type is ``vault``.
+        overrides: Launcher settings of the pod's backend login (``vault_address`` …).
     """
 
-    service_account_name: str = DEFAULT_SERVICE_ACCOUNT
+    service_account_name: str | None = None
     prefixes: Mapping[str, str] = field(default_factory=dict)
-    profiles_config_map: str | None = DEFAULT_PROFILES_CONFIG_MAP
+    profiles_config_map: str | None = None
     profiles_dir: str = DEFAULT_PROFILES_DIR
-    vault: VaultLogin | None = None
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def for_backend(self) -> RunPodSettings:
+        """What a backend is told about the pod."""
+        return RunPodSettings(
+            prefixes=self.prefixes,
+            service_account_name=self.service_account_name,
+            overrides=self.overrides,
+        )
 
 
 def run_secret_names(
@@ -94,27 +104,50 @@ def format_refs_tag(names: Sequence[str]) -> str:
 
 def env_from_entries(names: Sequence[str], prefixes: Mapping[str, str]) -> list[dict[str, Any]]:
     """``envFrom`` secretRefs (snake_case), in order, prefixed where the settings say so."""
-    entries: list[dict[str, Any]] = []
-    for name in dict.fromkeys(names):
-        entry: dict[str, Any] = {"secret_ref": {"name": name}}
-        if prefixes.get(name):
-            entry["prefix"] = prefixes[name]
-        entries.append(entry)
-    return entries
+    contribution = kubernetes_secrets_contribution(names, RunPodSettings(prefixes=prefixes))
+    return [dict(entry) for entry in contribution.env_from]
 
 
-def run_k8s_config(names: Sequence[str], settings: PodSecretsSettings) -> dict[str, Any]:
+def pod_contribution(
+    names: Sequence[str],
+    *,
+    platform_secrets: Sequence[str],
+    backend: SecretsPlugin | None,
+    settings: PodSecretsSettings,
+) -> RunPodContribution:
+    """What the pod gets for ``names``: platform ones as Kubernetes Secrets, the rest the backend's.
+
+    The backend is asked even with no name of its own (Vault still tells the pod where to log
+    in). No backend (no manifest), or one without ``ContributesToRunPod``: Kubernetes Secrets.
+    """
+    platform = set(platform_secrets)
+    ours = [name for name in names if name in platform]
+    theirs = [name for name in names if name not in platform]
+    to_backend = settings.for_backend()
+    contribution = kubernetes_secrets_contribution(ours, to_backend)
+    if isinstance(backend, ContributesToRunPod):
+        return contribution.merged(backend.run_pod_contribution(theirs, to_backend))
+    return contribution.merged(kubernetes_secrets_contribution(theirs, to_backend))
+
+
+def run_k8s_config(
+    contribution: RunPodContribution,
+    settings: PodSecretsSettings,
+    *,
+    current_service_account: str | None = None,
+) -> dict[str, Any]:
     """The ``UserDefinedDagsterK8sConfig`` dict that carries the run's secrets into its pod.
 
     Merged (deep) after everything the user configured, so a shallow user merge can never drop
-    it; ``service_account_name`` is ours, as the secrets' RBAC and Vault role are bound to it.
+    it. ``service_account_name`` is set only when the backend requires one and the pod has none
+    yet (``current_service_account``: what the user's configuration already gives it); a
+    different one is refused before launch (:func:`service_account_conflict`), never replaced.
     """
     container: dict[str, Any] = {}
-    pod: dict[str, Any] = {"service_account_name": settings.service_account_name}
+    pod: dict[str, Any] = {}
     env: list[dict[str, Any]] = []
-    entries = env_from_entries(names, settings.prefixes)
-    if entries:
-        container["env_from"] = entries
+    if contribution.env_from:
+        container["env_from"] = [dict(entry) for entry in contribution.env_from]
     if settings.profiles_config_map:
         env.append({"name": "DBT_PROFILES_DIR", "value": settings.profiles_dir})
         container["volume_mounts"] = [
@@ -123,17 +156,37 @@ def run_k8s_config(names: Sequence[str], settings: PodSecretsSettings) -> dict[s
         pod["volumes"] = [
             {"name": PROFILES_VOLUME, "config_map": {"name": settings.profiles_config_map}}
         ]
-    if settings.vault is not None:
-        env.extend(
-            [
-                {"name": VAULT_ADDR_ENV, "value": settings.vault.address},
-                {"name": VAULT_ROLE_ENV, "value": settings.vault.role},
-                {"name": VAULT_MOUNT_ENV, "value": settings.vault.auth_mount},
-            ]
-        )
+    env.extend(dict(entry) for entry in contribution.env)
     if env:
         container["env"] = env
+    if contribution.service_account_name and not current_service_account:
+        pod["service_account_name"] = contribution.service_account_name
     return {"container_config": container, "pod_spec_config": pod}
+
+
+def service_account_conflict(
+    contribution: RunPodContribution, current: str | None, *, where: str, backend: str
+) -> SecretAccessDeniedError | None:
+    """Our error when the user's service account is not the one the backend requires.
+
+    Args:
+        contribution: The backend's answer for the run.
+        current: The service account the user's configuration gives the pod (``None``: none).
+        where: Where it was set, for the message (run tag, code location, launcher config).
+        backend: The backend's name, for the message.
+    """
+    required = contribution.service_account_name
+    if not required or not current or current == required:
+        return None
+    return SecretAccessDeniedError(
+        f"The run's pod would run as service account '{current}' ({where}), but the "
+        f"'{backend}' secrets backend needs '{required}': {contribution.service_account_reason}; "
+        "floe does not replace a service account you set, so no Job was created",
+        fix=f"remove service_account_name from {where} so the pod runs as '{required}', or bind "
+        f"the backend's role to '{current}' too and set run_launcher.config."
+        f"service_account_name: {current}, then launch the run again",
+        backend=backend,
+    )
 
 
 def is_credential_name(env_name: str) -> bool:

@@ -4,16 +4,22 @@ Two seams of ``K8sRunLauncher`` are extended, nothing else:
 
 - ``launch_run`` (I/O, once per launch): work out the run's secrets from the assets it will
   execute plus the platform-wide ones, refuse literal credentials in the run's
-  ``dagster-k8s/config`` tag (and in ``dagster.yaml``), check that every secret exists with its
-  keys (metadata only: a WATCH-fed cache per namespace, started on the first launch there,
-  else one LIST; see ``preflight``), then let dagster-k8s create the Job, whose
+  ``dagster-k8s/config`` tag (and in ``dagster.yaml``), refuse a service account the user set
+  that the backend cannot work with (never replace it), check that every secret the pod takes
+  from a Kubernetes Secret exists with its keys (metadata only: a WATCH-fed cache per
+  namespace, started on the first launch there, else one LIST; see ``preflight``; a Vault-backed
+  secret is read by the pod itself and not checked here), then let dagster-k8s create the Job, whose
   "Creating Kubernetes run worker job" event names the refs and versions; names, versions and
   keyed fingerprints are then recorded as run tags. A failed check reports the run as failed
   with our error and creates no Job.
 - ``get_container_context_for_run`` (pure; terminate, debug info and health checks call it too):
   ``super()``'s context (launcher settings, code location ``container_context``, the run's tag),
   then ours merged *after* it, read back from the ``floe/secret-refs`` tag that ``launch_run``
-  wrote. Merging last means a user's shallow merge cannot drop our ``envFrom``.
+  wrote. Merging last means a user's shallow merge cannot drop our ``envFrom``. What the pod
+  gets for each secret is the manifest's backend's decision (``ContributesToRunPod``).
+
+Differences from ``K8sRunLauncher`` a user of dagster-k8s may notice are listed in
+``docs/launcher.md``.
 
 ``dagster.yaml``:
 
@@ -25,7 +31,7 @@ Two seams of ``K8sRunLauncher`` are extended, nothing else:
       config:
         job_namespace: floe-jobs
         instance_config_map: dagster-instance
-        service_account_name: floe-job-runner     # default
+        service_account_name: floe-job-runner     # as in dagster-k8s: yours, never replaced
         manifest_path: /opt/floe/manifest.yaml     # compute secret, key policies, Vault login
         platform_secrets: [polaris-oauth-credentials]
         fingerprint_key_env: FLOE_LAUNCHER_FINGERPRINT_KEY
@@ -33,7 +39,6 @@ Two seams of ``K8sRunLauncher`` are extended, nothing else:
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -58,6 +63,7 @@ from floe_dagster_secrets._dagster_internals import (
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.env_names import non_portable_keys, non_portable_warning
 from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.launcher import _dagster_k8s_internals as internals
 from floe_dagster_secrets.launcher import config as launcher_config
 from floe_dagster_secrets.launcher.job_faults import (
     DEFAULT_JOB_REQUEST_TIMEOUT,
@@ -68,7 +74,6 @@ from floe_dagster_secrets.launcher.job_faults import (
     job_creation_error,
 )
 from floe_dagster_secrets.launcher.pod_env import (
-    DEFAULT_SERVICE_ACCOUNT,
     SECRET_FINGERPRINTS_TAG,
     SECRET_REFS_TAG,
     SECRET_VERSIONS_TAG,
@@ -82,9 +87,11 @@ from floe_dagster_secrets.launcher.pod_env import (
     preflight_errors,
     run_k8s_config,
     run_secret_names,
+    service_account_conflict,
 )
 from floe_dagster_secrets.launcher.preflight import PreflightReader
 from floe_dagster_secrets.launcher.selection import asset_secrets_from_workspace, run_asset_keys
+from floe_dagster_secrets.pod_spec import RunPodContribution
 from floe_dagster_secrets.types import SecretMetadata
 
 _log = logging.getLogger(__name__)
@@ -98,7 +105,9 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             :data:`~floe_dagster_secrets.launcher.config.FLOE_FIELDS`).
         secrets_plugin: Backend used for the pre-flight check (metadata only); default: a
             ``K8sSecretsPlugin`` on the launcher's own kubeconfig or in-cluster credentials.
-        **kwargs: Everything ``K8sRunLauncher`` takes.
+        **kwargs: Everything ``K8sRunLauncher`` takes. ``k8s_client_batch_api`` and
+            ``k8s_client_core_api`` are used as given: only API objects the launcher creates
+            itself get its request timeout.
     """
 
     job_request_timeout: ClassVar[tuple[float, float]] = DEFAULT_JOB_REQUEST_TIMEOUT
@@ -113,18 +122,18 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         secrets_plugin: SecretsPlugin | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("service_account_name", DEFAULT_SERVICE_ACCOUNT)
+        # dagster-k8s requires a string; "" sets none (the namespace's default account)
+        account = kwargs.get("service_account_name") or ""
+        kwargs["service_account_name"] = account
+        injected = [kwargs.get("k8s_client_batch_api"), kwargs.get("k8s_client_core_api")]
         super().__init__(**kwargs)
-        for api in (self._api_client.batch_api, self._api_client.core_api):
-            bound_requests(api.api_client, self.job_request_timeout)
+        client = internals.kubernetes_client(self)
+        for api in (client.batch_api, client.core_api):
+            if not any(api is given for given in injected):  # the caller's objects stay theirs
+                bound_requests(api.api_client, self.job_request_timeout)
         if self.job_create_retry_wait is not None:
-            self._api_client.create_namespaced_job_with_retries = functools.partial(
-                self._api_client.create_namespaced_job_with_retries,
-                wait_time_between_attempts=self.job_create_retry_wait,
-            )
-        self.floe = secrets or launcher_config.resolve(
-            {}, service_account_name=kwargs["service_account_name"]
-        )
+            internals.set_job_create_retry_wait(client, self.job_create_retry_wait)
+        self.floe = secrets or launcher_config.resolve({}, service_account_name=account or None)
         self._secrets_plugin = secrets_plugin
         self._instance_literals: list[str] | None = None
         self._preflight: PreflightReader | None = None
@@ -144,8 +153,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         """Split the config into ours and dagster-k8s's, and resolve ours (reads the manifest)."""
         ours = {k: v for k, v in config_value.items() if k in launcher_config.FLOE_FIELDS}
         theirs = {k: v for k, v in config_value.items() if k not in launcher_config.FLOE_FIELDS}
-        account = theirs.get("service_account_name") or DEFAULT_SERVICE_ACCOUNT
-        theirs["service_account_name"] = account
+        account = theirs.get("service_account_name") or None
         resolved = launcher_config.resolve(ours, service_account_name=account)
         return cls(inst_data=inst_data, secrets=resolved, **theirs)
 
@@ -155,7 +163,15 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         """``super()``'s context with the run's secrets merged last (no I/O: see module doc)."""
         context = super().get_container_context_for_run(dagster_run)
         names = parse_refs_tag(dagster_run.tags.get(SECRET_REFS_TAG))
-        ours = UserConfig.from_dict(run_k8s_config(names, self.floe.pod))  # type: ignore[no-untyped-call]
+        return self.with_secrets(context, self.floe.contribution(names))
+
+    def with_secrets(
+        self, context: K8sContainerContext, contribution: RunPodContribution
+    ) -> K8sContainerContext:
+        """``context`` with ``contribution`` merged last; a service account set stays (pure)."""
+        current = service_account_of(context)
+        config = run_k8s_config(contribution, self.floe.pod, current_service_account=current)
+        ours = UserConfig.from_dict(config)  # type: ignore[no-untyped-call]
         return context.merge(K8sContainerContext(run_k8s_config=ours))
 
     # --- launch -------------------------------------------------------------------------------
@@ -247,20 +263,40 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             context.workspace, run, run_asset_keys(self._instance, run)
         )
         names = run_secret_names(self.floe.platform_secrets, by_asset.values())
-        namespace = str(super().get_container_context_for_run(run).namespace)
+        theirs = super().get_container_context_for_run(run)
+        namespace = str(theirs.namespace)
+        contribution = self.floe.contribution(names)
+        conflict = service_account_conflict(
+            contribution,
+            service_account_of(theirs),
+            where=self._service_account_source(run),
+            backend=self.floe.backend.name if self.floe.backend is not None else "k8s",
+        )
+        if conflict is not None:
+            raise conflict
         tags = {SECRET_REFS_TAG: format_refs_tag(names)}
         found: dict[str, SecretMetadata] = {}
-        if self.floe.preflight_check and names:
-            required = {name: self.floe.keys_for(name) for name in names}
+        checked = contribution.kubernetes_secrets
+        if self.floe.preflight_check and checked:
+            required = {name: self.floe.keys_for(name) for name in checked}
             if self._preflight is None:  # watch-fed metadata cache, started on first launch
                 self._preflight = PreflightReader.for_plugin(self.secrets_plugin())
             found = self._preflight.secrets_metadata(namespace, required)
             errors = preflight_errors(required, found, namespace=namespace)
             if errors:
                 raise _PreflightFailed(errors)
-            tags.update(self._version_tags(names, found, namespace))
+            tags.update(self._version_tags(checked, found, namespace))
             self._warn_non_portable_keys(run, found, namespace)
         return tags
+
+    def _service_account_source(self, run: DagsterRun) -> str:
+        """Where the service account of the run's pod was set, for an error message."""
+        tag = get_user_defined_k8s_config(run.tags).pod_spec_config.get("service_account_name")
+        if tag:
+            return f"set in the run's '{USER_DEFINED_K8S_CONFIG_KEY}' tag, pod_spec_config"
+        if self.service_account_name:
+            return "set in run_launcher.config.service_account_name"
+        return "set in the code location's container_context (k8s)"
 
     def _warn_non_portable_keys(
         self, run: DagsterRun, found: Mapping[str, SecretMetadata], namespace: str
@@ -332,28 +368,31 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         if not errors:
             return theirs
         namespace = str(self.get_container_context_for_run(run).namespace)
-        job_name = _job_name(run.run_id, self._get_resume_attempt_number(run))
-        delete_job(self._api_client.batch_api, job_name, namespace)
+        job_name = _job_name(run.run_id, internals.resume_attempt_number(self, run))
+        delete_job(internals.kubernetes_client(self).batch_api, job_name, namespace)
         return "\n".join([*(str(e) for e in errors), theirs or ""]).strip()
 
     def _secrets_gone(self, run: DagsterRun) -> list[FloeSecretsError]:
         """Our errors for the secrets of a not-yet-started run that no longer pass the check."""
         if run.status not in (DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED):
             return []  # a started pod has its environment already
-        names = parse_refs_tag(run.tags.get(SECRET_REFS_TAG))
-        if not names or not self.floe.preflight_check:
+        names = self.floe.contribution(parse_refs_tag(run.tags.get(SECRET_REFS_TAG)))
+        names_checked = names.kubernetes_secrets
+        if not names_checked or not self.floe.preflight_check:
             return []
         namespace = str(self.get_container_context_for_run(run).namespace)
-        required = {name: self.floe.keys_for(name) for name in names}
+        required = {name: self.floe.keys_for(name) for name in names_checked}
         if self._preflight is None:
             self._preflight = PreflightReader.for_plugin(self.secrets_plugin())
         try:  # a missing secret is confirmed by a direct LIST, never by the cache alone
             found = self._preflight.secrets_metadata(namespace, required)
         except FloeSecretsError:
             return []  # cannot tell: leave dagster-k8s's information alone
-        job_name = _job_name(run.run_id, self._get_resume_attempt_number(run))
+        job_name = _job_name(run.run_id, internals.resume_attempt_number(self, run))
         return list(
-            gone_secrets_errors(names, required, found, namespace=namespace, job_name=job_name)
+            gone_secrets_errors(
+                names_checked, required, found, namespace=namespace, job_name=job_name
+            )
         )
 
     def dispose(self) -> None:
@@ -363,6 +402,12 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         if self._secrets_plugin is not None:
             self._secrets_plugin.close()
         super().dispose()
+
+
+def service_account_of(context: K8sContainerContext) -> str | None:
+    """The service account ``context`` gives the pod (launcher, code location, tag), if any."""
+    account = context.run_k8s_config.pod_spec_config.get("service_account_name")
+    return str(account) if account else None
 
 
 def _job_name(run_id: str, resume_attempt: int | None = None) -> str:

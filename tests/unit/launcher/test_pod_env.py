@@ -13,7 +13,6 @@ from floe_dagster_secrets.errors import InvalidSecretReferenceError, SecretNotFo
 from floe_dagster_secrets.launcher.pod_env import (
     PROFILES_VOLUME,
     PodSecretsSettings,
-    VaultLogin,
     env_from_entries,
     fingerprint,
     format_refs_tag,
@@ -23,10 +22,13 @@ from floe_dagster_secrets.launcher.pod_env import (
     literal_credentials_in_config,
     literal_instance_credentials_error,
     parse_refs_tag,
+    pod_contribution,
     preflight_errors,
     run_k8s_config,
     run_secret_names,
+    service_account_conflict,
 )
+from floe_dagster_secrets.pod_spec import RunPodContribution
 from floe_dagster_secrets.types import SecretMetadata
 
 
@@ -69,9 +71,14 @@ def test_env_from_prefix_only_where_configured() -> None:
     ]
 
 
-def test_run_k8s_config_mounts_profiles_sets_account_and_no_values() -> None:
-    settings = PodSecretsSettings(prefixes={"duck-dev-credentials": "DBT_ENV_SECRET_"})
-    config = run_k8s_config(["duck-dev-credentials"], settings)
+def test_run_k8s_config_mounts_the_configured_profiles_and_no_values() -> None:
+    settings = PodSecretsSettings(
+        prefixes={"duck-dev-credentials": "DBT_ENV_SECRET_"}, profiles_config_map="dbt-profiles"
+    )
+    contribution = pod_contribution(
+        ["duck-dev-credentials"], platform_secrets=(), backend=None, settings=settings
+    )
+    config = run_k8s_config(contribution, settings)
     container, pod = config["container_config"], config["pod_spec_config"]
     assert container["env_from"] == [
         {"secret_ref": {"name": "duck-dev-credentials"}, "prefix": "DBT_ENV_SECRET_"}
@@ -80,29 +87,52 @@ def test_run_k8s_config_mounts_profiles_sets_account_and_no_values() -> None:
     assert container["volume_mounts"] == [
         {"name": PROFILES_VOLUME, "mount_path": "/opt/floe/dbt-profiles", "read_only": True}
     ]
-    assert pod == {
-        "service_account_name": "floe-job-runner",
-        "volumes": [{"name": PROFILES_VOLUME, "config_map": {"name": "dbt-profiles"}}],
+    assert pod == {"volumes": [{"name": PROFILES_VOLUME, "config_map": {"name": "dbt-profiles"}}]}
+
+
+def test_nothing_configured_adds_nothing_not_even_a_service_account() -> None:
+    """Drop-in (issue 20 a, b): no profiles volume, no DBT_PROFILES_DIR, no service account."""
+    settings = PodSecretsSettings()
+    config = run_k8s_config(
+        pod_contribution([], platform_secrets=(), backend=None, settings=settings), settings
+    )
+    assert config == {"container_config": {}, "pod_spec_config": {}}
+
+
+def test_a_required_account_is_set_only_when_the_user_set_none() -> None:
+    required = RunPodContribution(
+        service_account_name="floe-job-runner", service_account_reason="r"
+    )
+    settings = PodSecretsSettings()
+    assert run_k8s_config(required, settings)["pod_spec_config"] == {
+        "service_account_name": "floe-job-runner"
     }
-
-
-def test_no_secrets_no_profiles_still_sets_the_service_account() -> None:
-    config = run_k8s_config([], PodSecretsSettings(profiles_config_map=None))
-    assert config == {
+    assert run_k8s_config(required, settings, current_service_account="theirs") == {
         "container_config": {},
-        "pod_spec_config": {"service_account_name": "floe-job-runner"},
+        "pod_spec_config": {},
     }
 
 
-def test_vault_login_is_plain_names_and_addresses() -> None:
-    vault = VaultLogin(address="https://vault.example:8200", role="floe", auth_mount="kubernetes")
-    config = run_k8s_config([], PodSecretsSettings(profiles_config_map=None, vault=vault))
-    assert config["container_config"]["env"] == [
-        {"name": "VAULT_ADDR", "value": "https://vault.example:8200"},
-        {"name": "FLOE_VAULT_AUTH_ROLE", "value": "floe"},
-        {"name": "FLOE_VAULT_AUTH_MOUNT", "value": "kubernetes"},
-    ]
-    assert not any("TOKEN" in e["name"] for e in config["container_config"]["env"])
+def test_service_account_conflict_names_both_and_the_fix() -> None:
+    required = RunPodContribution(
+        service_account_name="floe-job-runner",
+        service_account_reason="the Vault role 'floe' is bound to 'floe-job-runner'",
+    )
+    error = service_account_conflict(
+        required, "team-a-runner", where="set in the run's tag", backend="vault"
+    )
+    assert error is not None
+    text = str(error)
+    assert "'team-a-runner'" in text
+    assert "'floe-job-runner'" in text
+    assert "'vault' secrets backend" in text
+    assert "no Job was created" in text
+    assert "service_account_name: team-a-runner" in text
+    assert error.backend == "vault"
+    assert service_account_conflict(required, None, where="x", backend="vault") is None
+    assert service_account_conflict(required, "floe-job-runner", where="x", backend="v") is None
+    free = RunPodContribution()
+    assert service_account_conflict(free, "anyone", where="x", backend="k8s") is None
 
 
 @pytest.mark.parametrize(

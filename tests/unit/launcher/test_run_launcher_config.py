@@ -38,8 +38,10 @@ def test_manifest_gives_prefix_and_required_keys_for_the_compute_secret() -> Non
     resolved = resolve({"manifest_path": str(DEMO_MANIFEST)}, service_account_name=None)
     assert resolved.pod.prefixes == {"duckdb-dev-credentials": "DBT_ENV_SECRET_"}
     assert resolved.keys_for("duckdb-dev-credentials") == ("DUCKDB_ENCRYPTION_KEY",)
-    assert resolved.pod.service_account_name == "floe-job-runner"
-    assert resolved.pod.vault is None
+    assert resolved.pod.service_account_name is None  # none set: none added (k8s needs none)
+    assert resolved.pod.profiles_config_map == "dbt-profiles"  # a manifest implies it
+    assert resolved.backend is not None
+    assert resolved.backend.name == "local"
 
 
 def test_explicit_config_adds_to_and_overrides_the_manifest() -> None:
@@ -62,10 +64,15 @@ def test_vault_manifest_gives_the_pod_a_login_without_credentials(tmp_path: Path
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(VAULT_MANIFEST)
     resolved = resolve({"manifest_path": str(manifest)}, service_account_name=None)
-    assert resolved.pod.vault is not None
-    assert resolved.pod.vault.address.startswith("https://vault.example:8200")
-    assert resolved.pod.vault.role == "floe-runner"
-    assert resolved.pod.vault.auth_mount == "k8s-prod"
+    pod = resolved.contribution(["postgres-prod-credentials"])
+    assert pod.env == (
+        {"name": "VAULT_ADDR", "value": "https://vault.example:8200"},
+        {"name": "FLOE_VAULT_AUTH_ROLE", "value": "floe-runner"},
+        {"name": "FLOE_VAULT_AUTH_MOUNT", "value": "k8s-prod"},
+    )
+    assert pod.env_from == ()  # the pod reads it from Vault: no Kubernetes Secret at all
+    assert pod.kubernetes_secrets == ()
+    assert pod.service_account_name == "floe-job-runner"
     assert resolved.keys_for("postgres-prod-credentials") == (
         "POSTGRES_HOST",
         "POSTGRES_USER",
@@ -142,7 +149,7 @@ def test_container_context_adds_refs_from_the_tag_after_a_shallow_user_tag(
         {"secret_ref": {"name": "duckdb-dev-credentials"}, "prefix": "DBT_ENV_SECRET_"},
         {"secret_ref": {"name": "api-x-secret"}},
     ]
-    assert context.run_k8s_config.pod_spec_config["service_account_name"] == "floe-job-runner"
+    assert "service_account_name" not in context.run_k8s_config.pod_spec_config
     assert context.namespace == "floe-jobs"
     assert isinstance(context.run_k8s_config, UserDefinedDagsterK8sConfig)
 

@@ -1,0 +1,118 @@
+"""dagster-k8s's private attributes that floe touches: pinned, and each one checked to exist.
+
+On a dagster-k8s upgrade the first test fails loudly; the others say which attribute moved.
+Re-read each item of ``floe_dagster_secrets/launcher/_dagster_k8s_internals.py`` against the new
+source, then move ``PINNED_VERSION``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+from dagster import job, op
+from dagster_k8s import K8sRunLauncher
+from dagster_k8s.client import DagsterKubernetesClient
+from dagster_k8s.executor import K8sStepHandler
+
+from floe_dagster_secrets.launcher import _dagster_k8s_internals as internals
+
+
+@op
+def noop() -> None:
+    pass
+
+
+@job
+def internals_job() -> None:
+    noop()
+
+
+def test_installed_dagster_k8s_is_the_pinned_version() -> None:
+    installed = version("dagster-k8s")
+    assert installed == internals.PINNED_VERSION, (
+        f"dagster-k8s is {installed}, floe's use of its private attributes was checked against "
+        f"{internals.PINNED_VERSION}: re-check every item in "
+        "floe_dagster_secrets/launcher/_dagster_k8s_internals.py, then update PINNED_VERSION"
+    )
+
+
+def test_overridden_private_hooks_exist_with_the_parameters_floe_relies_on() -> None:
+    for dotted, hooks in internals.OVERRIDDEN_HOOKS.items():
+        module, _, name = dotted.rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        for hook, parameters in hooks.items():
+            method = getattr(cls, hook, None)
+            assert callable(method), f"{dotted}.{hook} is gone"
+            assert tuple(inspect.signature(method).parameters) == parameters, f"{dotted}.{hook}"
+
+
+def test_the_launcher_still_reports_the_creating_event_through_the_hook() -> None:
+    source = inspect.getsource(K8sRunLauncher._launch_k8s_job_with_args)
+    assert "self._report_run_worker_creating(" in source
+    assert "self._api_client.create_namespaced_job_with_retries(" in source
+
+
+def test_the_step_handler_still_builds_pods_from_its_container_context_hook() -> None:
+    source = inspect.getsource(K8sStepHandler.launch_step)
+    assert "self._get_container_context(" in source
+    assert "self._api_client.create_namespaced_job_with_retries(" in source
+
+
+def test_job_creation_retry_wait_is_a_keyword_of_the_client() -> None:
+    parameters = inspect.signature(
+        DagsterKubernetesClient.create_namespaced_job_with_retries
+    ).parameters
+    assert "wait_time_between_attempts" in parameters
+
+
+def test_resume_attempt_number_takes_the_run() -> None:
+    parameters = inspect.signature(K8sRunLauncher._get_resume_attempt_number).parameters
+    assert tuple(parameters) == ("self", "run")
+
+
+def test_executor_config_schema_and_step_handler_attribute(tmp_path: Path) -> None:
+    from dagster import DagsterInstance
+    from dagster._core.definitions.reconstruct import ReconstructableJob
+    from dagster._core.executor.init import InitExecutorContext
+    from dagster_k8s.executor import k8s_job_executor
+
+    assert "job_namespace" in internals.EXECUTOR_CONFIG_SCHEMA
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "not-a-real-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    with DagsterInstance.ephemeral() as instance:
+        context = InitExecutorContext(
+            job=ReconstructableJob.for_file(__file__, "internals_job"),
+            executor_def=k8s_job_executor,
+            executor_config={
+                "load_incluster_config": False,
+                "kubeconfig_file": str(kubeconfig),
+                "job_image": "img:1",
+                "retries": {"enabled": {}},
+            },
+            instance=instance,
+        )
+        executor = k8s_job_executor.executor_creation_fn(context)  # type: ignore[misc]
+        handler = internals.step_handler(executor)
+        assert type(handler) is K8sStepHandler
+        assert isinstance(internals.kubernetes_client(handler), DagsterKubernetesClient)
+
+        class Sub(K8sStepHandler):
+            pass
+
+        internals.reclass_step_handler(executor, Sub)
+        assert type(internals.step_handler(executor)) is Sub
