@@ -4,9 +4,10 @@ Everything user code can put into an event — asset metadata, ``AssetMaterializ
 ``Failure`` descriptions, exception messages and tracebacks, log messages — is a string somewhere
 in the event's serialized form. So an event is serialized with Dagster's own serdes, every string
 and mapping key in it is redacted with the process-wide masker, and the result is read back.
-Dagster's structural strings (the ``__class__`` and ``__enum__`` markers) are left alone so the
-event still reads back as the same type; if it does not, storing fails with a clear error rather
-than storing the raw event (fail closed).
+Dagster's structural strings (the ``__class__`` and ``__enum__`` markers) and the names it tracks
+state by (event type, run id, step key, job name, asset and check keys, partition) are left
+alone, so the event reads back as the same event of the same step; if it still does not read
+back, storing fails with a clear error rather than storing the raw event (fail closed).
 
 A run worker whose steps run in child processes (the multiprocess executor) never fetched the
 values its steps did, yet its run-failure event embeds the first failed step's event, and Dagster
@@ -30,18 +31,29 @@ from floe_dagster_secrets.masking import SecretsMasker
 
 _STRUCTURAL = frozenset({"__class__", "__enum__", "__set__", "__frozenset__", "__mapping_items__"})
 
+# Names Dagster tracks state by, chosen in code rather than fetched at run time: a weak secret
+# that happens to equal a step or asset name ("postgres") must not rename the step in storage.
+_IDENTITY_FIELDS = frozenset(
+    {"event_type_value", "run_id", "step_key", "pipeline_name", "job_name", "partition"}
+)
+_IDENTITY_CLASSES = frozenset(
+    {"AssetKey", "AssetCheckKey", "SolidHandle", "NodeHandle", "StepOutputHandle"}
+)
+
 
 def _redact_tree(node: Any, masker: SecretsMasker) -> Any:
-    """Every string and key redacted, but Dagster's serdes markers."""
+    """Every string and key redacted, but Dagster's serdes markers and identity names."""
     if isinstance(node, str):
         return masker.redact(node)
     if isinstance(node, list):
         return [_redact_tree(item, masker) for item in node]
     if isinstance(node, dict):
+        if node.get("__class__") in _IDENTITY_CLASSES:
+            return node
         return {
             (key if key in _STRUCTURAL else masker.redact(key)): (
                 value
-                if key in _STRUCTURAL and isinstance(value, str)
+                if key in _IDENTITY_FIELDS or (key in _STRUCTURAL and isinstance(value, str))
                 else _redact_tree(value, masker)
             )
             for key, value in node.items()
