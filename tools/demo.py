@@ -14,6 +14,7 @@ Exit status: 0 when the run succeeded, 1 otherwise (the tail of the Dagster log 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import subprocess
@@ -57,11 +58,18 @@ def ensure_demo_secret() -> str:
 
 
 def dagster_home(path: Path) -> Path:
-    """A project-local instance: SQLite storage, no telemetry."""
+    """A project-local instance: SQLite storage behind floe's RedactingStorage, no telemetry."""
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(
+            "telemetry:\n  enabled: false\n"
+            "storage:  # events and run tags are stored with secret values redacted\n"
+            "  custom:\n"
+            "    module: floe_dagster_secrets.storage\n"
+            "    class: RedactingStorage\n"
+            f"    config: {{sqlite: {{base_dir: {json.dumps(str(path / 'storage'))}}}}}\n"
+        )
     return path
 
 
