@@ -220,12 +220,11 @@ def status_command(target: Target, show_assets: bool, definitions: str | None) -
 
 
 def _read_stdin() -> dict[str, str]:
-    from floe_dagster_secrets.cli.values import parse_dotenv
+    from floe_dagster_secrets.cli.values import read_stdin_values
 
     if sys.stdin.isatty():
         echo_err("Reading KEY=VALUE lines from stdin; end with Ctrl-D.")
-    raw = sys.stdin.buffer.read()
-    return parse_dotenv(raw.decode("utf-8", "surrogateescape"), source="stdin")
+    return read_stdin_values(sys.stdin.buffer)  # size-checked while reading
 
 
 def _collect(

@@ -17,6 +17,7 @@ from floe_dagster_secrets.cli.output import Emit, age, plural, print_warning, ta
 from floe_dagster_secrets.cli.values import format_dotenv
 from floe_dagster_secrets.env_names import non_portable_keys, non_portable_warning
 from floe_dagster_secrets.errors import (
+    FloeSecretsError,
     SecretAccessDeniedError,
     SecretNotFoundError,
 )
@@ -55,6 +56,25 @@ class _Check:
     missing_keys: tuple[str, ...] = field(default_factory=tuple)
 
 
+def _meta_json(meta: SecretMetadata) -> dict[str, Any]:
+    """``meta.to_json()``, plus ``problem`` and ``fix`` for an entry the backend could not read."""
+    document = meta.to_json()
+    if meta.extra.get("problem"):
+        document["problem"] = meta.extra["problem"]
+        document["fix"] = meta.extra.get("fix")
+    return document
+
+
+def _emit_unreadable(secrets: Sequence[SecretMetadata], emit: Emit) -> None:
+    """After a table: one line per entry the backend listed but could not read, with its fix."""
+    unreadable = [meta for meta in secrets if meta.extra.get("problem")]
+    if unreadable:
+        emit("")
+    for meta in unreadable:
+        emit(f"✗ {meta.name}: {meta.extra['problem']}")
+        emit(f"  Fix: {meta.extra.get('fix')}")
+
+
 def list_secrets(
     plugin: SecretsPlugin,
     namespace: str,
@@ -63,10 +83,14 @@ def list_secrets(
     output: str = "table",
     now: datetime | None = None,
 ) -> int:
-    """``floe secrets list``: NAME TYPE AGE, or the metadata as JSON. Never values."""
+    """``floe secrets list``: NAME TYPE AGE, or the metadata as JSON. Never values.
+
+    A secret the backend cannot read (a corrupt local file) is listed by name with its problem
+    and fix; the others are listed as usual.
+    """
     secrets = plugin.list_secrets(namespace)
     if output == "json":
-        emit(to_json([meta.to_json() for meta in secrets]))
+        emit(to_json([_meta_json(meta) for meta in secrets]))
         return 0
     if not secrets:
         emit(f"No secrets found in namespace {namespace}.")
@@ -74,6 +98,7 @@ def list_secrets(
     rows = [(meta.name, meta.type, age(meta.created, now=now)) for meta in secrets]
     for line in table(("NAME", "TYPE", "AGE"), rows):
         emit(line)
+    _emit_unreadable(secrets, emit)
     return 0
 
 
@@ -86,6 +111,8 @@ def _check(plugin: SecretsPlugin, namespace: str, required: RequiredSecret, flag
         )
     except SecretAccessDeniedError as e:
         return _Check(required, False, f"access denied ({e.problem})", fix=e.fix)
+    except FloeSecretsError as e:  # e.g. a corrupt file: report it, check the others
+        return _Check(required, False, f"unreadable ({e.problem})", fix=e.fix)
     missing = tuple(key for key in required.keys if key not in meta.keys)
     if missing:
         return _Check(
@@ -220,7 +247,7 @@ def secrets_status(
                 {
                     "namespace": namespace,
                     "backend": plugin.name,
-                    "secrets": [meta.to_json() for meta in secrets],
+                    "secrets": [_meta_json(meta) for meta in secrets],
                     "missing": missing,
                     "stale": [item.name for item, _ in stale],
                 }
@@ -232,7 +259,7 @@ def secrets_status(
         (
             meta.name,
             meta.type,
-            meta.version,
+            meta.version or "-",
             age(meta.updated or meta.created, now=now)
             + (" (overdue)" if meta.name in overdue else ""),
         )
@@ -245,7 +272,8 @@ def secrets_status(
     for line in table(("NAME", "TYPE", "VERSION", "AGE"), rows):
         emit(line)
     flags = f" {fix_flags.strip()}" if fix_flags.strip() else ""
-    if missing or stale:
+    _emit_unreadable(secrets, emit)
+    if (missing or stale) and not any(meta.extra.get("problem") for meta in secrets):
         emit("")
     for name in missing:
         emit(f"✗ {name}: referenced by the manifest but NOT FOUND")

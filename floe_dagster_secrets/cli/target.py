@@ -93,7 +93,7 @@ class Target:
     @property
     def namespace(self) -> str:
         """``--namespace``, else the manifest's ``plugins.secrets.namespace``, else floe-jobs."""
-        if self.namespace_option:
+        if self.namespace_option is not None:  # never empty: _not_empty refused that
             return self.namespace_option
         manifest = self.manifest()
         return manifest.plugins.secrets.namespace if manifest else DEFAULT_NAMESPACE
@@ -195,6 +195,17 @@ def required_secrets(manifest: Manifest) -> list[RequiredSecret]:
     return found
 
 
+def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse ``--namespace ''`` and ``--store-path ''`` instead of silently ignoring them."""
+    del ctx
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "must not be empty: give a value, or leave the option out to use the default",
+            param=param,
+        )
+    return value
+
+
 def target_options(command: F) -> F:
     """Add the shared options to a command; it receives them as one ``target: Target``."""
     options = [
@@ -210,6 +221,7 @@ def target_options(command: F) -> F:
             "-n",
             "namespace_option",
             default=None,
+            callback=_not_empty,
             help="Namespace of the secrets [default: the manifest's plugins.secrets.namespace, "
             f"else {DEFAULT_NAMESPACE}].",
         ),
@@ -231,6 +243,7 @@ def target_options(command: F) -> F:
             "--store-path",
             type=click.Path(file_okay=False),
             default=None,
+            callback=_not_empty,
             help="Directory of the local store (local backend) [default: .floe/secrets].",
         ),
         click.option(

@@ -1,18 +1,23 @@
 """Where secret values come from on the command line: dotenv text, literals and generators.
 
-Parsing errors name the source and line number, never the line: the line holds a value.
+Parsing errors name the source and line number, never the line: the line holds a value (a token
+pasted without ``KEY=`` in front is refused, not stored as a key name). Input is read with a
+size limit, so a huge pipe or file is refused after a few MiB instead of being read whole.
 Every value is registered with the masker as soon as it is read.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
+from floe_dagster_secrets.backends.validation import MAX_SECRET_BYTES, is_secret_key
 from floe_dagster_secrets.errors import InvalidSecretValueError
 from floe_dagster_secrets.masking import get_masker
 
@@ -20,8 +25,14 @@ DEFAULT_GENERATED_LENGTH = 32
 MIN_GENERATED_LENGTH = 8
 MAX_GENERATED_LENGTH = 4096
 
+MAX_INPUT_BYTES = 2 * MAX_SECRET_BYTES + 64 * 1024
+"""Most bytes read from stdin or an env file: room for 1 MiB of values, quoted and escaped."""
+
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-_NEEDS_QUOTES = re.compile(r"""[\s"'#\\]|^$""")
+_SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.,:/@%+-][A-Za-z0-9_.,:/@%+=-]*$")
+"""Values every reader takes literally unquoted: no blanks, quotes, ``$``, globs, ``~`` or ``#``."""
+_READ_CHUNK = 64 * 1024
 
 
 def _bad_line(source: str, lineno: int, why: str) -> InvalidSecretValueError:
@@ -79,7 +90,23 @@ def parse_dotenv(text: str, *, source: str) -> dict[str, str]:
         key = key.strip()
         if not sep or not key or any(c.isspace() for c in key):
             raise _bad_line(source, lineno, "is not KEY=VALUE")
+        if not is_secret_key(key):
+            raise _bad_line(
+                source,
+                lineno,
+                "does not start with a key name (letters, digits, '-', '_' and '.' before the "
+                "'='); it is not shown, in case it is a value",
+            )
         rest = rest.lstrip()
+        if rest[:1] == "=" or not rest:
+            # `tokenAB==` or `tokenABC=`: a bare base64 token, not KEY=VALUE. Storing it would
+            # turn the token into a key name, which list, status and the audit log show.
+            raise _bad_line(
+                source,
+                lineno,
+                "looks like a bare token ending in '=', not KEY=VALUE (it is not shown); quote "
+                'a value that is empty or starts with \'=\': KEY="" or KEY="=..."',
+            )
         if rest[:1] in ('"', "'"):
             quote, body = rest[0], rest[1:]
             end = _closing_quote(body, quote)
@@ -105,27 +132,105 @@ def parse_dotenv(text: str, *, source: str) -> dict[str, str]:
     return found
 
 
+def _quoted(key: str, value: str) -> str:
+    r"""``value`` quoted so that sh, python-dotenv and :func:`parse_dotenv` read it back as is.
+
+    Plain values (letters, digits, ``_.,:/@%+-=``) as they are. Single quotes where the value
+    has no ``'`` or ``\`` (the shell expands nothing inside them, and python-dotenv neither
+    interpolates nor unescapes them). Otherwise double quotes with ``\`` and ``"`` escaped,
+    which all three undo alike, as long as there is no ``$`` or backquote (the shell would
+    expand them). Newlines are kept inside the quotes.
+
+    Raises:
+        InvalidSecretValueError: No quoting works for all three (``'`` or ``\`` together with
+            ``$`` or a backquote; a carriage return, which python-dotenv turns into a newline;
+            a NUL, which no shell variable holds).
+    """
+    problem = None
+    if _PLAIN_VALUE.match(value):
+        return value
+    if "\r" in value or "\0" in value:
+        problem = "a carriage return or NUL character"
+    elif "'" not in value and "\\" not in value:
+        return f"'{value}'"
+    elif "$" not in value and "`" not in value:
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    else:
+        problem = "a quote or backslash together with '$' or '`'"
+    raise InvalidSecretValueError(
+        f"The value of key '{key}' cannot be printed as a KEY=VALUE line that a shell and "
+        f"python-dotenv both read back exactly (it holds {problem}); nothing was printed",
+        fix=f"print that value alone with '--key {key}', or all values with '--output json'",
+    )
+
+
 def format_dotenv(data: Mapping[str, str]) -> str:
-    """The inverse of :func:`parse_dotenv`: values that need it are double-quoted and escaped."""
+    """``KEY='value'`` lines that are safe to source: the inverse of :func:`parse_dotenv`.
+
+    ``set -a; . file`` in a POSIX shell, python-dotenv and ``--from-env-file`` each read every
+    value back byte for byte, and nothing in a value is ever run (``$(id)`` stays text).
+
+    Raises:
+        InvalidSecretValueError: A key is not a shell variable name or a value cannot be quoted
+            for all readers (see :func:`_quoted`); raised before any line is returned.
+    """
     lines = []
     for key, value in data.items():
-        if _NEEDS_QUOTES.search(value):
-            escaped = (
-                value.replace("\\", "\\\\")
-                .replace('"', '\\"')
-                .replace("\n", "\\n")
-                .replace("\r", "\\r")
-                .replace("\t", "\\t")
+        if not _SHELL_NAME.match(key):
+            raise InvalidSecretValueError(
+                f"Key '{key}' is not a shell variable name, so KEY=VALUE lines holding it "
+                "could not be sourced (set -a; . file); nothing was printed",
+                fix=f"print that value alone with '--key {key}', or all values with "
+                "'--output json'",
             )
-            value = f'"{escaped}"'
-        lines.append(f"{key}={value}")
+        lines.append(f"{key}={_quoted(key, value)}")
     return "\n".join(lines)
 
 
+def read_limited(stream: BinaryIO, *, source: str) -> bytes:
+    """Read ``stream`` to its end, refusing it once it passes :data:`MAX_INPUT_BYTES`.
+
+    A secret holds at most 1 MiB of values, so a 100 MB pipe is refused after about 2 MiB,
+    without reading (or holding) the rest.
+
+    Raises:
+        InvalidSecretValueError: The input is larger than any secret could be.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(min(_READ_CHUNK, MAX_INPUT_BYTES + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_INPUT_BYTES:
+            raise InvalidSecretValueError(
+                f"{source} holds more than {MAX_INPUT_BYTES} bytes, more than a secret can hold "
+                f"(1 MiB, {MAX_SECRET_BYTES} bytes, of values: the limit Kubernetes enforces); "
+                "floe stopped reading it and wrote nothing",
+                fix="keep large files out of secrets: store them elsewhere and keep only the "
+                "credential that unlocks them here",
+                path=source,
+            )
+
+
+def read_stdin_values(stream: BinaryIO) -> dict[str, str]:
+    """Parse dotenv lines from ``stream`` (stdin), reading at most :data:`MAX_INPUT_BYTES`."""
+    raw = read_limited(stream, source="stdin")
+    return parse_dotenv(raw.decode("utf-8", "surrogateescape"), source="stdin")
+
+
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a dotenv file; undecodable bytes are kept so the backend can name the bad key."""
-    text = path.read_bytes().decode("utf-8", "surrogateescape")
-    return parse_dotenv(text, source=str(path))
+    """Parse a dotenv file (or a pipe, e.g. ``<(cmd)``), reading at most MAX_INPUT_BYTES.
+
+    Undecodable bytes are kept so the backend can name the bad key.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as stream:
+        raw = read_limited(stream, source=str(path))
+    return parse_dotenv(raw.decode("utf-8", "surrogateescape"), source=str(path))
 
 
 def parse_literals(literals: Sequence[str]) -> dict[str, str]:
@@ -137,6 +242,12 @@ def parse_literals(literals: Sequence[str]) -> dict[str, str]:
             raise click.UsageError(
                 f"--from-literal number {position} is not KEY=VALUE (it is not shown here in "
                 "case it holds a value)"
+            )
+        if not is_secret_key(key):
+            raise click.UsageError(
+                f"--from-literal number {position} does not start with a key name (letters, "
+                "digits, '-', '_' and '.' before the '='; it is not shown here in case it holds "
+                "a value)"
             )
         if key in found:
             raise click.UsageError(f"--from-literal sets {key} twice")

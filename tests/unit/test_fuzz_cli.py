@@ -109,7 +109,8 @@ def test_create_get_round_trip_or_our_error(name: str, key: str, value: str) -> 
         assert read.stdout == f"{value}\n"
         listed = floe(manifest, "list")
         assert_clean_exit(listed, secrets=[value] if value not in name + key else [])
-        assert name in listed.stdout
+        if not value.strip() or value not in name:  # a name holding the value is masked too
+            assert name in listed.stdout
 
 
 @FUZZ
