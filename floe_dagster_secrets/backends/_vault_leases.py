@@ -32,17 +32,30 @@ pipe. A watcher thread, started with the lease and blocked reading that pipe, do
 
 The pipe is also the interpreter's wakeup fd (``signal.set_wakeup_fd``, unless something else
 such as asyncio owns it), so the watcher wakes when the signal arrives even if the main thread
-is in a long C call (a ``psycopg2`` query) and would run the Python handler only later.
+is in a long C call (a ``psycopg2`` query) and would run the Python handler only later — and
+even if another handler replaced ours. Dagster does that: around each step its executor maps
+SIGTERM to its own interrupt handler (``dagster._utils.interrupts``). Then Dagster's handler gets
+the signal and unwinds the run, the watcher revokes from the moment the signal arrives, and the
+resource's teardown (``release()``) waits for that revocation, within the same deadline counted
+from the signal; the watcher does not pass the signal on (that handler has it already), and a
+lease never puts its previous handler back over one installed after it.
 
 Why a watcher rather than turning SIGTERM into an exception: an exception raised by a handler can
 land anywhere in the main thread, between a lock's acquire and its ``try`` in library code, so
 the unwinding ``__exit__`` could itself block; a thread woken through a pipe shares no state with
-the interrupted code. The bound this gives, **with no other SIGTERM handler installed, the
-process exits within ``revoke_deadline + PASS_ON_GRACE`` = 12 s of SIGTERM**, whatever the main
-thread was doing and however slowly Vault answers — well inside Kubernetes' default 30 s.
-With a previous handler (Dagster), that handler is called within ``revoke_deadline`` (plus the
-time the main thread takes to reach its next bytecode); what it does then is up to it. A process
-that ignores SIGTERM (``SIG_IGN``) keeps ignoring it: no handler is installed.
+the interrupted code. The bounds this gives:
+
+- **with no other SIGTERM handler, the process exits within ``revoke_deadline +
+  PASS_ON_GRACE`` = 12 s of SIGTERM**, whatever the main thread was doing and however slowly
+  Vault answers — well inside Kubernetes' default 30 s grace period;
+- with a Python handler installed before the lease's, that handler is called within
+  ``revoke_deadline`` of the signal (plus the time the main thread takes to reach its next
+  bytecode); with one installed after it (Dagster), that handler is called at once; either way
+  the revocation ends, or its failure is logged, within ``revoke_deadline`` of the signal, and
+  ``release()`` on the way out waits no longer than that. When the process then exits is up to
+  that handler's owner.
+
+A process that ignores SIGTERM (``SIG_IGN``) keeps ignoring it: no handler is installed.
 
 The bound when the run worker dies without running any of that (SIGKILL, OOM kill, node loss):
 the lease is no longer renewed, so Vault revokes it — and drops the user — when its current TTL
@@ -207,7 +220,13 @@ class RunScopedLease:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        if exc is None or isinstance(exc, Exception):
+            self.release()  # a failed revocation raises (chained to the run's own error)
+            return
+        try:  # KeyboardInterrupt (SIGTERM passed on to Dagster), SystemExit: let it through
+            self.release()
+        except FloeSecretsError as e:
+            log.error("%s", e)
 
     def acquire(self) -> DatabaseCredentials:
         """Install the SIGTERM handler, read the credentials, start renewing.
@@ -242,8 +261,11 @@ class RunScopedLease:
                 user left behind and the TTL after which Vault drops it.
         """
         self._stop.set()
+        # After SIGTERM, the revocation's time counts from the signal, not from here: a run
+        # that unwinds on the passed-on signal must not start another full deadline.
+        after_signal = None if self.sigterm_at is None else self.sigterm_at + self.revoke_deadline
         try:
-            self.revoke()
+            self.revoke(deadline=after_signal)
         finally:
             self._end_sigterm_watch()
             if self._thread is not None and self._thread is not threading.current_thread():
@@ -272,6 +294,10 @@ class RunScopedLease:
             if self.lost is not None:  # Vault already dropped it: nothing left to revoke
                 self._revoked = True
                 return
+            if deadline <= time.monotonic():
+                raise self._not_revoked(
+                    creds, f"its {self.revoke_deadline} s after SIGTERM ran out"
+                )
             self._revoke_within(creds, deadline)
             self._revoked = True
         finally:
@@ -496,12 +522,17 @@ class RunScopedLease:
             else:
                 if creds is not None:
                     log.info(
-                        "SIGTERM: revoked the Vault lease of role '%s' (user '%s') in %.2f s",
+                        "SIGTERM: the Vault lease of role '%s' is revoked (user '%s' dropped), "
+                        "%.2f s after the signal",
                         self.role,
                         creds.username,
                         time.monotonic() - self.sigterm_at,
                     )
         self._forward = True
+        if not self._handler_is_ours():
+            # Someone installed another handler after ours (Dagster does, around each step):
+            # that handler got this SIGTERM itself; another one would interrupt twice.
+            return
         with contextlib.suppress(OSError):  # ESRCH: the main thread is gone already
             signal.pthread_kill(self._main_ident, signal.SIGTERM)
         if callable(self._previous_handler):
@@ -548,11 +579,19 @@ class RunScopedLease:
         if current not in (-1, self._wake_w):  # someone replaced ours since: theirs stays
             signal.set_wakeup_fd(current)
 
+    def _handler_is_ours(self) -> bool:
+        return bool(signal.getsignal(signal.SIGTERM) == self._on_sigterm)
+
     def _uninstall(self) -> None:
-        """Give SIGTERM back to the handler that was there before (main thread only)."""
+        """Give SIGTERM back to the handler that was there before (main thread only).
+
+        Only if ours is still the one installed: a handler installed after ours stays.
+        """
         if not self._installed:
             return
         self._installed = False
         self._reset_wakeup_fd()
+        if not self._handler_is_ours():
+            return
         previous = self._previous_handler
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

@@ -8,6 +8,7 @@ up in Dagster's storage or logs.
 
 import os
 import secrets
+import selectors
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import psycopg2
 import pytest
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 
+from floe_dagster_secrets.backends._vault_leases import PASS_ON_GRACE, REVOKE_DEADLINE
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.dbt import profile_env, render_profiles_yml
 from floe_dagster_secrets.masking import encoded_forms
@@ -233,6 +235,38 @@ def test_renewal_keeps_the_user_alive_past_its_initial_ttl(
         plugin.close()
 
 
+def _first_line(child: subprocess.Popen[str], prefix: str, seconds: float) -> str:
+    """The first stdout line of ``child`` starting with ``prefix``, waiting at most ``seconds``
+    (a child that hangs or dies before printing fails the test instead of blocking it)."""
+    assert child.stdout is not None
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=max(deadline - time.monotonic(), 0.0)):
+                break
+            line = child.stdout.readline()
+            if not line:
+                break  # the child exited
+            if line.startswith(prefix):
+                return line[len(prefix) :].strip()
+    return ""
+
+
+def _stop(child: subprocess.Popen[str]) -> None:
+    """Kill and reap ``child`` whatever happened, so no test leaves a process running (a Popen
+    collected while its process runs is a ResourceWarning, an error in the next test)."""
+    if child.poll() is None:
+        child.kill()
+    child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
+
+
+EXIT_BOUND = REVOKE_DEADLINE + PASS_ON_GRACE
+"""What ``_vault_leases`` guarantees from SIGTERM to the exit when no other handler is set."""
+
+
 def test_sigterm_revokes_then_terminates(
     openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
@@ -241,30 +275,39 @@ def test_sigterm_revokes_then_terminates(
     token_file.write_text(openbao_server.root_token)
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import logging, time
         from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+        logging.basicConfig(level=logging.INFO)
         plugin = VaultSecretsPlugin(address={openbao_server.address!r}, auth_method="token",
                                     token_file={str(token_file)!r})
         with plugin.run_lease("dbt", mount={mount!r}) as creds:
-            print(creds.username, flush=True)
+            print("USER", creds.username, flush=True)
             time.sleep(120)
         """
     )
-    child = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path.cwd()
-    )
+    stderr = tmp_path / "child.err"
+    with stderr.open("w") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=Path.cwd(),
+        )
     try:
-        assert child.stdout is not None
-        user = child.stdout.readline().strip()
-        assert user
+        user = _first_line(child, "USER ", 60)
+        assert user, stderr.read_text()
         assert role_exists(postgres_server, user)
+        sent = time.monotonic()
         child.send_signal(signal.SIGTERM)
-        assert child.wait(timeout=60) == -signal.SIGTERM
+        code = child.wait(timeout=EXIT_BOUND + 30)
+        took = time.monotonic() - sent
     finally:
-        if child.poll() is None:
-            child.kill()
-        if child.stdout is not None:
-            child.stdout.close()
+        _stop(child)
+    log = stderr.read_text()
+    assert code == -signal.SIGTERM, log
+    assert took < EXIT_BOUND + 5, log  # the bound, plus a margin for a loaded machine
+    assert f"is revoked (user '{user}' dropped)" in log
     assert not role_exists(postgres_server, user)
 
 
@@ -293,31 +336,31 @@ def test_sigterm_to_a_dagster_run_revokes_its_lease(
             materialize([long_model], resources={{"vault": resource}}, instance=instance)
         """
     )
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp_path,
-    )
-    user = ""
+    stderr = tmp_path / "child.err"
+    with stderr.open("w") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=tmp_path,
+        )
     try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            if line.startswith("USER "):
-                user = line.split()[1]
-                break
-        assert user
+        user = _first_line(child, "USER ", 120)
+        assert user, stderr.read_text()[-3000:]
         assert role_exists(postgres_server, user)
+        sent = time.monotonic()
         child.send_signal(signal.SIGTERM)
-        child.wait(timeout=60)
+        code = child.wait(timeout=EXIT_BOUND + 30)
+        took = time.monotonic() - sent
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        if child.stdout is not None:
-            child.stdout.close()
-    assert child.returncode != 0
+        _stop(child)
+    log = stderr.read_text()
+    # Dagster maps SIGTERM to its own interrupt around the step: the run fails, and its
+    # resources' teardown revokes (the lease's watcher started at the signal already)
+    assert code != 0, log[-3000:]
+    assert took < EXIT_BOUND + 5, log[-3000:]
+    assert "teardown_after_execution" not in log, log[-3000:]  # interrupted only once
     assert not role_exists(postgres_server, user)
 
 

@@ -7,6 +7,7 @@ the real server, or answers it with a fault chosen by the test at run time:
   Kubernetes client (a ``Status`` object) and hvac (``errors``) understand;
 - ``RESET``: the connection is reset (RST) after the request arrived, before any answer;
 - ``STALL``: the request is read and never answered (the client's read timeout must fire);
+- ``delay(seconds)``: forwarded after that many seconds (a server that answers slowly);
 - ``PASS``: forwarded to the real server, answer streamed back (watches work too).
 
 HTTP, not raw TCP, so a fault hits one request, not "the n-th connection": every answer carries
@@ -34,7 +35,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Literal
 
-Kind = Literal["pass", "answer", "reset", "stall"]
+Kind = Literal["pass", "answer", "reset", "stall", "delay"]
 
 _HEAD_LIMIT = 64 * 1024
 _IO_TIMEOUT = 60.0
@@ -46,8 +47,11 @@ class Fault:
 
     kind: Kind
     status: int = 0
+    seconds: float = 0.0
 
     def __str__(self) -> str:
+        if self.kind == "delay":
+            return f"delay {self.seconds} s"
         return f"answer {self.status}" if self.kind == "answer" else self.kind
 
 
@@ -59,6 +63,11 @@ STALL = Fault("stall")
 def answer(status: int) -> Fault:
     """Answer with this HTTP status instead of forwarding."""
     return Fault("answer", status)
+
+
+def delay(seconds: float) -> Fault:
+    """Forward after ``seconds`` (the proxy stopping cuts the wait short)."""
+    return Fault("delay", seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -235,6 +244,8 @@ class FaultProxy:
                 while not (release.wait(0.1) or self._stopping.is_set()):
                     pass
             else:
+                if fault.kind == "delay":
+                    self._stopping.wait(fault.seconds)
                 self._forward(client, head, body)
         except (OSError, ValueError):
             pass  # a client that went away, or garbage: nothing to answer

@@ -256,7 +256,25 @@ def test_sigterm_while_revoke_hangs_is_passed_on_within_the_deadline(
         assert "user 'v-user'" in caplog.text
     finally:
         hang.set()
-        lease.release()  # the run's own exit tries again, and Vault answers now
+        # the run unwinding on the passed-on signal does not start another full deadline
+        with pytest.raises(BackendUnavailableError, match=r"0\.5 s after SIGTERM ran out"):
+            lease.release()
+
+
+def test_an_interrupt_unwinding_the_block_is_not_replaced_by_a_failed_revoke(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Down(Calls):
+        def revoke_lease(self, lease_id: str, *, timeout: float | None = None) -> None:
+            raise BackendUnavailableError("Cannot reach Vault", fix="start it", backend="vault")
+
+    with (
+        caplog.at_level(logging.ERROR),
+        pytest.raises(KeyboardInterrupt),
+        RunScopedLease(Down(renewable=False), "r", handle_sigterm=False),
+    ):
+        raise KeyboardInterrupt  # what Dagster's SIGTERM handler raises
+    assert "drops user 'v-user'" in caplog.text
 
 
 def test_a_failed_revoke_names_the_user_and_the_ttl_bound() -> None:
