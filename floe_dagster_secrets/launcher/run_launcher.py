@@ -126,6 +126,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         account = kwargs.get("service_account_name") or ""
         kwargs["service_account_name"] = account
         injected = [kwargs.get("k8s_client_batch_api"), kwargs.get("k8s_client_core_api")]
+        self._injected_core_api: Any = injected[1]
         super().__init__(**kwargs)
         client = internals.kubernetes_client(self)
         for api in (client.batch_api, client.core_api):
@@ -177,11 +178,21 @@ class FloeK8sRunLauncher(K8sRunLauncher):
     # --- launch -------------------------------------------------------------------------------
 
     def secrets_plugin(self) -> SecretsPlugin:
-        """The metadata reader for the pre-flight check, created on first use."""
+        """The metadata reader for the pre-flight check, created on first use.
+
+        A ``k8s_client_core_api`` passed to the constructor is read through (its ``ApiClient``,
+        as given, not closed by the launcher); otherwise a client of the launcher's own from
+        ``kubeconfig_file`` or the in-cluster credentials.
+        """
         if self._secrets_plugin is None:
+            from kubernetes.client import ApiClient
+
             from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 
-            if self.load_incluster_config:
+            given = getattr(self._injected_core_api, "api_client", None)
+            if isinstance(given, ApiClient):
+                self._secrets_plugin = K8sSecretsPlugin(api_client=given)
+            elif self.load_incluster_config:
                 self._secrets_plugin = K8sSecretsPlugin(in_cluster=True)
             else:
                 self._secrets_plugin = K8sSecretsPlugin(kubeconfig=self.kubeconfig_file)

@@ -115,6 +115,17 @@ def failure_text(instance: DagsterInstance, run: DagsterRun) -> str:
     )
 
 
+def ensure_default_service_account(api: k8s.ApiClient, namespace: str) -> None:
+    """The namespace's ``default`` account, as kube-controller-manager would have created it."""
+    try:
+        k8s.CoreV1Api(api).create_namespaced_service_account(
+            namespace, {"metadata": {"name": "default"}}
+        )
+    except ApiException as e:
+        if e.status != 409:
+            raise
+
+
 def job_names(api: k8s.ApiClient, namespace: str) -> list[str]:
     return [j.metadata.name for j in k8s.BatchV1Api(api).list_namespaced_job(namespace).items]
 
@@ -225,6 +236,10 @@ def test_secret_deleted_after_preflight_is_named_and_its_job_removed(
         run = launch(launcher, instance)
         (job_name,) = job_names(api, k8s_namespace)
         plugin.delete_secret(SECRET, k8s_namespace)  # after pre-flight, before the pod starts
+        # the Job names no service account (none configured), so its pod runs as the namespace's
+        # "default"; without a controller-manager nobody creates it, and the apiserver's
+        # ServiceAccount admission refuses the pod
+        ensure_default_service_account(api, k8s_namespace)
 
         with KubeletStandIn(api, k8s_namespace, tmp_path, base_env={}) as kubelet:
             outcome = kubelet.wait_for(job_name, timeout=60)

@@ -1,0 +1,294 @@
+"""``FloeK8sRunLauncher`` as a drop-in for ``K8sRunLauncher``, and the backend's say over the pod.
+
+Real apiserver, real Dagster instance (SQLite in a temp dir), real launcher; each test reads the
+Job the launcher created (or checks that none was). What a kubelet then does with these Jobs is
+proved on the real node (issue 20); here: what goes into the Job.
+
+- (a) no manifest, no ``dbt_profiles_config_map``: no profiles volume, no ``DBT_PROFILES_DIR``.
+- (b) a service account the user set is on the Job; with ``type: vault`` another account than
+  the one its role is bound to is refused before any Job.
+- (c) API objects passed in create the Job and are not rewritten.
+- ``type: vault``: a Vault-backed secret is neither referenced (``envFrom``) nor pre-flighted as
+  a Kubernetes Secret; the launcher's platform secrets still are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, job, op
+from dagster._core.definitions.reconstruct import ReconstructableJob
+from dagster._core.launcher import LaunchRunContext
+from dagster._core.test_utils import (
+    create_run_for_test,
+    in_process_test_workspace,
+    instance_for_test,
+)
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from kubernetes import client as k8s
+
+from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
+from floe_dagster_secrets.launcher import FloeK8sRunLauncher
+from floe_dagster_secrets.launcher.pod_env import (
+    PROFILES_VOLUME,
+    SECRET_REFS_TAG,
+    SECRET_VERSIONS_TAG,
+)
+from tests.integration.fault_helpers import canary
+from tests.servers import KubeApiServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+PLATFORM = "platform-shared-secret"
+VAULT_BACKED = "warehouse-prod-credentials"
+
+VAULT_MANIFEST = f"""\
+environment: prod
+plugins:
+  secrets:
+    type: vault
+    namespace: floe-jobs
+    config:
+      address: http://127.0.0.1:8200
+      role: floe-runner
+      mount_path: k8s-test
+  compute:
+    type: postgres
+    connection_secret_ref: {VAULT_BACKED}
+    config: {{host: 127.0.0.1, database: d, port: 5432}}
+"""
+
+ASSET_DEFS = f"""\
+from dagster import Definitions, asset
+
+
+@asset(metadata={{"floe/secrets": "{VAULT_BACKED}"}})
+def orders() -> None:
+    pass
+
+
+defs = Definitions(assets=[orders])
+"""
+
+
+@op
+def touch() -> None:
+    pass
+
+
+@job
+def drop_in_job() -> None:
+    touch()
+
+
+@contextmanager
+def launcher_for(
+    kube: KubeApiServer, namespace: str, **config: Any
+) -> Iterator[tuple[FloeK8sRunLauncher, DagsterInstance]]:
+    """A fresh instance whose ``dagster.yaml`` run launcher is ours with ``config`` on top."""
+    launcher_config = {
+        "module": "floe_dagster_secrets.launcher",
+        "class": "FloeK8sRunLauncher",
+        "config": {
+            "load_incluster_config": False,
+            "kubeconfig_file": str(kube.admin_kubeconfig),
+            "job_namespace": namespace,
+            "instance_config_map": "dagster-instance",
+            "dagster_home": "/opt/dagster/dagster_home",
+            "job_image": "drop-in:1",
+            **config,
+        },
+    }
+    with instance_for_test(overrides={"run_launcher": launcher_config}) as instance:
+        launcher = instance.run_launcher
+        assert isinstance(launcher, FloeK8sRunLauncher)
+        yield launcher, instance
+
+
+def launch(launcher: FloeK8sRunLauncher, instance: DagsterInstance, **tags: str) -> DagsterRun:
+    origin = ReconstructableJob.for_file(__file__, "drop_in_job").get_python_origin()
+    run = create_run_for_test(instance, job_name="drop_in_job", job_code_origin=origin, tags=tags)
+    launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+    stored = instance.get_run_by_id(run.run_id)
+    assert stored is not None
+    return stored
+
+
+def events(instance: DagsterInstance, run: DagsterRun) -> str:
+    return "\n".join(
+        str(r.dagster_event.message if r.dagster_event else r.message)
+        for r in instance.all_logs(run.run_id)
+    )
+
+
+def the_job(kube: KubeApiServer, namespace: str) -> k8s.V1Job:
+    (only,) = k8s.BatchV1Api(kube.api_client()).list_namespaced_job(namespace).items
+    return only
+
+
+def pod_spec(job_: k8s.V1Job) -> k8s.V1PodSpec:
+    return job_.spec.template.spec
+
+
+def test_no_manifest_adds_no_profiles_volume_no_env_and_no_service_account(
+    kube_apiserver: KubeApiServer, k8s_namespace: str
+) -> None:
+    """Issue 20 (a): a dagster-k8s user who configured none of it gets none of it."""
+    K8sSecretsPlugin(api_client=kube_apiserver.api_client()).create_secret(
+        PLATFORM, k8s_namespace, {"TOKEN": canary()}
+    )
+    with launcher_for(kube_apiserver, k8s_namespace, platform_secrets=[PLATFORM]) as (
+        launcher,
+        instance,
+    ):
+        run = launch(launcher, instance)
+        assert run.status != DagsterRunStatus.FAILURE, events(instance, run)
+    spec = pod_spec(the_job(kube_apiserver, k8s_namespace))
+    container = spec.containers[0]
+    assert [e.secret_ref.name for e in container.env_from] == [PLATFORM]
+    assert not any(v.name == PROFILES_VOLUME for v in spec.volumes or [])
+    assert not any(m.name == PROFILES_VOLUME for m in container.volume_mounts or [])
+    assert not any(e.name == "DBT_PROFILES_DIR" for e in container.env or [])
+    assert spec.service_account_name is None  # the namespace's default, as in dagster-k8s
+
+
+def test_the_service_account_the_user_set_is_the_jobs(
+    kube_apiserver: KubeApiServer, k8s_namespace: str
+) -> None:
+    """Issue 20 (b): the run tag's account, over the launcher's, as dagster-k8s merges them."""
+    tag = json.dumps({"pod_spec_config": {"service_account_name": "tag-runner"}})
+    with launcher_for(kube_apiserver, k8s_namespace, service_account_name="launcher-runner") as (
+        launcher,
+        instance,
+    ):
+        run = launch(launcher, instance, **{"dagster-k8s/config": tag})
+        assert run.status != DagsterRunStatus.FAILURE, events(instance, run)
+    assert pod_spec(the_job(kube_apiserver, k8s_namespace)).service_account_name == "tag-runner"
+
+
+def test_vault_refuses_an_account_its_role_is_not_bound_to_before_any_job(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(VAULT_MANIFEST)
+    tag = json.dumps({"pod_spec_config": {"service_account_name": "team-a-runner"}})
+    with launcher_for(kube_apiserver, k8s_namespace, manifest_path=str(manifest)) as (
+        launcher,
+        instance,
+    ):
+        run = launch(launcher, instance, **{"dagster-k8s/config": tag})
+        text = events(instance, run)
+    assert run.status == DagsterRunStatus.FAILURE
+    assert "service account 'team-a-runner'" in text
+    assert "'vault' secrets backend needs 'floe-job-runner'" in text
+    assert "no Job created" in text
+    jobs = k8s.BatchV1Api(kube_apiserver.api_client()).list_namespaced_job(k8s_namespace)
+    assert jobs.items == []
+
+
+def test_vault_backed_secret_is_no_kubernetes_secret_platform_ones_still_are(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, tmp_path: Path
+) -> None:
+    """``type: vault``: the asset's secret lives in Vault only; the Job neither references nor
+    needs a Kubernetes Secret for it. The platform secret is still one, and still checked."""
+    K8sSecretsPlugin(api_client=kube_apiserver.api_client()).create_secret(
+        PLATFORM, k8s_namespace, {"TOKEN": canary()}
+    )
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(VAULT_MANIFEST)
+    defs = tmp_path / "drop_in_defs.py"
+    defs.write_text(ASSET_DEFS)
+    with (
+        launcher_for(
+            kube_apiserver,
+            k8s_namespace,
+            manifest_path=str(manifest),
+            platform_secrets=[PLATFORM],
+            vault_address="http://vault.vault.svc:8200",
+        ) as (launcher, instance),
+        in_process_test_workspace(
+            instance, LoadableTargetOrigin(python_file=str(defs), attribute="defs")
+        ) as workspace,
+    ):
+        location = workspace.get_code_location(workspace.code_location_names[0])
+        repository = next(iter(location.get_repositories().values()))
+        remote = repository.get_full_job("__ASSET_JOB")
+        run = create_run_for_test(
+            instance,
+            job_name=remote.name,
+            remote_job_origin=remote.get_remote_origin(),
+            job_code_origin=remote.get_python_origin(),
+            asset_selection=frozenset({AssetKey("orders")}),
+        )
+        launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=workspace))
+        stored = instance.get_run_by_id(run.run_id)
+        assert stored is not None
+        assert stored.status != DagsterRunStatus.FAILURE, events(instance, stored)
+    assert stored.tags[SECRET_REFS_TAG] == f"{PLATFORM},{VAULT_BACKED}"
+    assert set(json.loads(stored.tags[SECRET_VERSIONS_TAG])) == {PLATFORM}  # checked: platform
+    spec = pod_spec(the_job(kube_apiserver, k8s_namespace))
+    container = spec.containers[0]
+    assert [e.secret_ref.name for e in container.env_from] == [PLATFORM]
+    env = {e.name: e.value for e in container.env or []}
+    assert env["VAULT_ADDR"] == "http://vault.vault.svc:8200"  # the launcher's override
+    assert env["FLOE_VAULT_AUTH_ROLE"] == "floe-runner"
+    assert env["FLOE_VAULT_AUTH_MOUNT"] == "k8s-test"
+    assert spec.service_account_name == "floe-job-runner"
+    assert VAULT_BACKED not in json.dumps(
+        kube_apiserver.api_client().sanitize_for_serialization(spec.containers)
+    )
+
+
+def test_injected_api_objects_create_the_job_and_are_not_rewritten(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, tmp_path: Path
+) -> None:
+    """Issue 20 (c): the caller's API objects are used as given, never wrapped.
+
+    The launcher's kubeconfig points where nothing listens, so the pre-flight read and the Job
+    creation can only have gone through the injected objects.
+    """
+    nowhere = tmp_path / "kubeconfig"
+    nowhere.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "not-a-real-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    K8sSecretsPlugin(api_client=kube_apiserver.api_client()).create_secret(
+        PLATFORM, k8s_namespace, {"TOKEN": canary()}
+    )
+    api = kube_apiserver.api_client()
+    batch, core = k8s.BatchV1Api(api), k8s.CoreV1Api(api)
+    from floe_dagster_secrets.launcher.config import resolve
+
+    with instance_for_test() as instance:
+        launcher = FloeK8sRunLauncher(
+            secrets=resolve({"platform_secrets": [PLATFORM]}, service_account_name=None),
+            instance_config_map="dagster-instance",
+            dagster_home="/opt/dagster/dagster_home",
+            job_image="drop-in:1",
+            load_incluster_config=False,
+            kubeconfig_file=str(nowhere),
+            job_namespace=k8s_namespace,
+            k8s_client_batch_api=batch,
+            k8s_client_core_api=core,
+        )
+        launcher.register_instance(instance)
+        assert "request" not in vars(api)  # the ApiClient's own method, not replaced
+        assert not hasattr(api, "_floe_bounded")
+        run = launch(launcher, instance)
+        assert run.status != DagsterRunStatus.FAILURE, events(instance, run)
+        assert json.loads(run.tags[SECRET_VERSIONS_TAG]).keys() == {PLATFORM}  # read through it
+        launcher.dispose()
+    assert the_job(kube_apiserver, k8s_namespace).metadata.name.startswith("dagster-run-")
