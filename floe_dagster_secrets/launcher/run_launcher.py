@@ -277,10 +277,11 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         theirs = super().get_container_context_for_run(run)
         namespace = str(theirs.namespace)
         contribution = self.floe.contribution(names)
+        account = service_account_of(theirs)
         conflict = service_account_conflict(
             contribution,
-            service_account_of(theirs),
-            where=self._service_account_source(run),
+            account,
+            where=self._service_account_source(run, account),
             backend=self.floe.backend.name if self.floe.backend is not None else "k8s",
         )
         if conflict is not None:
@@ -300,13 +301,16 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             self._warn_non_portable_keys(run, found, namespace)
         return tags
 
-    def _service_account_source(self, run: DagsterRun) -> str:
-        """Where the service account of the run's pod was set, for an error message."""
+    def _service_account_source(self, run: DagsterRun, account: str | None) -> str:
+        """Where ``account``, the run pod's service account, was set (for an error message)."""
         tag = get_user_defined_k8s_config(run.tags).pod_spec_config.get("service_account_name")
-        if tag:
+        if tag and tag == account:
             return f"set in the run's '{USER_DEFINED_K8S_CONFIG_KEY}' tag, pod_spec_config"
-        if self.service_account_name:
-            return "set in run_launcher.config.service_account_name"
+        launcher_run_config: Mapping[str, Any] = dict(self.run_k8s_config or {})
+        pod_spec: Mapping[str, Any] = launcher_run_config.get("pod_spec_config") or {}
+        ours = pod_spec.get("service_account_name") or self.service_account_name
+        if ours and ours == account:
+            return "set in run_launcher.config"
         return "set in the code location's container_context (k8s)"
 
     def _warn_non_portable_keys(
@@ -387,8 +391,8 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         """Our errors for the secrets of a not-yet-started run that no longer pass the check."""
         if run.status not in (DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED):
             return []  # a started pod has its environment already
-        names = self.floe.contribution(parse_refs_tag(run.tags.get(SECRET_REFS_TAG)))
-        names_checked = names.kubernetes_secrets
+        pod = self.floe.contribution(parse_refs_tag(run.tags.get(SECRET_REFS_TAG)))
+        names_checked = pod.kubernetes_secrets  # what the kubelet needs; Vault's are the pod's
         if not names_checked or not self.floe.preflight_check:
             return []
         namespace = str(self.get_container_context_for_run(run).namespace)

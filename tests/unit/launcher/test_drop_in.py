@@ -243,15 +243,19 @@ def test_vault_refuses_another_account_from_the_run_tag_before_any_job(
     assert "service_account_name: team-a-runner" in text
 
 
+@pytest.mark.parametrize("launcher_account", [None, "launcher-runner"])
 def test_vault_refuses_another_account_from_the_code_location(
-    make_launcher: Any, vault_manifest: Path
+    make_launcher: Any, vault_manifest: Path, launcher_account: str | None
 ) -> None:
-    launcher, instance = make_launcher(manifest_path=str(vault_manifest))
+    """The code location's account wins over the launcher's (dagster-k8s's merge order)."""
+    extra = {"service_account_name": launcher_account} if launcher_account else {}
+    launcher, instance = make_launcher(manifest_path=str(vault_manifest), **extra)
     origin = _origin_with_container_context({"k8s": {"service_account_name": "location-runner"}})
     run = create_run_for_test(instance, job_name="drop_in_job", job_code_origin=origin)
     launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
     text = "\n".join(str(e.message) for e in instance.all_logs(run.run_id))
     assert "'location-runner' (set in the code location's container_context" in text
+    assert f"needs '{launcher_account or 'floe-job-runner'}'" in text
     assert "no Job created" in text
 
 
