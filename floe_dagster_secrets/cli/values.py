@@ -143,14 +143,17 @@ def _quoted(key: str, value: str) -> str:
 
     Raises:
         InvalidSecretValueError: No quoting works for all three (``'`` or ``\`` together with
-            ``$`` or a backquote; a carriage return, which python-dotenv turns into a newline;
-            a NUL, which no shell variable holds).
+            ``$`` or a backquote; ``${``, which python-dotenv expands even in single quotes; a
+            carriage return, which python-dotenv turns into a newline; a NUL, which no shell
+            variable holds).
     """
     problem = None
     if _PLAIN_VALUE.match(value):
         return value
     if "\r" in value or "\0" in value:
         problem = "a carriage return or NUL character"
+    elif "${" in value:
+        problem = "'${', which python-dotenv expands whatever the quotes"
     elif "'" not in value and "\\" not in value:
         return f"'{value}'"
     elif "$" not in value and "`" not in value:
