@@ -23,8 +23,10 @@ import re
 import subprocess
 import sys
 import threading
+import traceback
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
 from typing import IO, Any
 
 from floe_dagster_secrets.types import REDACTED
@@ -238,7 +240,9 @@ def install_masker() -> None:
 
     A filter on one logger misses records from its children and from loggers configured later
     (Dagster's, dbt's), so the masker is put into the log-record factory instead: every record is
-    redacted as it is created. Idempotent.
+    redacted as it is created. An uncaught exception, which Python prints to stderr without
+    logging, is printed redacted too, unless the process already has its own ``sys.excepthook``
+    (that hook is left alone). Idempotent.
     """
     global _installed
     with _INSTALL_LOCK:
@@ -252,7 +256,17 @@ def install_masker() -> None:
             return record
 
         logging.setLogRecordFactory(masked_record_factory)
+        if sys.excepthook is sys.__excepthook__:
+            sys.excepthook = _redacted_excepthook
         _installed = True
+
+
+def _redacted_excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """Python's default uncaught-exception print, redacted (the CLI re-raising a step's error)."""
+    sys.stderr.write(_MASKER.redact("".join(traceback.format_exception(exc_type, exc, tb))))
+    sys.stderr.flush()
 
 
 def _copy_redacted(source: IO[str], sink: IO[str]) -> None:

@@ -50,7 +50,7 @@ from floe_dagster_secrets._dagster_internals import (
 )
 from floe_dagster_secrets.masking import get_masker, install_masker
 from floe_dagster_secrets.storage.redaction import (
-    learn_from_stored_step_failure,
+    learn_from_stored_events,
     redact_entry,
     redact_tags,
 )
@@ -63,7 +63,7 @@ class RedactingEventLogStorage(EventLogStorage):
 
     def _redacted(self, event: EventLogEntry) -> EventLogEntry:
         masker = get_masker()
-        learn_from_stored_step_failure(event, self, masker)
+        learn_from_stored_events(event, self, masker)
         return redact_entry(event, masker)
 
     def store_event(self, event: EventLogEntry) -> None:

@@ -12,9 +12,10 @@ back, storing fails with a clear error rather than storing the raw event (fail c
 A run worker whose steps run in child processes (the multiprocess executor) never fetched the
 values its steps did, yet its run-failure event embeds the first failed step's event, and Dagster
 prints that event to the run worker's stderr. The step process stored its own copy of that event
-already redacted, so :func:`learn_from_stored_step_failure` compares the two and registers the
+already redacted, so :func:`learn_from_stored_events` compares the two and registers the
 hidden spans with this process's masker (:meth:`SecretsMasker.learn`) before anything is stored
-or printed.
+or printed. The same goes for a resource that failed to initialise in a step process: the run
+worker turns the step process's (stored, redacted) error into a step failure of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dagster import DagsterEventType, EventLogEntry, deserialize_value, serializ
 from floe_dagster_secrets._dagster_internals import EventLogStorage
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.masking import SecretsMasker
+from floe_dagster_secrets.types import REDACTED
 
 _STRUCTURAL = frozenset({"__class__", "__enum__", "__set__", "__frozenset__", "__mapping_items__"})
 
@@ -112,30 +114,75 @@ def _string_pairs(raw: Any, stored: Any) -> Iterator[tuple[str, str]]:
         yield json.dumps(raw, sort_keys=True), json.dumps(stored, sort_keys=True)
 
 
-def learn_from_stored_step_failure(
+_LEARNING_EVENTS = frozenset({DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
+_ERROR_EVENTS = {
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.RESOURCE_INIT_FAILURE,
+    DagsterEventType.STEP_UP_FOR_RETRY,
+}
+
+
+def _error_documents(node: Any) -> Iterator[dict[str, Any]]:
+    """Every serialized ``SerializableErrorInfo`` in ``node`` (each with its causes inside)."""
+    if isinstance(node, dict):
+        if node.get("__class__") == "SerializableErrorInfo":
+            yield node
+            return
+        for value in node.values():
+            yield from _error_documents(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _error_documents(item)
+
+
+def _is_redacted_copy(raw: Any, stored: Any) -> bool:
+    """Whether ``stored`` is ``raw`` with some strings redacted, and nothing else changed."""
+    if isinstance(raw, str) and isinstance(stored, str):
+        return raw == stored or REDACTED in stored
+    if isinstance(raw, list) and isinstance(stored, list):
+        return len(raw) == len(stored) and all(map(_is_redacted_copy, raw, stored))
+    if isinstance(raw, dict) and isinstance(stored, dict):
+        return raw.keys() == stored.keys() and all(
+            _is_redacted_copy(raw[key], stored[key]) for key in raw
+        )
+    return bool(raw == stored)
+
+
+def learn_from_stored_events(
     entry: EventLogEntry, storage: EventLogStorage, masker: SecretsMasker
 ) -> None:
-    """Before a run failure is stored, learn the values its step process hid in the step's event.
+    """Before a step or run failure is stored, learn what other processes hid in their copies.
 
-    Only a run-failure event that embeds a step failure is looked at. Its stored counterpart is
-    the step-failure event of the same run, step and process; when there is none (the step
-    process stored nothing, or without redaction), nothing is learned.
+    A run worker stores and prints errors that its step processes raised: the run failure embeds
+    the first failed step's event, and a resource that failed to initialise in a step process
+    becomes a step failure that the run worker writes. The step process stored its own copies
+    redacted. Each of them that is a redacted copy of part of ``entry`` (the whole step event,
+    or one error with its causes) teaches this process's masker the spans it hid. When there is
+    no such copy (the step process stored nothing, or stored it without redaction), nothing is
+    learned.
     """
     event = entry.dagster_event
-    if event is None or event.event_type != DagsterEventType.RUN_FAILURE:
+    if event is None or not entry.run_id or event.event_type not in _LEARNING_EVENTS:
         return
+    raw_document = json.loads(serialize_value(event))
+    raw_errors = list(_error_documents(raw_document))
     step_event = getattr(event.event_specific_data, "first_step_failure_event", None)
-    if step_event is None or not entry.run_id:
+    raw_step = json.loads(serialize_value(step_event)) if step_event is not None else None
+    if not raw_errors and raw_step is None:
         return
-    records = storage.get_records_for_run(
-        entry.run_id, of_type=DagsterEventType.STEP_FAILURE, ascending=False
-    ).records
+    records = storage.get_records_for_run(entry.run_id, of_type=_ERROR_EVENTS).records
     for record in records:
         stored = record.event_log_entry.dagster_event
-        if stored is None or (stored.step_key, stored.pid) != (step_event.step_key, step_event.pid):
+        if stored is None:
             continue
-        raw_document = json.loads(serialize_value(step_event))
         stored_document = json.loads(serialize_value(stored))
-        for raw_text, stored_text in _string_pairs(raw_document, stored_document):
-            masker.learn(raw_text, stored_text)
-        return
+        pairs: list[tuple[Any, Any]] = []
+        if raw_step is not None and _is_redacted_copy(raw_step, stored_document):
+            pairs.append((raw_step, stored_document))
+        for stored_error in _error_documents(stored_document):
+            pairs += [
+                (raw, stored_error) for raw in raw_errors if _is_redacted_copy(raw, stored_error)
+            ]
+        for raw, redacted in pairs:
+            for raw_text, stored_text in _string_pairs(raw, redacted):
+                masker.learn(raw_text, stored_text)

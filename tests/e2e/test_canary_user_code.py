@@ -32,7 +32,7 @@ from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from tests.e2e import user_code_job
 from tests.e2e.leak_scan import Artifact, find_leaks, postgres_artifacts, text_artifact
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 VENV_BIN = Path(sys.executable).parent
 JOB_FILE = Path(user_code_job.__file__)
@@ -62,6 +62,8 @@ class Runs:
     canaries: dict[str, str]
     redacted: Run
     control: Run
+    redacted_resource: Run  # careless_resource_job: a resource fails to initialise
+    control_resource: Run
 
 
 def _storage_config(pg: Any, db: str, *, redacting: bool) -> dict[str, Any]:
@@ -87,7 +89,7 @@ def _storage_config(pg: Any, db: str, *, redacting: bool) -> dict[str, Any]:
 
 
 def _home(tmp: Path, pg: Any, label: str, *, redacting: bool) -> tuple[Path, str]:
-    db = f"dagster_user_code_{label}_{secrets.token_hex(4)}"
+    db = f"dagster_user_code_{label}_{secrets.token_hex(4)}".lower()
     conn = psycopg2.connect(pg.dsn())
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -103,9 +105,9 @@ def _home(tmp: Path, pg: Any, label: str, *, redacting: bool) -> tuple[Path, str
     return home, pg.dsn(db)
 
 
-def _execute(home: Path, store: Path, pg: Any) -> subprocess.Popen[str]:
+def _execute(home: Path, store: Path, pg: Any, job: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [str(VENV_BIN / "dagster"), "job", "execute", "-f", str(JOB_FILE), "-j", user_code_job.JOB],
+        [str(VENV_BIN / "dagster"), "job", "execute", "-f", str(JOB_FILE), "-j", job],
         cwd=home,
         env={
             **os.environ,
@@ -131,23 +133,31 @@ def runs(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     LocalSecretsPlugin(path=store).create_secret(
         user_code_job.SECRET, user_code_job.NAMESPACE, canaries
     )
-    homes = {
-        label: _home(tmp, postgres_server, label, redacting=label == "redacted")
-        for label in ("redacted", "control")
+    jobs = {
+        "redacted": user_code_job.JOB,
+        "control": user_code_job.JOB,
+        "redacted_resource": user_code_job.RESOURCE_JOB,
+        "control_resource": user_code_job.RESOURCE_JOB,
     }
-    # both runs at once: they share nothing but the PostgreSQL server
-    started = {label: _execute(home, store, postgres_server) for label, (home, _) in homes.items()}
+    homes = {
+        label: _home(tmp, postgres_server, label, redacting=label.startswith("redacted"))
+        for label in jobs
+    }
+    # all runs at once: they share nothing but the PostgreSQL server
+    started = {
+        label: _execute(homes[label][0], store, postgres_server, job) for label, job in jobs.items()
+    }
     done = {}
     for label, process in started.items():
-        out, err = process.communicate(timeout=300)
+        out, err = process.communicate(timeout=780)
         result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
-        # the job fails on purpose (Failure, exception): exit 1, and the run must have got there
+        # every job fails on purpose: exit 1, and the run must have got there
         assert result.returncode == 1, f"{label}: {err[-3000:]}"
         assert "RUN_FAILURE" in err, f"{label}: the run did not fail as planned\n{err[-3000:]}"
         done[label] = Run(home=homes[label][0], dsn=homes[label][1], result=result)
     mp = pytest.MonkeyPatch()
     mp.setenv(PG_PASSWORD_VAR, postgres_server.password)
-    yield Runs(canaries=canaries, redacted=done["redacted"], control=done["control"])
+    yield Runs(canaries=canaries, **done)
     mp.undo()
 
 
@@ -253,3 +263,17 @@ def test_run_worker_stderr(runs: Runs) -> None:
     control = runs.control.run_worker_stderr()
     control_failure = control.text[control.text.index("RUN_FAILURE") :]
     assert any(runs.canaries[key] in control_failure for key in failing)
+
+
+def test_resource_initialisation_failure(runs: Runs) -> None:
+    """A resource whose error quotes the value it fetched: the step process stores its error
+    redacted; the run worker, which turns it into a step failure and raises it again at the end
+    (``dagster job execute``), learns the value from that stored copy."""
+    assert find_leaks(runs.canaries, runs.redacted_resource.storage()) == []
+    assert find_leaks(runs.canaries, [runs.redacted_resource.run_worker_stderr()]) == []
+    assert _leaks(runs, runs.control_resource, ("RESOURCE",))
+    failure = _failure_messages(runs.redacted_resource)["needs_warehouse"]
+    assert "ConnectionError: warehouse login failed with ***" in failure
+    control_stderr = runs.control_resource.run_worker_stderr().text
+    assert "warehouse login failed with ***" in runs.redacted_resource.run_worker_stderr().text
+    assert runs.canaries["RESOURCE"] in control_stderr

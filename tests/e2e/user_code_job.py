@@ -11,8 +11,10 @@ import os
 from dagster import (
     AssetExecutionContext,
     AssetMaterialization,
+    ConfigurableResource,
     Definitions,
     Failure,
+    InitResourceContext,
     Output,
     asset,
     define_asset_job,
@@ -23,7 +25,17 @@ from floe_dagster_secrets.resources import LocalSecretsResource
 SECRET = "careless-app-credentials"
 NAMESPACE = "floe-jobs"
 JOB = "careless_job"
-KEYS = ("METADATA", "OUTPUT_METADATA", "DESCRIPTION", "TAG", "HEX", "FAILURE", "EXCEPTION")
+RESOURCE_JOB = "careless_resource_job"
+KEYS = (
+    "METADATA",
+    "OUTPUT_METADATA",
+    "DESCRIPTION",
+    "TAG",
+    "HEX",
+    "FAILURE",
+    "EXCEPTION",
+    "RESOURCE",
+)
 
 
 @asset
@@ -67,12 +79,31 @@ def raises_exception(secrets: LocalSecretsResource) -> None:
     raise RuntimeError(f"connection refused for password {values['EXCEPTION'].reveal()}")
 
 
+class CarelessWarehouse(ConfigurableResource):
+    """A resource whose connection error quotes the password it fetched."""
+
+    secrets: LocalSecretsResource
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        password = self.secrets.get_secret(SECRET)["RESOURCE"].reveal()
+        raise ConnectionError(f"warehouse login failed with {password}")
+
+
+@asset
+def needs_warehouse(warehouse: CarelessWarehouse) -> None:
+    """Never runs: its resource fails to initialise in the step process."""
+
+
+_SECRETS = LocalSecretsResource(
+    path=os.environ.get("FLOE_CANARY_STORE", ".floe/secrets"), namespace=NAMESPACE
+)
 defs = Definitions(
-    assets=[writes_metadata, returns_output, raises_failure, raises_exception],
-    jobs=[define_asset_job(JOB)],
-    resources={
-        "secrets": LocalSecretsResource(
-            path=os.environ.get("FLOE_CANARY_STORE", ".floe/secrets"), namespace=NAMESPACE
-        )
-    },
+    assets=[writes_metadata, returns_output, raises_failure, raises_exception, needs_warehouse],
+    jobs=[
+        define_asset_job(
+            JOB, selection=[writes_metadata, returns_output, raises_failure, raises_exception]
+        ),
+        define_asset_job(RESOURCE_JOB, selection=[needs_warehouse]),
+    ],
+    resources={"secrets": _SECRETS, "warehouse": CarelessWarehouse(secrets=_SECRETS)},
 )

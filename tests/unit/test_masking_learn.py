@@ -95,3 +95,23 @@ def test_learning_never_leaves_a_value_visible(secrets: list[str], filler: list[
     for value in secrets:
         if value not in redacted:  # hidden by the step process
             assert value not in out
+
+
+def test_an_uncaught_exception_is_printed_redacted() -> None:
+    """Python prints an uncaught exception to stderr without logging: the masker's hook redacts
+    it (``dagster job execute`` re-raises a step's error this way)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from floe_dagster_secrets.masking import get_masker, install_masker\n"
+        "install_masker()\n"
+        f"get_masker().register({CANARY!r})\n"
+        f"raise RuntimeError('login failed with ' + {CANARY!r})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert "RuntimeError: login failed with ***" in result.stderr
+    assert CANARY not in result.stderr

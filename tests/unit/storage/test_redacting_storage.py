@@ -16,7 +16,7 @@ from dagster import (
     DagsterInstance,
     EventLogEntry,
 )
-from dagster._core.events import JobFailureData, StepFailureData
+from dagster._core.events import EngineEventData, JobFailureData, StepFailureData
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from dagster._core.storage.runs.sql_run_storage import SqlRunStorage
 from dagster._utils.error import SerializableErrorInfo
@@ -188,3 +188,31 @@ def test_plain_storage_config_is_unchanged(tmp_path: Path) -> None:
     stored = entry.dagster_event.event_specific_data.materialization  # type: ignore[union-attr]
     assert stored.description == f"built with {CANARY}"
     assert os.path.isdir(tmp_path / "storage")
+
+
+def test_a_step_failure_learns_from_a_stored_resource_failure(instance: DagsterInstance) -> None:
+    """A resource failed in the step process; the run worker turns its error into a step failure."""
+    step_process = SecretsMasker()
+    step_process.register(CANARY)
+    error = SerializableErrorInfo(
+        message=f"ConnectionError: login failed with {CANARY}\n", stack=[], cls_name="E"
+    )
+    resource_failure = DagsterEvent(
+        event_type_value=DagsterEventType.RESOURCE_INIT_FAILURE.value,
+        job_name="job",
+        step_key="needs_warehouse",
+        event_specific_data=EngineEventData(error=error),
+        pid=4343,
+    )
+    instance.store_event(redact_entry(_entry("r7", resource_failure), step_process))
+    step_failure = DagsterEvent(
+        event_type_value=DagsterEventType.STEP_FAILURE.value,
+        job_name="job",
+        step_key="needs_warehouse",
+        event_specific_data=StepFailureData(error=error, user_failure_data=None),
+        pid=os.getpid(),
+    )
+    instance.store_event(_entry("r7", step_failure))
+    text = "\n".join(str(e.dagster_event) for e in instance.all_logs("r7"))
+    assert CANARY not in text
+    assert text.count("login failed with ***") == 2
