@@ -235,7 +235,7 @@ def _read_manifest_file(path: Path, source: str) -> bytes:
     can be refused like a device (``/dev/zero``) or a directory.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb", buffering=0) as handle:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise InvalidManifestError(
@@ -249,12 +249,14 @@ def _read_manifest_file(path: Path, source: str) -> bytes:
         chunks: list[bytes] = []
         left = MAX_MANIFEST_BYTES + 1  # the file may grow after fstat: never read more
         while left > 0:
-            chunk = handle.read(left)
+            chunk = os.read(fd, min(left, 1 << 16))
             if not chunk:
                 break
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _file_kind(mode: int) -> str:

@@ -67,7 +67,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_directory_instead_of_file(tmp_path: Path) -> None:
-    with pytest.raises(InvalidManifestError, match="cannot read the manifest file: Is a directory"):
+    with pytest.raises(InvalidManifestError, match=r"not a regular file \(it is a directory\)"):
         load_manifest(tmp_path)
 
 
