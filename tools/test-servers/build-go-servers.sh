@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build the Go test servers (kube-apiserver, kubectl, etcd) from the Go module proxy and cache the
-# binaries outside the repository, keyed by version. A binary already in the cache is not rebuilt,
+# Build the Go test servers from the Go module proxy and cache the binaries outside the repository,
+# keyed by version: etcd, and from one k8s.io/kubernetes release kube-apiserver, kubectl and the
+# node's kubelet, kube-controller-manager and kube-scheduler (one module, one build cache).
+# A binary already in the cache is not rebuilt,
 # so only a fresh machine pays the cold build.
 #
 #   tools/test-servers/build-go-servers.sh            # build what is missing
@@ -24,15 +26,18 @@ if command -v flock >/dev/null; then flock 9; fi
 # Kubernetes' go.mod requires its staging modules at v0.0.0 and resolves them through local
 # replaces that a consumer never sees; a wrapper module must pin each one to the published
 # v0.<minor>.<patch>. The list is read from that release's own go.mod, never kept by hand.
+K8S_COMMANDS=(kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler)
+
 build_kubernetes() {
-  local out="$cache/kubernetes-$K8S_VERSION"
-  if [[ -x "$out/kube-apiserver" && -x "$out/kubectl" ]]; then
+  local out="$cache/kubernetes-$K8S_VERSION" missing=() cmd
+  for cmd in "${K8S_COMMANDS[@]}"; do [[ -x "$out/$cmd" ]] || missing+=("$cmd"); done
+  if [[ ${#missing[@]} -eq 0 ]]; then
     log "kubernetes $K8S_VERSION: cached in $out"; return
   fi
   local staging="v0.${K8S_VERSION#v1.}"
   local work; work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
-  log "kubernetes $K8S_VERSION: building kube-apiserver and kubectl (cold build takes minutes)"
+  log "kubernetes $K8S_VERSION: building ${missing[*]} (cold build takes minutes)"
   local started=$SECONDS
   (
     cd "$work"
@@ -46,16 +51,22 @@ build_kubernetes() {
     grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0(\s|$)' "$gomod" | awk '{print $1}' | sort -u | while read -r mod; do
       go mod edit -replace="$mod=$mod@$staging"
     done
-    go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION"
+    local pkgs=() cmd
+    for cmd in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd@$K8S_VERSION"); done
+    go get "${pkgs[@]}"
     local ldflags="-s -w"
     for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2)"
     done
-    mkdir -p "$out.tmp"
-    go build -trimpath -ldflags="$ldflags" -o "$out.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-    go build -trimpath -ldflags="$ldflags" -o "$out.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+    for cmd in "${missing[@]}"; do
+      local t0=$SECONDS
+      go build -trimpath -ldflags="$ldflags" -o "$out.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+      log "kubernetes $K8S_VERSION: $cmd built in $((SECONDS - t0)) s"
+    done
   )
-  rm -rf "$out" && mv "$out.tmp" "$out"
+  # binaries already cached stay; only the missing ones are added
+  mkdir -p "$out" && mv "$out.tmp"/* "$out"/ && rmdir "$out.tmp"
   log "kubernetes $K8S_VERSION: built in $((SECONDS - started)) s"
 }
 
