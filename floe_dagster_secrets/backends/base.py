@@ -133,3 +133,17 @@ class ContributesToRunPod(Protocol):
         where it is), and from ``get_container_context_for_run``, which must stay pure.
         """
         ...
+
+
+@runtime_checkable
+class ProvidesKubernetesClient(Protocol):
+    """A backend whose secrets are a namespace's Kubernetes Secrets, read with a shareable client.
+
+    The run launcher's pre-flight watches those Secrets with the backend's own client (same
+    credentials, same RBAC) instead of reaching for a private attribute. (ESO's listing is of
+    ExternalSecrets, so it does not claim this.)
+    """
+
+    def kubernetes_api_client(self) -> Any:
+        """The backend's ``ApiClient``, created on first call (not at construction)."""
+        ...

@@ -146,6 +146,13 @@ class K8sSecretsPlugin(SecretsPlugin):
         configuration.retries = False
         return with_default_timeout(client.ApiClient(configuration), self.request_timeout)
 
+    def kubernetes_api_client(self) -> ApiClient:
+        """The ``ApiClient`` all of this plugin's requests use (``ProvidesKubernetesClient``).
+
+        Created on the first call; closed by :meth:`close` unless it was passed in.
+        """
+        return self._client()
+
     def run_pod_contribution(
         self, names: Sequence[str], settings: RunPodSettings
     ) -> RunPodContribution:

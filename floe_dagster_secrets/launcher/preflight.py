@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.backends.base import ProvidesKubernetesClient, SecretsPlugin
 from floe_dagster_secrets.launcher.metadata_cache import MetadataCache
 from floe_dagster_secrets.types import SecretMetadata
 
@@ -73,13 +73,11 @@ class PreflightReader:
 
     @classmethod
     def for_plugin(cls, plugin: SecretsPlugin, **watch_options: Any) -> PreflightReader:
-        """A reader with a metadata cache when ``plugin`` is the Kubernetes backend."""
-        from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
-
-        if not isinstance(plugin, K8sSecretsPlugin):
+        """A reader with a metadata cache when ``plugin``'s secrets are Kubernetes Secrets."""
+        if not isinstance(plugin, ProvidesKubernetesClient):
             return cls(plugin)
-        # the plugin's own client: same credentials and RBAC as the direct reads
-        return cls(plugin, cache=MetadataCache(plugin._client, **watch_options))
+        # the plugin's own client (created lazily): same credentials and RBAC as direct reads
+        return cls(plugin, cache=MetadataCache(plugin.kubernetes_api_client, **watch_options))
 
     def secrets_metadata(
         self, namespace: str, required_keys: Mapping[str, Sequence[str]]

@@ -118,3 +118,25 @@ def test_backend_without_the_capability_or_no_manifest_means_kubernetes_secrets(
         assert pod.kubernetes_secrets == NAMES
         assert [e["secret_ref"]["name"] for e in pod.env_from] == list(NAMES)
         assert pod.service_account_name is None
+
+
+def test_only_the_kubernetes_backend_offers_its_client_for_the_preflight_watch(
+    tmp_path: Path,
+) -> None:
+    """``PreflightReader`` asks for the capability, never for a class or a private attribute."""
+    from kubernetes.client import ApiClient
+
+    from floe_dagster_secrets.backends.base import ProvidesKubernetesClient
+    from floe_dagster_secrets.launcher.preflight import PreflightReader
+
+    given = ApiClient()
+    k8s_plugin = K8sSecretsPlugin(api_client=given)
+    assert isinstance(k8s_plugin, ProvidesKubernetesClient)
+    assert k8s_plugin.kubernetes_api_client() is given
+    reader = PreflightReader.for_plugin(k8s_plugin)
+    assert reader.cache is not None
+    reader.close()
+    for other in (ESOSecretsPlugin(store="s"), _vault(), LocalSecretsPlugin(path=tmp_path)):
+        assert not isinstance(other, ProvidesKubernetesClient)
+        assert PreflightReader.for_plugin(other).cache is None
+    given.close()
