@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, job, op
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    execute_job,
+    job,
+    op,
+    reconstructable,
+)
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.test_utils import (
@@ -33,7 +42,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from kubernetes import client as k8s
 
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
-from floe_dagster_secrets.launcher import FloeK8sRunLauncher
+from floe_dagster_secrets.launcher import FloeK8sRunLauncher, floe_k8s_job_executor
 from floe_dagster_secrets.launcher.pod_env import (
     PROFILES_VOLUME,
     SECRET_REFS_TAG,
@@ -292,3 +301,46 @@ def test_injected_api_objects_create_the_job_and_are_not_rewritten(
         assert json.loads(run.tags[SECRET_VERSIONS_TAG]).keys() == {PLATFORM}  # read through it
         launcher.dispose()
     assert the_job(kube_apiserver, k8s_namespace).metadata.name.startswith("dagster-run-")
+
+
+@op
+def step_op() -> None:
+    pass
+
+
+@job(executor_def=floe_k8s_job_executor)
+def step_job() -> None:
+    step_op()
+
+
+def test_step_pod_account_the_vault_role_is_not_bound_to_fails_the_step_before_its_job(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, tmp_path: Path
+) -> None:
+    """``floe_k8s_job_executor``: the real step handler against the real apiserver refuses a
+    step pod account that differs from the one the Vault role is bound to; no step Job."""
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(VAULT_MANIFEST)
+    executor_config = {
+        "execution": {
+            "config": {
+                "job_namespace": k8s_namespace,
+                "load_incluster_config": False,
+                "kubeconfig_file": str(kube_apiserver.admin_kubeconfig),
+                "job_image": "drop-in:1",
+                "service_account_name": "step-runner",
+            }
+        }
+    }
+    with launcher_for(kube_apiserver, k8s_namespace, manifest_path=str(manifest)) as (_, instance):
+        result = execute_job(
+            reconstructable(step_job), instance, run_config=executor_config, raise_on_error=False
+        )
+        text = "\n".join(
+            str(e.message) + str(e.event_specific_data or "") for e in result.all_events
+        )
+    assert not result.success
+    assert "service account 'step-runner'" in text
+    assert "needs 'floe-job-runner'" in text
+    assert "step 'step_op'" in text
+    jobs = k8s.BatchV1Api(kube_apiserver.api_client()).list_namespaced_job(k8s_namespace)
+    assert jobs.items == []
