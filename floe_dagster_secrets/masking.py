@@ -120,8 +120,9 @@ class SecretsMasker(logging.Filter):
         if len(value) < MIN_MASKED_LENGTH:
             return
         forms = encoded_forms(value)
-        # Multi-line values (keys, certificates) also leak line by line.
-        forms |= {line for line in value.splitlines() if len(line.strip()) >= MIN_MASKED_LENGTH}
+        # Multi-line values (keys, certificates) also leak line by line, plain or JSON-escaped.
+        lines = {line for line in value.splitlines() if len(line.strip()) >= MIN_MASKED_LENGTH}
+        forms |= lines | {json.dumps(line)[1:-1] for line in lines}
         with self._lock:
             if forms <= self._values:
                 return

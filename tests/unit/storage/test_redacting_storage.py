@@ -216,3 +216,19 @@ def test_a_step_failure_learns_from_a_stored_resource_failure(instance: DagsterI
     text = "\n".join(str(e.dagster_event) for e in instance.all_logs("r7"))
     assert CANARY not in text
     assert text.count("login failed with ***") == 2
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['canary"quoted\\value', "canary-clé-ü-value", '-----BEGIN KEY-----\nline\t"two"x\n-----END'],
+)
+def test_values_that_json_escapes_are_still_found(value: str, fresh_masker: None) -> None:
+    """The serialized event escapes quotes, backslashes and non-ASCII; the value is still found."""
+    masker = SecretsMasker()
+    masker.register(value)
+    entry = _materialization("r8", f"built with {value}", {"conn": f"password={value}"})
+    redacted = redact_entry(entry, masker)
+    assert redacted is not entry
+    text = str(redacted.dagster_event)
+    for line in value.splitlines():
+        assert line not in text
