@@ -6,10 +6,16 @@ secret_id or value, so nothing secret reaches the job snapshot, GraphQL or the U
 
 With ``database_role`` set, the resource acquires dynamic database credentials when the run's
 resources are set up (``setup_for_execution``), renews their lease in a background thread while
-the run lives, and revokes it in ``teardown_after_execution`` — after success and after failure;
-a SIGTERM revokes before the signal is passed on. Under the in-process executor (a Kubernetes Job
-running one run worker) that is one lease per run; a multiprocess executor sets resources up per
-step process, so each step process gets its own short-lived user.
+the run lives, and revokes it in ``teardown_after_execution`` — after success and after failure.
+Under the in-process executor (a Kubernetes Job running one run worker) that is one lease per
+run; a multiprocess executor sets resources up per step process, so each step process gets its
+own short-lived user.
+
+On SIGTERM (the pod being deleted) the lease's watcher thread starts revoking at once, and every
+revocation is bounded by ``revoke_deadline`` (10 s) counted from the signal; Dagster maps SIGTERM
+to its own interrupt around each step, so the run then fails as interrupted and the teardown
+here finds the lease revoked, or waits for that revocation no longer than the same deadline.
+See :mod:`floe_dagster_secrets.backends._vault_leases` for how, and for the bounds.
 """
 
 from __future__ import annotations
