@@ -8,6 +8,7 @@ accepting and the refusing paths are exercised.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -120,4 +121,98 @@ def yaml_values() -> st.SearchStrategy[Any]:
             st.dictionaries(st.text(max_size=12), children, max_size=4),
         ),
         max_leaves=12,
+    )
+
+
+# -- hostile input (issue 17) ---------------------------------------------------------------
+
+JINJA_MARKERS = ("{{", "{%", "{#")
+
+
+def jinja_strings() -> st.SearchStrategy[str]:
+    """Text holding a Jinja marker somewhere: what dbt would evaluate in profiles.yml."""
+    return st.builds(
+        lambda before, marker, inside, after: f"{before}{marker}{inside}{after}",
+        st.text(max_size=8),
+        st.sampled_from(JINJA_MARKERS),
+        st.sampled_from(
+            [" env_var('DBT_ENV_SECRET_KEY') }}", " modules.os.system('id') }}", " if 1 %}", ""]
+        ),
+        st.text(max_size=8),
+    )
+
+
+def _alias_bomb(levels: int, fan_out: int) -> str:
+    items = ", ".join(["x"] * fan_out)
+    lines = [f"a0: &a0 [{items}]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * fan_out)}]" for i in range(1, levels)]
+    return "".join(f"      {line}\n" for line in lines)
+
+
+def _merge_chain(levels: int, fan_out: int) -> str:
+    lines = ["m0: &m0 {k0: v}"]
+    for i in range(1, levels):
+        merged = ", ".join([f"*m{i - 1}"] * fan_out)
+        lines.append(f"m{i}: &m{i} {{<<: [{merged}], k{i}: v}}")
+    return "".join(f"      {line}\n" for line in lines)
+
+
+def yaml_alias_settings() -> st.SearchStrategy[str]:
+    """Lines under ``plugins.compute.config`` using anchors, aliases and merge keys.
+
+    Small harmless reuse, alias bombs of any size (up to 12 levels of 12), merge-key chains,
+    recursive anchors, and aliases to anchors that do not exist.
+    """
+    sizes = st.tuples(st.integers(1, 12), st.integers(1, 12))
+    return st.one_of(
+        sizes.map(lambda s: _alias_bomb(*s)),
+        sizes.map(lambda s: _merge_chain(*s)),
+        st.just("      r: &r [*r]\n"),
+        st.just("      r: &r {self: *r}\n"),
+        st.just("      u: *nowhere\n"),
+        st.just("      <<: {path: other.duckdb, threads: 2}\n"),
+        st.just("      m: {<<: [1, 2]}\n"),
+    )
+
+
+_RECORD = {
+    "version": 1,
+    "created": "2026-01-01T00:00:00+00:00",
+    "updated": "2026-01-01T00:00:00+00:00",
+    "type": "Opaque",
+    "data": {"A": "value-a"},
+}
+
+
+def _record_with(field: str, value: Any) -> bytes:
+    document = dict(_RECORD)
+    document[field] = value
+    return json.dumps(document).encode()
+
+
+def hostile_store_contents() -> st.SearchStrategy[bytes]:
+    """What a hand-edited, half-written or planted secret file may hold."""
+    return st.one_of(
+        st.binary(max_size=200),
+        st.integers(19, 6000).map(
+            lambda digits: _record_with("version", 0).replace(
+                b'"version": 0', b'"version": ' + b"9" * digits
+            )
+        ),
+        st.integers(1, 200_000).map(lambda depth: b"[" * depth + b"]" * depth),
+        st.sampled_from(["bad key/../x", "", "..", "a b", "K\n", "ü"]).map(
+            lambda key: _record_with("data", {key: "v"})
+        ),
+        yaml_values().map(lambda value: _record_with("data", value)),
+        yaml_values().map(lambda value: _record_with("type", value)),
+        yaml_values().map(lambda value: _record_with("version", value)),
+        st.just(json.dumps(_RECORD).encode()[:-7]),  # cut short: a crash mid-write
+        st.just(b'{"version": 1e999, "data": {}}'),
+    )
+
+
+def hostile_store_file_kinds() -> st.SearchStrategy[str]:
+    """How the planted file is there: mode, a symlink, a directory, a FIFO, another owner."""
+    return st.sampled_from(
+        ["0600", "0644", "0666", "symlink", "directory", "fifo", "other-owner", "stale-tmp"]
     )

@@ -8,6 +8,7 @@ never a value in the output of a command that does not reveal.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -16,7 +17,15 @@ from pathlib import Path
 
 import click
 from click.testing import CliRunner, Result
-from fuzz_strategies import FUZZ, payloads, secret_keys, secret_names, secret_values
+from fuzz_strategies import (
+    FUZZ,
+    hostile_store_contents,
+    hostile_store_file_kinds,
+    payloads,
+    secret_keys,
+    secret_names,
+    secret_values,
+)
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -190,3 +199,56 @@ def test_keys_that_envfrom_may_skip_are_written_with_a_warning() -> None:
         rotated = floe(manifest, "rotate", "--from-literal", "api-key=z", "--", "odd-keys")
         assert rotated.exit_code == 0, rotated.stderr
         assert "'api-key'" in rotated.stderr
+
+
+# -- hostile store files (issue 17) -----------------------------------------------------------
+
+GOOD_VALUE = "good-value-7c1e9a3b5d"
+
+
+def plant(ns_dir: Path, kind: str, contents: bytes) -> None:
+    """Put ``contents`` at ``bad-secret.json`` the hostile way ``kind`` names."""
+    target = ns_dir / "bad-secret.json"
+    target.unlink(missing_ok=True)
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target, 0o600)
+    elif kind == "symlink":
+        (ns_dir.parent / "elsewhere.json").write_bytes(contents)
+        target.symlink_to(ns_dir.parent / "elsewhere.json")
+    elif kind == "stale-tmp":  # a crash between fsync and rename: the value sits in a .tmp file
+        (ns_dir / ".floe-crashed.tmp").write_bytes(contents)
+        os.chmod(ns_dir / ".floe-crashed.tmp", 0o600)
+    else:
+        target.write_bytes(contents)
+        os.chmod(target, 0o600 if kind in ("other-owner", "0600") else int(kind, 8))
+        if kind == "other-owner" and os.geteuid() == 0:  # only root can give a file away
+            os.chown(target, 4242, 4242)
+
+
+@FUZZ
+@given(contents=hostile_store_contents(), kind=hostile_store_file_kinds())
+def test_hostile_store_file_never_breaks_the_namespace(contents: bytes, kind: str) -> None:
+    with project() as manifest:
+        created = floe(manifest, "create", "--from-literal", f"A={GOOD_VALUE}", "--", "good")
+        assert created.exit_code == 0, created.stderr
+        ns_dir = manifest.parent / ".floe" / "secrets" / "floe-jobs"
+        plant(ns_dir, kind, contents)
+        event(kind)
+
+        for command in ("list", "status"):
+            result = floe(manifest, command)
+            assert_clean_exit(result, secrets=[GOOD_VALUE])
+            assert result.exit_code == 0, result.stderr
+            assert "good" in result.stdout
+        if kind == "stale-tmp":
+            assert not (ns_dir / ".floe-crashed.tmp").exists()
+        for args in (
+            ("get", "--", "bad-secret"),
+            ("get", "--reveal", "--force", "--", "bad-secret"),
+            ("rotate", "--from-literal", "B=x", "--", "bad-secret"),
+        ):
+            assert_clean_exit(floe(manifest, *args))
+        read = floe(manifest, "get", "--key", "A", "--reveal", "--force", "--", "good")
+        assert read.stdout == f"{GOOD_VALUE}\n"

@@ -1,28 +1,31 @@
 """Fuzzing manifests: whatever a hand-edited ``manifest.yaml`` holds, floe answers with our error.
 
 Three sources of input: arbitrary YAML structures, arbitrary bytes, and the sample manifest with
-one field replaced by an arbitrary value (the near misses a user actually writes). The parser
-either accepts or raises ``InvalidManifestError``; the CLI exits 0, 1 (our error) or 2.
+one field replaced by an arbitrary value (the near misses a user actually writes). Hostile ones
+too: YAML aliases and merge keys (bombs of any size, recursive anchors), and Jinja in any field.
+The parser either accepts or raises ``InvalidManifestError``; the CLI exits 0, 1 (our error) or 2.
 """
 
 from __future__ import annotations
 
 import copy
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
-from fuzz_strategies import FUZZ, secret_names, yaml_values
+from fuzz_strategies import FUZZ, jinja_strings, secret_names, yaml_alias_settings, yaml_values
 from hypothesis import event, given
 from hypothesis import strategies as st
 
 from floe_dagster_secrets.cli.app import cli
 from floe_dagster_secrets.errors import InvalidManifestError
 from floe_dagster_secrets.manifest import parse_manifest
-from floe_dagster_secrets.manifest.naming import FloeNamingWarning
+from floe_dagster_secrets.manifest.naming import FloeNamingWarning, dotted_path
 
 SAMPLE: dict[str, Any] = {
     "environment": "dev",
@@ -62,6 +65,13 @@ _PATHS: list[tuple[str | int, ...]] = [
     ("secrets", "duckdb-dev-credentials", "keys"),
     ("secrets", "duckdb-dev-credentials", "max_age_days"),
     ("secrets", "duckdb-dev-credentials", "on_rotation"),
+]
+_SETTING_PATHS: list[tuple[str | int, ...]] = [
+    ("plugins", "compute", "config", "path"),
+    ("plugins", "compute", "config", "schema"),
+    ("plugins", "compute", "config", "role"),
+    ("plugins", "secrets", "config", "path"),
+    ("ingestion", "pipelines", 0, "source", "type"),
 ]
 
 
@@ -127,3 +137,54 @@ def test_cli_validate_with_any_manifest(path: tuple[str | int, ...], value: Any)
             assert "Traceback" not in result.stdout + result.stderr
             if result.exit_code == 1 and command == ["list"]:
                 assert "Fix:" in " ".join(result.stderr.split())
+
+
+# -- hostile manifests (issue 17) -------------------------------------------------------------
+
+ALIAS_BASE = """\
+environment: dev
+plugins:
+  secrets: {type: local, namespace: floe-jobs, config: {path: .floe/s}}
+  compute:
+    type: duckdb
+    connection_secret_ref: duckdb-dev-credentials
+    config:
+      path: w.duckdb
+"""
+
+
+@FUZZ
+@given(settings=yaml_alias_settings())
+def test_aliases_and_merge_keys_parse_or_are_refused_fast(settings: str) -> None:
+    started = time.monotonic()
+    parses_or_our_error(ALIAS_BASE + settings)
+    assert time.monotonic() - started < 5.0  # a bomb of 12**12 values is refused, not expanded
+
+
+@FUZZ
+@given(path=st.sampled_from(_PATHS + _SETTING_PATHS), value=jinja_strings())
+def test_jinja_anywhere_is_refused_naming_the_field(
+    path: tuple[str | int, ...], value: str
+) -> None:
+    with pytest.raises(InvalidManifestError) as info:
+        parse_manifest(mutated(path, value))
+    message = str(info.value)
+    assert "holds Jinja" in message
+    assert dotted_path(path) in message
+    if len(value) > 3:
+        assert value not in message
+
+
+@FUZZ
+@given(settings=yaml_alias_settings(), command=st.sampled_from(["validate", "status"]))
+def test_cli_with_alias_manifests(settings: str, command: str) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        manifest = Path(directory) / "manifest.yaml"
+        manifest.write_text(ALIAS_BASE + settings)
+        result = CliRunner().invoke(
+            cli, ["secrets", command, "--manifest", str(manifest)], catch_exceptions=True
+        )
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.exit_code in (0, 1, 2)
+        assert "This is a bug in floe" not in result.stderr
+        event(f"{command} exit {result.exit_code}")

@@ -632,3 +632,16 @@ def test_store_path_that_already_exists_gets_no_gitignore_hiding_its_files(
     assert not (tmp_path / ".gitignore").exists()
     assert (tmp_path / NS / ".gitignore").read_text().splitlines()[-1] == "*"
     assert [m.name for m in store.list_secrets(NS)] == ["s"]
+
+
+def test_fifo_planted_under_a_secrets_name_is_refused_not_waited_on(
+    store: LocalSecretsPlugin,
+) -> None:
+    store.create_secret("s", NS, {"A": "1"})
+    path = secret_file(store, "s")
+    path.unlink()
+    os.mkfifo(path, 0o600)  # nobody writes to it: a blocking open would hang forever
+    with pytest.raises(SecretAccessDeniedError, match="not a regular file"):
+        store.get_secret("s", NS)
+    [listed] = store.list_secrets(NS)
+    assert listed.type == local_module.UNREADABLE_TYPE
