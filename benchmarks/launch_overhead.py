@@ -1,17 +1,30 @@
-"""Launch overhead of FloeK8sRunLauncher against the vanilla K8sRunLauncher, on a real apiserver.
+"""Launch of an asset-job run: FloeK8sRunLauncher against K8sRunLauncher with env_secrets.
 
-Both launchers create real Jobs for real runs of one Dagster instance, on PostgreSQL storage (what
-the Dagster Helm chart deploys; ``--storage sqlite`` for a temp-dir SQLite instance). The vanilla
-launcher is configured with the equivalent ``env_secrets``; ours gets the same secrets as
-``platform_secrets`` with the pre-flight check on (metadata only: the first launch LISTs the
-namespace and starts its WATCH-fed cache, later launches read the cache) and records its run
-tags (one ``add_run_tags`` write). Launches alternate, so drift on the shared machine hits both
-alike. Per-launch time is from the ``launch_run`` call to the Job created (the create request
-answered); the whole ``launch_run`` is printed too.
+What is launched is what a deployment launches: the asset jobs of
+``benchmarks/launch_location.py`` (five assets, S = 1, 10 or 100 secrets named in their
+``floe/secrets`` metadata), loaded by a real code server through a Dagster workspace; each run is
+created as the webserver creates it (remote job, execution plan from the code server, run
+storage on PostgreSQL as the Helm chart deploys it; ``--storage sqlite`` for a temp SQLite
+instance), then handed to ``launch_run`` with the workspace, against a real kube-apiserver.
 
-    .venv/bin/python -m benchmarks.launch_overhead [--runs N] [--storage postgres|sqlite]
+- baseline: ``K8sRunLauncher(env_secrets=[the S names])`` — how a dagster-k8s user gives runs
+  secrets today (every run gets all of them);
+- ours: ``FloeK8sRunLauncher`` with no secrets configured: it reads the run's assets and their
+  ``floe/secrets`` from the workspace, checks those secrets exist (metadata only: a WATCH-fed
+  cache after the first launch in a namespace), creates the Job with them, and writes its run
+  tags (refs, versions, keyed fingerprints: ``FLOE_LAUNCHER_FINGERPRINT_KEY`` is set).
 
-The last line is ``launch_overhead_ratio=<ours/vanilla>`` (medians).
+Both launch each run until it is fully handed off: ``launch_run`` returns after the Job is
+created *and* (ours) the tags are written. Sizes: S × namespace holding just those S Secrets or
+1,000 Secrets. Launches alternate, fresh launchers per size, 3 warm-up launches each. Both
+Jobs are checked to mount exactly the same S secrets, and each of our runs to carry its tags.
+
+    .venv/bin/python benchmarks/launch_overhead.py [--runs 15] [--sizes 1,10,100]
+        [--namespace-sizes small,1000] [--storage postgres|sqlite]
+
+The last line is ``launch_overhead_ratio=<ours/baseline>``, the worst (largest) of the sizes'
+ratios of medians. A size whose launch fails is reported (``FAILED …``), the others are still
+measured, and the script exits 1.
 """
 
 from __future__ import annotations
@@ -19,71 +32,47 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import statistics
+import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg2
-from dagster import DagsterInstance, job, op
-from dagster._core.definitions.reconstruct import ReconstructableJob
+from dagster import DagsterInstance, DagsterRunStatus
+from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.launcher import LaunchRunContext
-from dagster._core.test_utils import create_run_for_test, instance_for_test
+from dagster._core.test_utils import create_test_daemon_workspace_context, instance_for_test
+from dagster._core.workspace.load_target import ModuleTarget
 from dagster_k8s import K8sRunLauncher
+from dagster_k8s.job import get_job_name_from_run_id
 from kubernetes import client as k8s
 
+from benchmarks._common import ROOT, create_secrets, median, print_machine, require, spread
+from benchmarks.launch_location import secret_names
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.launcher import FloeK8sRunLauncher
 from floe_dagster_secrets.launcher.config import resolve
-from tests.servers.kube_apiserver import KubeApiServer
-from tests.servers.postgres import PostgresServer
+from floe_dagster_secrets.launcher.pod_env import SECRET_FINGERPRINTS_TAG, SECRET_REFS_TAG
+from tests.servers import KubeApiServer, PostgresServer
 
-SECRETS = ["bench-one-credentials", "bench-two-credentials", "bench-three-secret"]
-
-
-@op
-def noop() -> None:
-    pass
-
-
-@job
-def bench_job() -> None:
-    noop()
-
-
-def _launch(
-    launcher: K8sRunLauncher, instance: DagsterInstance, origin: object
-) -> tuple[float, float]:
-    """(seconds to Job created, seconds for the whole ``launch_run``) of one new run."""
-    run = create_run_for_test(instance, job_name="bench_job", job_code_origin=origin)
-    created: list[float] = []
-    api = launcher._api_client
-    create = api.create_namespaced_job_with_retries
-
-    def timed_create(*args: object, **kwargs: object) -> object:
-        result = create(*args, **kwargs)
-        created.append(time.perf_counter())
-        return result
-
-    api.create_namespaced_job_with_retries = timed_create
-    try:
-        started = time.perf_counter()
-        launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
-        finished = time.perf_counter()
-    finally:
-        api.create_namespaced_job_with_retries = create
-    return created[0] - started, finished - started
+LOCATION = "launch_bench"
+FILLED = 1000
 
 
 @contextlib.contextmanager
-def _instance(storage: str, tmp: str) -> Iterator[DagsterInstance]:
+def _instance(storage: str, tmp: Path) -> Iterator[DagsterInstance]:
+    overrides: dict[str, Any] = {"telemetry": {"enabled": False}}
     if storage == "sqlite":
-        with instance_for_test() as instance:
+        with instance_for_test(overrides=overrides) as instance:
             yield instance
         return
-    Path(tmp, "postgres").mkdir()
-    pg = PostgresServer(Path(tmp, "postgres"))
+    (tmp / "postgres").mkdir()
+    pg = PostgresServer(tmp / "postgres")
     pg.start()
     try:
         conn = psycopg2.connect(pg.dsn())
@@ -101,83 +90,202 @@ def _instance(storage: str, tmp: str) -> Iterator[DagsterInstance]:
             "db_name": "bench",
             "scheme": "postgresql+psycopg2",
         }
-        overrides = {"storage": {"postgres": {"postgres_db": db}}}
+        overrides["storage"] = {"postgres": {"postgres_db": db}}
         with instance_for_test(overrides=overrides) as instance:
             yield instance
     finally:
         pg.stop()
 
 
-def main(n: int, storage: str) -> None:
+class Runs:
+    """Creates runs of ``job_s<S>`` as the webserver does (plan from the code server)."""
+
+    def __init__(self, instance: DagsterInstance, workspace: Any, size: int) -> None:
+        self.instance = instance
+        self.workspace = workspace
+        request = workspace.create_request_context()
+        location = request.get_code_location(LOCATION)
+        selector = JobSubsetSelector(
+            location_name=LOCATION,
+            repository_name="__repository__",
+            job_name=f"job_s{size}",
+            op_selection=None,
+        )
+        self.job = location.get_job(selector)
+        self.plan = location.get_execution_plan(self.job, {}, None, None, instance=instance)
+        self.asset_graph = request.asset_graph
+
+    def create(self) -> Any:
+        return self.instance.create_run(
+            job_name=self.job.name,
+            run_id=None,
+            run_config={},
+            status=DagsterRunStatus.NOT_STARTED,
+            tags=dict(self.job.tags),
+            root_run_id=None,
+            parent_run_id=None,
+            step_keys_to_execute=self.plan.execution_plan_snapshot.step_keys_to_execute,
+            execution_plan_snapshot=self.plan.execution_plan_snapshot,
+            job_snapshot=self.job.job_snapshot,
+            parent_job_snapshot=self.job.parent_job_snapshot,
+            asset_selection=None,
+            asset_check_selection=None,
+            resolved_op_selection=None,
+            op_selection=None,
+            remote_job_origin=self.job.get_remote_origin(),
+            job_code_origin=self.job.get_python_origin(),
+            asset_graph=self.asset_graph,
+        )
+
+
+def _launch(launcher: K8sRunLauncher, runs: Runs) -> tuple[float, float, str]:
+    """(seconds to Job created, seconds to fully handed off, run id) of one new run."""
+    run = runs.create()
+    request = runs.workspace.create_request_context()  # as the daemon/webserver hold one
+    created: list[float] = []
+    api = launcher._api_client
+    create = api.create_namespaced_job_with_retries
+
+    def timed_create(*args: object, **kwargs: object) -> object:
+        result = create(*args, **kwargs)
+        created.append(time.perf_counter())
+        return result
+
+    api.create_namespaced_job_with_retries = timed_create
+    try:
+        started = time.perf_counter()
+        launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=request))
+        finished = time.perf_counter()
+    finally:
+        api.create_namespaced_job_with_retries = create
+    if not created:
+        events = "\n".join(str(e.message) for e in runs.instance.all_logs(run.run_id))
+        raise RuntimeError(f"{type(launcher).__name__} created no Job for {run.run_id}:\n{events}")
+    return created[0] - started, finished - started, run.run_id
+
+
+def measure(
+    server: KubeApiServer,
+    instance: DagsterInstance,
+    workspace: Any,
+    size: int,
+    filled: bool,
+    n: int,
+) -> float:
+    """Launch ``n`` runs with each launcher for one size; print the figures; return the ratio."""
+    api = server.api_client()
+    namespace = server.create_namespace(f"bench-launch-s{size}")
+    names = secret_names(size)
+    fillers = [f"filler-{i:04d}-credentials" for i in range(FILLED - size)] if filled else []
+    create_secrets(api, namespace, names + fillers)
+    common = {
+        "instance_config_map": "dagster-instance",
+        "dagster_home": "/opt/dagster/dagster_home",
+        "job_image": "bench:1",
+        "load_incluster_config": False,
+        "kubeconfig_file": str(server.admin_kubeconfig),
+        "job_namespace": namespace,
+        "service_account_name": "floe-job-runner",
+    }
+    vanilla = K8sRunLauncher(env_secrets=names, **common)
+    ours = FloeK8sRunLauncher(
+        secrets=resolve({"dbt_profiles_config_map": None}, service_account_name="floe-job-runner"),
+        secrets_plugin=K8sSecretsPlugin(api_client=api),
+        **common,
+    )
+    runs = Runs(instance, workspace, size)
+    times: dict[str, list[tuple[float, float, str]]] = {"vanilla": [], "ours": []}
+    try:
+        for launcher in (vanilla, ours):
+            launcher.register_instance(instance)
+        for _ in range(3):  # warm-up: connection pools, the first LIST and the watch
+            _launch(vanilla, runs)
+            _launch(ours, runs)
+        for _ in range(n):
+            times["vanilla"].append(_launch(vanilla, runs))
+            times["ours"].append(_launch(ours, runs))
+    finally:
+        ours.dispose()  # stops the metadata cache's watch
+        vanilla.dispose()
+    batch = k8s.BatchV1Api(api)
+    for label, samples in times.items():
+        for _, _, run_id in samples[:3]:
+            job = batch.read_namespaced_job(get_job_name_from_run_id(run_id), namespace)
+            env_from = job.spec.template.spec.containers[0].env_from or []
+            mounted = sorted(e.secret_ref.name for e in env_from if e.secret_ref)
+            require(mounted == sorted(names), f"{label} Job mounts {mounted}")
+    for _, _, run_id in times["ours"]:
+        tags = instance.get_run_by_id(run_id).tags  # type: ignore[union-attr]
+        require({SECRET_REFS_TAG, SECRET_FINGERPRINTS_TAG} <= set(tags), f"tags: {tags}")
+    in_namespace = len(names) + len(fillers)
+    label = f"s={size} namespace_secrets={in_namespace}"
+    for name in ("vanilla", "ours"):
+        whole = [t[1] for t in times[name]]
+        to_job = [t[0] for t in times[name]]
+        print(
+            f"{label} {name:7s} handed_off_ms {spread(whole, 1000, '.1f')} "
+            f"to_job_created_ms median {median(to_job) * 1000:.1f}",
+            flush=True,
+        )
+    ratio = median([t[1] for t in times["ours"]]) / median([t[1] for t in times["vanilla"]])
+    print(f"{label} ratio={ratio:.3f}", flush=True)
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="launches per launcher and size")
+    parser.add_argument("--sizes", default="1,10,100", help="secrets per run (1, 10, 100)")
+    parser.add_argument(
+        "--namespace-sizes",
+        default="small,1000",
+        help="small: the namespace holds only the run's secrets; 1000: 1,000 Secrets",
+    )
+    parser.add_argument("--storage", choices=["postgres", "sqlite"], default="postgres")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    filled = [f == "1000" for f in args.namespace_sizes.split(",")]
+    os.environ["FLOE_LAUNCHER_FINGERPRINT_KEY"] = secrets.token_hex(32)
+    print_machine("start")
+    ratios: list[float] = []
+    failed: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         server = KubeApiServer(Path(tmp, "apiserver"))
-        Path(tmp, "apiserver").mkdir()
         server.start()
         try:
-            namespace = server.create_namespace("bench")
-            api = server.api_client()
-            plugin = K8sSecretsPlugin(api_client=api)
-            for name in SECRETS:
-                plugin.create_secret(name, namespace, {"TOKEN": f"bench-{name}"})
-            common = {
-                "instance_config_map": "dagster-instance",
-                "dagster_home": "/opt/dagster/dagster_home",
-                "job_image": "bench:1",
-                "load_incluster_config": False,
-                "kubeconfig_file": str(server.admin_kubeconfig),
-                "job_namespace": namespace,
-                "service_account_name": "floe-job-runner",
-            }
-            with _instance(storage, tmp) as instance:
-                vanilla = K8sRunLauncher(env_secrets=SECRETS, **common)
-                ours = FloeK8sRunLauncher(
-                    secrets=resolve(
-                        {"platform_secrets": SECRETS, "dbt_profiles_config_map": None},
-                        service_account_name="floe-job-runner",
-                    ),
-                    secrets_plugin=K8sSecretsPlugin(api_client=api),
-                    **common,
-                )
-                vanilla.register_instance(instance)
-                ours.register_instance(instance)
-                origin = ReconstructableJob.for_file(__file__, "bench_job").get_python_origin()
-                for _ in range(3):  # warm-up: imports, connection pools, tables
-                    _launch(vanilla, instance, origin)
-                    _launch(ours, instance, origin)
-                times: dict[str, list[tuple[float, float]]] = {"vanilla": [], "ours": []}
-                for _ in range(n):
-                    times["vanilla"].append(_launch(vanilla, instance, origin))
-                    times["ours"].append(_launch(ours, instance, origin))
-                jobs = k8s.BatchV1Api(api).list_namespaced_job(namespace).items
-                assert len(jobs) == 2 * (n + 3), len(jobs)
-                for j in jobs:  # equivalent Jobs: both mount exactly the same secrets
-                    env_from = j.spec.template.spec.containers[0].env_from or []
-                    assert sorted(e.secret_ref.name for e in env_from) == sorted(SECRETS)
-                ours.dispose()  # stops the metadata cache's watch before the apiserver goes
+            target = ModuleTarget(
+                module_name="benchmarks.launch_location",
+                attribute="defs",
+                working_directory=str(ROOT),
+                location_name=LOCATION,
+            )
+            with (
+                _instance(args.storage, Path(tmp)) as instance,
+                create_test_daemon_workspace_context(target, instance) as workspace,
+            ):
+                entry = workspace.create_request_context().get_code_location_entries()[LOCATION]
+                if entry.code_location is None:
+                    raise RuntimeError(f"code location did not load: {entry.load_error}")
+                for size in sizes:
+                    for fill in filled:
+                        try:
+                            ratios.append(
+                                measure(server, instance, workspace, size, fill, args.runs)
+                            )
+                        except Exception as e:  # report it, measure the other sizes, exit 1
+                            line = " ".join(str(e).split())[:400]
+                            failed.append(f"s={size} filled={fill}: {type(e).__name__}: {line}")
+                            print(f"FAILED {failed[-1]}", flush=True)
         finally:
             server.stop()
-    medians = {
-        name: (
-            statistics.median(t[0] for t in pairs),
-            statistics.median(t[1] for t in pairs),
-        )
-        for name, pairs in times.items()
-    }
-    print(f"runs per launcher: {n}, instance storage: {storage}")
-    for name, label in (("vanilla", "vanilla K8sRunLauncher"), ("ours", "FloeK8sRunLauncher")):
-        to_job, total = medians[name]
-        print(
-            f"{label} median: {to_job * 1000:.1f} ms to Job created, "
-            f"{total * 1000:.1f} ms whole launch_run"
-        )
-    total_ratio = medians["ours"][1] / medians["vanilla"][1]
-    print(f"whole_launch_run_ratio={total_ratio:.3f}")
-    print(f"launch_overhead_ratio={medians['ours'][0] / medians['vanilla'][0]:.3f}")
+    print(f"runs per launcher and size: {args.runs}, instance storage: {args.storage}")
+    print_machine("end")
+    for line in failed:
+        print(f"FAILED {line}")
+    print(f"launch_overhead_ratio={max(ratios):.3f}" if ratios else "launch_overhead_ratio=nan")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--storage", choices=["postgres", "sqlite"], default="postgres")
-    args = parser.parse_args()
-    main(args.runs, args.storage)
+    main()
