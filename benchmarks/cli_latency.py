@@ -1,0 +1,136 @@
+"""Wall time of ``floe secrets list`` as users run it, against ``kubectl get secrets``.
+
+Each command is a real subprocess, started the way a user starts it (the venv's ``floe`` console
+script, the kubectl built with the suite's apiserver), in a project directory holding a
+``manifest.yaml``:
+
+- local: a manifest with ``type: local`` and a store of N secrets (``.floe/secrets``);
+- apiserver: a manifest with ``type: k8s`` (the admin kubeconfig) and a namespace of the
+  suite's real kube-apiserver holding the same N secrets;
+- baseline: ``kubectl get secrets -n <namespace>`` on that namespace (same kubeconfig).
+
+Every command runs once to warm up (kubectl's discovery cache, the OS file cache, .pyc files),
+then ``--runs`` times, the three alternating so machine noise falls on all of them; the
+interpreter's own start (``python -c pass``) is printed for scale. Targets: local ≤ 0.2 s;
+apiserver within 2× of kubectl.
+
+    .venv/bin/python benchmarks/cli_latency.py [--runs 7] [--secrets 20]
+
+The last line is ``cli_list_vs_kubectl_ratio=<floe on the apiserver / kubectl>`` (medians).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import median, print_machine, require, spread, timed
+from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
+from floe_dagster_secrets.backends.local import LocalSecretsPlugin
+from tests.servers import KubeApiServer
+from tests.servers._process import clean_env
+
+FLOE = str(Path(sys.executable).parent / "floe")
+
+
+def manifest(backend: str, namespace: str, config: str) -> str:
+    return (
+        "environment: dev\n"
+        "plugins:\n"
+        "  secrets:\n"
+        f"    type: {backend}\n"
+        f"    namespace: {namespace}\n"
+        f"    config:\n{config}"
+        "  compute:\n"
+        "    type: duckdb\n"
+        "    connection_secret_ref: s000-dev-credentials\n"
+    )
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str], expect: str) -> None:
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    require(
+        done.returncode == 0 and expect in done.stdout,
+        f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--secrets", type=int, default=20, help="N: secrets in store/namespace")
+    args = parser.parse_args()
+    names = [f"s{i:03d}-dev-credentials" for i in range(args.secrets)]
+    print_machine("start")
+    with tempfile.TemporaryDirectory(prefix="floe-cli-bench-") as tmp:
+        root = Path(tmp)
+        server = KubeApiServer(root / "apiserver")
+        server.start()
+        try:
+            namespace = server.create_namespace("bench-cli")
+            plugin = K8sSecretsPlugin(kubeconfig=str(server.admin_kubeconfig))
+            local_dir, k8s_dir, home = root / "local", root / "k8s", root / "home"
+            for d in (local_dir, k8s_dir, home):
+                d.mkdir()
+            local = LocalSecretsPlugin(path=local_dir / ".floe" / "secrets")
+            for name in names:
+                data = {"PASSWORD": secrets.token_hex(8)}
+                plugin.create_secret(name, namespace, data)
+                local.create_secret(name, namespace, data)
+            plugin.close()
+            (local_dir / "manifest.yaml").write_text(
+                manifest("local", namespace, "      path: .floe/secrets\n")
+            )
+            (k8s_dir / "manifest.yaml").write_text(
+                manifest("k8s", namespace, f"      kubeconfig: {server.admin_kubeconfig}\n")
+            )
+            env = clean_env({"HOME": str(home), "NO_COLOR": "1"})
+            commands = {
+                "floe_local": ([FLOE, "secrets", "list"], local_dir),
+                "floe_apiserver": ([FLOE, "secrets", "list"], k8s_dir),
+                "kubectl": (
+                    [
+                        str(server.kubectl),
+                        f"--kubeconfig={server.admin_kubeconfig}",
+                        "get",
+                        "secrets",
+                        "-n",
+                        namespace,
+                    ],
+                    k8s_dir,
+                ),
+            }
+            python = [sys.executable, "-c", "pass"]
+            for command, cwd in commands.values():  # warm-up
+                run(command, cwd, env, names[-1])
+            times: dict[str, list[float]] = {label: [] for label in [*commands, "python"]}
+            for _ in range(args.runs):
+                for label, (command, cwd) in commands.items():
+                    times[label].append(
+                        timed(lambda c=command, d=cwd: run(c, d, env, names[-1]))  # type: ignore[misc]
+                    )
+                times["python"].append(timed(lambda: subprocess.run(python, check=True)))
+        finally:
+            server.stop()
+    for label, values in times.items():
+        print(f"{label}_s {spread(values)}")
+    local_s, api_s, kubectl_s = (
+        median(times[k]) for k in ("floe_local", "floe_apiserver", "kubectl")
+    )
+    verdict = "met" if local_s <= 0.2 else "MISSED"
+    print(f"secrets_listed={args.secrets} target_local_s<=0.2: {verdict}")
+    print(f"floe_local_list_s={local_s:.3f}")
+    print(f"floe_apiserver_list_s={api_s:.3f}")
+    print(f"kubectl_get_secrets_s={kubectl_s:.3f}")
+    print_machine("end")
+    print(f"cli_list_vs_kubectl_ratio={api_s / kubectl_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
