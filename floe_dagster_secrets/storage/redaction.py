@@ -52,8 +52,10 @@ def _redact_tree(node: Any, masker: SecretsMasker) -> Any:
     if isinstance(node, dict):
         if node.get("__class__") in _IDENTITY_CLASSES:
             return node
+        # A serialized object's keys are its field names; a plain mapping's (metadata) are data.
+        is_object = "__class__" in node
         return {
-            (key if key in _STRUCTURAL else masker.redact(key)): (
+            (key if is_object or key in _STRUCTURAL else masker.redact(key)): (
                 value
                 if key in _IDENTITY_FIELDS or (key in _STRUCTURAL and isinstance(value, str))
                 else _redact_tree(value, masker)

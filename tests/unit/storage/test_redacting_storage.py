@@ -232,3 +232,15 @@ def test_values_that_json_escapes_are_still_found(value: str, fresh_masker: None
     text = str(redacted.dagster_event)
     for line in value.splitlines():
         assert line not in text
+
+
+def test_a_weak_value_equal_to_a_field_name_does_not_break_the_event(fresh_masker: None) -> None:
+    """Field names of Dagster's objects are structure; metadata labels are data."""
+    masker = SecretsMasker()
+    masker.register("description")
+    masker.register("password-label")
+    entry = _materialization("r9", "a description", {"password-label": "x"})
+    redacted = redact_entry(entry, masker)
+    stored = redacted.dagster_event.event_specific_data.materialization  # type: ignore[union-attr]
+    assert stored.description == "a ***"
+    assert dict(stored.metadata).keys() == {"***"}
