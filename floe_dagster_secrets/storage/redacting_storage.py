@@ -34,10 +34,10 @@ methods (:func:`add_redaction`): every other behaviour and ``isinstance`` answer
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import yaml
-from dagster import DagsterRun, EventLogEntry
+from dagster import DagsterRun, EventLogEntry, Field, Permissive
 
 from floe_dagster_secrets._dagster_internals import (
     ConfigurableClass,
@@ -58,7 +58,7 @@ from floe_dagster_secrets.storage.redaction import (
 T = TypeVar("T")
 
 
-class RedactingEventLogStorage(EventLogStorage):
+class EventLogRedaction(EventLogStorage):
     """Mixed in before a concrete event log storage: redacts each event before it is written."""
 
     def _redacted(self, event: EventLogEntry) -> EventLogEntry:
@@ -75,7 +75,7 @@ class RedactingEventLogStorage(EventLogStorage):
         super().store_event_batch([self._redacted(event) for event in events])
 
 
-class RedactingRunStorage(RunStorage):
+class RunTagRedaction(RunStorage):
     """Mixed in before a concrete run storage: redacts run tags before they are written."""
 
     def add_run(self, dagster_run: DagsterRun) -> DagsterRun:
@@ -130,8 +130,8 @@ class RedactingStorage(DagsterStorage, ConfigurableClass):
         self._inner = inner
         self._inst_data = inst_data
         install_masker()  # a run worker's own log records go through the masker too
-        add_redaction(inner.event_log_storage, RedactingEventLogStorage)
-        add_redaction(inner.run_storage, RedactingRunStorage)
+        add_redaction(inner.event_log_storage, EventLogRedaction)
+        add_redaction(inner.run_storage, RunTagRedaction)
 
     @property
     def inst_data(self) -> ConfigurableClassData | None:
@@ -175,3 +175,61 @@ class RedactingStorage(DagsterStorage, ConfigurableClass):
         dispose = getattr(self._inner, "dispose", None)
         if dispose is not None:
             dispose()
+
+
+class _SeparateStorageLoader:
+    """Loads the storage a separate ``event_log_storage:`` / ``run_storage:`` key names.
+
+    Never instantiated: ``from_config_value`` returns that storage, with redaction added. The
+    subclasses also derive from the storage interface because Dagster checks the configured
+    class is one before it calls ``from_config_value``.
+    """
+
+    mixin: ClassVar[type[Any]]
+    storage_type: ClassVar[type[Any]]
+
+    @classmethod
+    def config_type(cls) -> Any:
+        """The wrapped storage's own ``module``, ``class`` and ``config``."""
+        config = Field(Permissive(), is_required=False)  # type: ignore[no-untyped-call]
+        return {"module": str, "class": str, "config": config}
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
+    ) -> Any:
+        """Load the wrapped storage from the raw config (``{env: …}`` unresolved); re-class it."""
+        raw = yaml.safe_load(inst_data.config_yaml) if inst_data else dict(config_value)
+        inner = ConfigurableClassData(
+            raw["module"], raw["class"], yaml.safe_dump(raw.get("config") or {})
+        )
+        install_masker()
+        return add_redaction(inner.rehydrate(as_type=cls.storage_type), cls.mixin)
+
+
+class RedactingEventLogStorage(_SeparateStorageLoader, EventLogStorage):
+    """A separate ``event_log_storage:`` key's storage, redacting events on write.
+
+    .. code-block:: yaml
+
+        event_log_storage:
+          module: floe_dagster_secrets.storage
+          class: RedactingEventLogStorage
+          config:                       # what the key held before
+            module: dagster_postgres.event_log
+            class: PostgresEventLogStorage
+            config: {postgres_db: {…}}
+    """
+
+    mixin = EventLogRedaction
+    storage_type = EventLogStorage
+
+
+class RedactingRunStorage(_SeparateStorageLoader, RunStorage):
+    """A separate ``run_storage:`` key's storage, redacting run tags on write.
+
+    Configured like :class:`RedactingEventLogStorage`.
+    """
+
+    mixin = RunTagRedaction
+    storage_type = RunStorage

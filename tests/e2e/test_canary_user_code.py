@@ -228,7 +228,9 @@ def test_failure_description(runs: Runs) -> None:
     """``Failure(description=…)`` is stored redacted."""
     assert _leaks(runs, runs.redacted, ("FAILURE",)) == []
     assert _leaks(runs, runs.control, ("FAILURE",))
-    assert "login refused for key ***" in _failure_messages(runs.redacted)["raises_failure"]
+    message = _failure_messages(runs.redacted)["raises_failure"]
+    assert "login refused for key ***" in message
+    assert "key=***" in message  # Failure(metadata=…)
 
 
 def test_exception(runs: Runs) -> None:

@@ -69,7 +69,8 @@ def returns_output(secrets: LocalSecretsResource) -> Output[int]:
 def raises_failure(secrets: LocalSecretsResource) -> None:
     """``Failure(description=…)`` with a value in it."""
     values = secrets.get_secret(SECRET)
-    raise Failure(description=f"login refused for key {values['FAILURE'].reveal()}")
+    key = values["FAILURE"].reveal()
+    raise Failure(description=f"login refused for key {key}", metadata={"tried": f"key={key}"})
 
 
 @asset(deps=[writes_metadata, returns_output])

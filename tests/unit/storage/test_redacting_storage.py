@@ -244,3 +244,44 @@ def test_a_weak_value_equal_to_a_field_name_does_not_break_the_event(fresh_maske
     stored = redacted.dagster_event.event_specific_data.materialization  # type: ignore[union-attr]
     assert stored.description == "a ***"
     assert dict(stored.metadata).keys() == {"***"}
+
+
+def test_separate_storage_keys_redact_too(tmp_path: Path, fresh_masker: None) -> None:
+    """``event_log_storage:`` / ``run_storage:`` keys, each wrapping the storage it held."""
+
+    def key(module: str, cls: str, wrapped: str, base_dir: Path) -> dict[str, object]:
+        return {
+            "module": "floe_dagster_secrets.storage",
+            "class": cls,
+            "config": {"module": module, "class": wrapped, "config": {"base_dir": str(base_dir)}},
+        }
+
+    config = {
+        "telemetry": {"enabled": False},
+        "event_log_storage": key(
+            "dagster._core.storage.event_log",
+            "RedactingEventLogStorage",
+            "SqliteEventLogStorage",
+            tmp_path / "events",
+        ),
+        "run_storage": key(
+            "dagster._core.storage.runs",
+            "RedactingRunStorage",
+            "SqliteRunStorage",
+            tmp_path / "runs",
+        ),
+    }
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
+    get_masker().register(CANARY)
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert isinstance(instance.event_log_storage, SqlEventLogStorage)
+        instance.store_event(_materialization("r10", f"built with {CANARY}", {}))
+        from dagster import DagsterRun
+
+        instance.add_run(DagsterRun(job_name="job", run_id="r10", tags={"note": CANARY}))
+        [entry] = instance.all_logs("r10")
+        run = instance.get_run_by_id("r10")
+    stored = entry.dagster_event.event_specific_data.materialization  # type: ignore[union-attr]
+    assert stored.description == "built with ***"
+    assert run is not None
+    assert run.tags["note"] == "***"
