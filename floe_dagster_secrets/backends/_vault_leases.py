@@ -55,7 +55,9 @@ the interrupted code. The bounds this gives:
   ``release()`` on the way out waits no longer than that. When the process then exits is up to
   that handler's owner.
 
-A process that ignores SIGTERM (``SIG_IGN``) keeps ignoring it: no handler is installed.
+A process that ignores SIGTERM (``SIG_IGN``) keeps ignoring it: no handler is installed. A child
+made with ``os.fork()`` gets SIGTERM's handling from before the lease back (and loses the pipe),
+so a signal to the child never reaches the parent's watcher.
 
 The bound when the run worker dies without running any of that (SIGKILL, OOM kill, node loss):
 the lease is no longer renewed, so Vault revokes it — and drops the user — when its current TTL
@@ -76,6 +78,7 @@ import os
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType, TracebackType
@@ -102,6 +105,24 @@ PASS_ON_GRACE = 2.0
 """Seconds the main thread gets to act on the passed-on SIGTERM before ``os._exit``."""
 
 _Handler = Callable[[int, FrameType | None], Any] | int | None
+
+_WATCHING: weakref.WeakSet[RunScopedLease] = weakref.WeakSet()
+"""Leases whose SIGTERM watch is on: a forked child must not share their pipe (see below)."""
+
+
+def _forget_watches_in_child() -> None:
+    """After ``os.fork()``, in the child: SIGTERM's handling from before the lease comes back.
+
+    The child has no watcher thread, but it inherited the handler, the wakeup fd and the pipe,
+    so its SIGTERM would wake the *parent's* watcher, which would revoke the parent's lease and
+    terminate the parent.
+    """
+    for lease in list(_WATCHING):
+        lease._forget_in_child()
+    _WATCHING.clear()
+
+
+os.register_at_fork(after_in_child=_forget_watches_in_child)
 
 
 @dataclass(frozen=True)
@@ -445,6 +466,7 @@ class RunScopedLease:
         self._watcher.start()
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self._installed = True
+        _WATCHING.add(self)
         other = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         if other == -1:
             self._owns_wakeup_fd = True
@@ -590,8 +612,21 @@ class RunScopedLease:
         if not self._installed:
             return
         self._installed = False
+        _WATCHING.discard(self)
         self._reset_wakeup_fd()
         if not self._handler_is_ours():
             return
         previous = self._previous_handler
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+    def _forget_in_child(self) -> None:
+        """In a forked child: SIGTERM's handling as before the lease, and none of its fds."""
+        self._watching = False
+        with contextlib.suppress(ValueError, OSError):
+            self._uninstall()
+        self._installed = False
+        for fd in (self._wake_r, self._wake_w):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._wake_r = self._wake_w = None

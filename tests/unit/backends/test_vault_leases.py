@@ -316,6 +316,24 @@ def test_the_wakeup_fd_is_borrowed_only_when_free_and_given_back() -> None:
         os.close(write)
 
 
+def test_a_forked_child_does_not_share_the_watch(previous_handler: list[float]) -> None:
+    """A child's SIGTERM must not wake the parent's watcher (it would end the parent's lease)."""
+    calls = Calls(renewable=False)
+    before = signal.getsignal(signal.SIGTERM)
+    with RunScopedLease(calls, "r") as _:
+        pid = os.fork()
+        if pid == 0:  # the child: only checks its own signal state, then leaves at once
+            ok = signal.set_wakeup_fd(-1) == -1 and signal.getsignal(signal.SIGTERM) == before
+            os.kill(os.getpid(), signal.SIGTERM)  # the previous handler: records, returns
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        time.sleep(0.3)  # a wrongly woken watcher would have revoked by now
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert calls.log == ["creds database/r"]
+        assert previous_handler == []
+    assert calls.log == ["creds database/r", "revoke db/creds/r/1"]
+
+
 def test_no_thread_is_left_after_release() -> None:
     before = set(threading.enumerate())
     for _ in range(5):
