@@ -218,6 +218,8 @@ class RunScopedLease:
         self._revoke_lock = threading.Lock()  # one revocation at a time; never in the handler
         self._context = contextvars.copy_context()
         self._acquired = threading.Event()  # acquire() returned or raised
+        self._renewal_idle = threading.Event()  # cleared while a renewal request is out
+        self._renewal_idle.set()
         # SIGTERM: state the handler reads and writes is plain attributes (no lock, no Event).
         self._installed = False
         self._previous_handler: _Handler = None
@@ -319,6 +321,11 @@ class RunScopedLease:
                 raise self._not_revoked(
                     creds, f"its {self.revoke_deadline} s after SIGTERM ran out"
                 )
+            # A renewal still out would race the revocation in the database (PostgreSQL:
+            # "tuple concurrently updated" between its ALTER ROLE and the DROP): none starts
+            # after this, and one under way gets up to half the time left to finish.
+            self._stop.set()
+            self._renewal_idle.wait(max((deadline - time.monotonic()) / 2, 0.0))
             self._revoke_within(creds, deadline)
             self._revoked = True
         finally:
@@ -391,7 +398,13 @@ class RunScopedLease:
             now = time.monotonic()
             try:
                 if now >= next_lease:
-                    self.ttl = self.backend.renew_lease(lease_id, increment)
+                    self._renewal_idle.clear()  # before the check: see revoke()
+                    try:
+                        if self._stop.is_set():
+                            return
+                        self.ttl = self.backend.renew_lease(lease_id, increment)
+                    finally:
+                        self._renewal_idle.set()
                     self.renewals += 1
                     next_lease = now + max(self.ttl * RENEW_AT, MIN_RENEW_INTERVAL)
                 else:

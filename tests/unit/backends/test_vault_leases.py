@@ -277,6 +277,27 @@ def test_an_interrupt_unwinding_the_block_is_not_replaced_by_a_failed_revoke(
     assert "drops user 'v-user'" in caplog.text
 
 
+def test_the_revocation_waits_for_a_renewal_under_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both at once fail in PostgreSQL ("tuple concurrently updated"); found by the stress test."""
+    monkeypatch.setattr(_vault_leases, "MIN_RENEW_INTERVAL", 0.01)
+    out = threading.Event()
+
+    class SlowRenewal(Calls):
+        def renew_lease(self, lease_id: str, increment: int) -> int:
+            self.log.append("renew start")
+            out.set()
+            time.sleep(0.3)
+            self.log.append("renew end")
+            return self.ttl
+
+    calls = SlowRenewal(ttl=1)
+    lease = RunScopedLease(calls, "r", handle_sigterm=False)
+    lease.acquire()
+    assert out.wait(5)
+    lease.release()
+    assert calls.log[-3:] == ["renew start", "renew end", "revoke db/creds/r/1"]
+
+
 def test_a_failed_revoke_names_the_user_and_the_ttl_bound() -> None:
     class Down(Calls):
         def revoke_lease(self, lease_id: str, *, timeout: float | None = None) -> None:
