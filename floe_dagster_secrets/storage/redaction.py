@@ -121,11 +121,12 @@ def _string_pairs(raw: Any, stored: Any) -> Iterator[tuple[str, str]]:
         yield json.dumps(raw, sort_keys=True), json.dumps(stored, sort_keys=True)
 
 
-_LEARNING_EVENTS = frozenset({DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
-_ERROR_EVENTS = {
-    DagsterEventType.STEP_FAILURE,
-    DagsterEventType.RESOURCE_INIT_FAILURE,
-    DagsterEventType.STEP_UP_FOR_RETRY,
+# What a failure of each kind can have been copied from, in another process's stored events:
+# a step failure the run worker writes comes from a step process's resource-initialisation
+# failure; a run failure embeds the first failed step's failure.
+_SOURCES = {
+    DagsterEventType.STEP_FAILURE: {DagsterEventType.RESOURCE_INIT_FAILURE},
+    DagsterEventType.RUN_FAILURE: {DagsterEventType.STEP_FAILURE},
 }
 
 
@@ -169,18 +170,20 @@ def learn_from_stored_events(
     learned.
     """
     event = entry.dagster_event
-    if event is None or not entry.run_id or event.event_type not in _LEARNING_EVENTS:
+    if event is None or not entry.run_id or event.event_type not in _SOURCES:
         return
-    raw_document = json.loads(serialize_value(event))
-    raw_errors = list(_error_documents(raw_document))
     step_event = getattr(event.event_specific_data, "first_step_failure_event", None)
+    step_key = step_event.step_key if step_event is not None else event.step_key
+    if step_key is None:
+        return  # a run failure without a failed step: nothing was copied from a step process
+    raw_errors = list(_error_documents(json.loads(serialize_value(event))))
     raw_step = json.loads(serialize_value(step_event)) if step_event is not None else None
-    if not raw_errors and raw_step is None:
-        return
-    records = storage.get_records_for_run(entry.run_id, of_type=_ERROR_EVENTS).records
+    # Only the same step's events, of the kinds this one can come from: a cheap query, and
+    # no cost that grows with the number of failed steps in the run.
+    records = storage.get_records_for_run(entry.run_id, of_type=_SOURCES[event.event_type]).records
     for record in records:
         stored = record.event_log_entry.dagster_event
-        if stored is None:
+        if stored is None or stored.step_key != step_key:
             continue
         stored_document = json.loads(serialize_value(stored))
         pairs: list[tuple[Any, Any]] = []
