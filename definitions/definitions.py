@@ -12,8 +12,13 @@ key is read from the store when the step runs and reaches dbt only as
 
 import json
 import os
+import shutil
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cached_property
+from importlib.metadata import version as installed_version
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -26,11 +31,18 @@ from dagster import (
     Output,
     ScheduleDefinition,
     define_asset_job,
+    in_process_executor,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
+from packaging.version import Version
 
-from definitions.project import dbt_executable, load_project, secrets_store_base_dir
+from definitions.project import (
+    PARTIAL_PARSE_FILE,
+    dbt_executable,
+    load_project,
+    secrets_store_base_dir,
+)
 from definitions.warehouse import check_key, row_counts
 from floe_dagster_secrets.checks import secret_asset_checks
 from floe_dagster_secrets.dbt import SECRET_ENV_PREFIX, required_secret_keys
@@ -73,6 +85,24 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         return spec.merge_attributes(metadata=secrets_metadata(names))
 
 
+class DemoDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource, minus its ``dbt --version`` process when dbt is this venv's.
+
+    dagster-dbt starts ``dbt --version`` once per resource to learn the version (a whole dbt
+    start, and a PyPI lookup, several seconds). The ``dbt`` next to this interpreter is the
+    dbt-core installed here, whose version the package metadata already holds. Relies on
+    dagster-dbt's private ``_cli_version`` (pinned dagster-dbt 0.29); any other executable gets
+    dagster-dbt's own lookup.
+    """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        if Path(self.dbt_executable) == Path(sys.executable).parent / "dbt":
+            return Version(installed_version("dbt-core"))
+        found: Version = super()._cli_version
+        return found
+
+
 @contextmanager
 def _process_env(extra: Mapping[str, str]) -> Iterator[None]:
     """Set variables for the duration of ``dbt.cli(...)``, which copies ``os.environ`` into dbt.
@@ -110,6 +140,29 @@ def _env_from_pod() -> dict[str, str] | None:
     return {name: os.environ[name] for name in names}
 
 
+def _partial_parse_env() -> dict[str, str]:
+    """Point dbt at the last run's parse, so ``dbt build`` re-parses only what changed.
+
+    dagster-dbt gives each invocation a fresh target directory, where dbt finds no
+    ``partial_parse.msgpack`` and parses the whole project again. dbt reads the file named by
+    ``DBT_PARTIAL_PARSE_FILE_PATH`` instead, and rejects it by itself (full parse) when the
+    project, the profile or dbt changed.
+    """
+    if not PARTIAL_PARSE_FILE.exists():
+        return {}
+    return {"DBT_PARTIAL_PARSE_FILE_PATH": str(PARTIAL_PARSE_FILE)}
+
+
+def _keep_partial_parse(target_path: Any) -> None:
+    """Keep this invocation's parse for the next run (atomically: runs may overlap)."""
+    parsed = target_path / "partial_parse.msgpack"
+    if not parsed.exists():
+        return
+    scratch = PARTIAL_PARSE_FILE.with_name(f".{PARTIAL_PARSE_FILE.name}.{os.getpid()}")
+    shutil.copyfile(parsed, scratch)
+    scratch.replace(PARTIAL_PARSE_FILE)
+
+
 def _relations() -> dict[str, str]:
     """dbt unique_id → ``schema.table`` of every seed and model dbt builds as a relation."""
     manifest = json.loads(PROJECT.dbt.manifest_path.read_text())
@@ -134,7 +187,7 @@ def _unique_id(event: Output[Any]) -> str | None:
     dagster_dbt_translator=FloeDbtTranslator(),
 )
 def floe_demo_dbt(
-    context: AssetExecutionContext, dbt: DbtCliResource, secrets: FloeSecretsResource
+    context: AssetExecutionContext, dbt: DemoDbtCliResource, secrets: FloeSecretsResource
 ) -> Iterator[Any]:
     """``dbt build`` with the connection secret fetched now, from the configured backend."""
     secret = PROJECT.connection_secret
@@ -149,7 +202,7 @@ def floe_demo_dbt(
     except FloeSecretsError as e:
         raise Failure(description=str(e)) from e
 
-    with _process_env(env):
+    with _process_env({**env, **_partial_parse_env()}):
         invocation = dbt.cli(["build"], context=context)
     events: list[Any] = []
     try:
@@ -157,6 +210,7 @@ def floe_demo_dbt(
     except DagsterDbtCliRuntimeError:
         yield from events
         raise
+    _keep_partial_parse(invocation.target_path)
 
     # dbt has exited and released the database file: count what it built.
     relations = _relations()
@@ -180,7 +234,11 @@ def floe_demo_dbt(
 # The metadata-only secret checks; the job's AssetSelection.all() runs them after dbt.
 floe_secret_checks = secret_asset_checks([floe_demo_dbt], manifest=MANIFEST)
 
-floe_demo_job = define_asset_job(JOB_NAME, selection=AssetSelection.all())
+# In-process: one dbt step and one check step need no process each (every step process would
+# start Python and load this code location again, several seconds each; benchmarks/README.md).
+floe_demo_job = define_asset_job(
+    JOB_NAME, selection=AssetSelection.all(), executor_def=in_process_executor
+)
 
 # Stopped until switched on in the UI: each tick reads the store's versions (metadata only) and
 # requests one run of exactly the assets whose secret changed.
@@ -200,7 +258,7 @@ defs = Definitions(
     schedules=[floe_demo_daily],
     sensors=[floe_secret_rotation],
     resources={
-        "dbt": DbtCliResource(project_dir=PROJECT.dbt, dbt_executable=dbt_executable()),
+        "dbt": DemoDbtCliResource(project_dir=PROJECT.dbt, dbt_executable=dbt_executable()),
         "secrets": secrets_resource_from_manifest(MANIFEST, base_dir=secrets_store_base_dir()),
     },
 )

@@ -24,6 +24,8 @@ DBT_PROJECT_DIR = HERE / "dbt_project"
 # Inside target/, which git ignores; regenerated at every load, so it can never go stale.
 PROFILES_DIR = DBT_PROJECT_DIR / "target" / "floe-profiles"
 PROFILE_NAME = "floe"
+# dbt's parse of the last demo run, reused by the next ``dbt build`` (definitions.py).
+PARTIAL_PARSE_FILE = DBT_PROJECT_DIR / "target" / "floe-partial-parse.msgpack"
 PARSE_PLACEHOLDER = "placeholder-for-dbt-parse"
 
 
