@@ -1,12 +1,18 @@
 """Which secret keys make portable env var names, and the warning for the keys that do not.
 
 A Secret key may be any of ``[-._a-zA-Z0-9]+``; an ``envFrom`` entry turns every key into an
-environment variable (after its prefix). Kubelets before Kubernetes 1.34 (or with the
-``RelaxedEnvironmentVariableValidation`` gate off) silently *skip* keys that are not C identifiers
-— ``1KEY``, ``db.password``, ``api-key`` — recording only an ``InvalidEnvironmentVariableNames``
-event; newer kubelets pass them, but shells, ``env_var()`` in most tools and ``$VAR`` expansion
-still cannot read them. Nothing fails at create time, so floe warns: the CLI when such a key is
-written, the run launcher when a run mounts one.
+environment variable (after its prefix). What happens to a key that is not a C identifier —
+``1KEY``, ``db.password``, ``api-key`` — depends on the kubelet and on what runs in the container:
+
+- kubelet 1.35 (relaxed env var names, GA since 1.34) passes it into the container's environment,
+  with no event. This is checked on the suite's real node (``tests/e2e/test_node.py``): a Python
+  process started directly sees ``DBT_ENV_SECRET_bad.key``;
+- a shell in between (``sh -c …``, an entrypoint script) drops it from what it passes on, so the
+  program it starts never sees it; ``$VAR`` expansion and most tools' ``env_var()`` cannot name it;
+- kubelets before 1.34 skip it, recording only an ``InvalidEnvironmentVariableNames`` event.
+
+Nothing fails at create time, so floe warns: the CLI when such a key is written, the run launcher
+when a run mounts one.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ def non_portable_warning(secret: str, keys: Iterable[str], *, namespace: str | N
     where = f" in namespace '{namespace}'" if namespace else ""
     return (
         f"Secret '{secret}'{where} has key(s) {listed} that are not portable environment "
-        "variable names: kubelets before Kubernetes 1.34 skip them in envFrom (the pod starts "
-        "without them), and shells cannot read them. Fix: rename them to letters, digits and "
+        "variable names: kubelet 1.35 passes them into the container, but a shell in between "
+        "(sh -c, an entrypoint script) drops them, and kubelets before Kubernetes 1.34 skip them "
+        "in envFrom (the pod starts without them). Fix: rename them to letters, digits and "
         "'_', not starting with a digit (e.g. DB_PASSWORD)"
     )

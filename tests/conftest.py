@@ -20,6 +20,7 @@ from tests.servers._process import ServerStartError, log_tail
 
 if TYPE_CHECKING:
     from tests.servers import KubeApiServer, OpenBaoServer, PostgresServer
+    from tests.servers.node import KubeNode
 
 
 class _Server(Protocol):
@@ -35,7 +36,7 @@ S = TypeVar("S", bound=_Server)
 # fixture name -> (server name, log file, seconds to ready) of every server started this session
 _STARTED: dict[str, tuple[str, Path, float]] = {}
 # fixtures that imply a server fixture
-_IMPLIES = {"k8s_namespace": "kube_apiserver"}
+_IMPLIES = {"k8s_namespace": "kube_apiserver", "kube_node": "kube_apiserver"}
 
 
 _PORT_RACE = "address already in use"
@@ -78,6 +79,25 @@ def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeApi
     server = _start("kube_apiserver", "kube-apiserver", KubeApiServer, tmp_path_factory)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_node(
+    kube_apiserver: KubeApiServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubeNode]:
+    """A real node on that apiserver: containerd + runc, kubelet, controller-manager, scheduler.
+
+    Pods scheduled here run for real (``hostNetwork: true`` keeps them on loopback). A node that
+    cannot start fails the test, never skips it.
+    """
+    from tests.servers.node import KubeNode
+
+    def factory(workdir: Path) -> KubeNode:
+        return KubeNode(workdir, kube_apiserver)
+
+    node = _start("kube_node", "Kubernetes node", factory, tmp_path_factory)  # type: ignore[arg-type]
+    yield node
+    node.stop()
 
 
 @pytest.fixture

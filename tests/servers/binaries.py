@@ -48,8 +48,13 @@ def kube_apiserver() -> Path:
 
 def kubectl() -> Path:
     """The kubectl binary built with the apiserver (same release)."""
+    return kube_binary("kubectl")
+
+
+def kube_binary(name: str) -> Path:
+    """A binary of the pinned Kubernetes release: kubelet, kube-scheduler, kubectl, ..."""
     version = versions()["K8S_VERSION"]
-    return _require(cache_dir() / f"kubernetes-{version}" / "kubectl", "kubectl")
+    return _require(cache_dir() / f"kubernetes-{version}" / name, name)
 
 
 def etcd() -> Path:

@@ -2,8 +2,9 @@
 envtest starts one: generated CA and serving certificate, static tokens, RBAC, and
 ServiceAccount signing keys.
 
-There is no controller-manager: no default ServiceAccounts, no garbage collection, and deleted
-namespaces stay ``Terminating`` — so every test gets a fresh, uniquely named namespace.
+Alone it has no controller-manager: no default ServiceAccounts, no garbage collection, and deleted
+namespaces stay ``Terminating`` — so every test gets a fresh, uniquely named namespace. The
+``kube_node`` fixture (``tests/servers/node.py``) adds a real node and the controllers beside it.
 """
 
 from __future__ import annotations
@@ -93,7 +94,11 @@ class KubeApiServer:
             f"--service-account-signing-key-file={pki.sa_key}",
             "--service-cluster-ip-range=10.0.0.0/24",
             "--allow-privileged=true",
-            "--disable-admission-plugins=ServiceAccount",
+            # pods get their projected ServiceAccount token (the node's pods log in to Vault
+            # with it); the node's controller-manager creates each namespace's default account
+            "--enable-admission-plugins=ServiceAccount",
+            # reach the node's kubelet (logs) on loopback, never by a hostname
+            "--kubelet-preferred-address-types=InternalIP",
             f"--cert-dir={self.workdir / 'certs'}",
             "--profiling=false",
             "--v=1",
