@@ -127,7 +127,11 @@ class LocalSecretsPlugin(SecretsPlugin):
         except OSError as e:
             raise self._os_error(e, "list", ns_dir, namespace=namespace) from e
         if any(is_temporary(entry) for entry in entries):
-            with self._locked(namespace):  # removes what a crashed write left
+            # _locked removes what a crashed write left; a read-only store still lists.
+            with (
+                contextlib.suppress(BackendUnavailableError, SecretAccessDeniedError),
+                self._locked(namespace),
+            ):
                 pass
         found = []
         for entry in entries:

@@ -645,3 +645,19 @@ def test_fifo_planted_under_a_secrets_name_is_refused_not_waited_on(
         store.get_secret("s", NS)
     [listed] = store.list_secrets(NS)
     assert listed.type == local_module.UNREADABLE_TYPE
+
+
+def test_a_read_only_namespace_with_a_stale_temporary_still_lists(
+    store: LocalSecretsPlugin,
+) -> None:
+    store.create_secret("s", NS, {"A": "1"})
+    ns_dir = store.root / NS
+    write_atomic(ns_dir, ".floe-crash.tmp", b"x")
+    (ns_dir / ".lock").unlink()
+    ns_dir.chmod(0o500)  # cannot create the lock file: no clean-up, but the listing works
+    try:
+        if os.geteuid() == 0:  # root ignores the mode: make the lock path unusable instead
+            (ns_dir / ".lock").mkdir()
+        assert [m.name for m in store.list_secrets(NS)] == ["s"]
+    finally:
+        ns_dir.chmod(0o700)
