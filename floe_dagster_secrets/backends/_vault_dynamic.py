@@ -9,7 +9,8 @@ A revocation with a ``timeout`` (what a run's lease uses when the run ends or ge
 bounded as a whole: it takes the token the session holds without waiting for the session's lock
 (another thread may hold it across a login's retries), sends on its own HTTP connection (not the
 session's pool), bounds each wait for an answer by the time left, and retries transient failures
-only while time is left.
+only while time is left — including a revocation the database failed (see
+``_revocation_retryable``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from floe_dagster_secrets.backends._vault_errors import (
     is_transient,
     translate,
     vault_error,
+    vault_messages,
+    vault_status,
 )
 from floe_dagster_secrets.backends._vault_leases import (
     REVOKE_DEADLINE,
@@ -39,6 +42,19 @@ _BOUNDED = RetryPolicy(attempts=6, max_seconds=3600.0, initial_wait=0.25, max_wa
 
 _LAST_ATTEMPT = 0.2
 """No retry starts with less than this many seconds left before the deadline."""
+
+
+def _revocation_retryable(error: BaseException) -> bool:
+    """Whether to try a revocation again: a transient failure, or the database failing it.
+
+    Vault keeps a lease whose revocation the database failed, so another attempt is safe.
+    PostgreSQL answers concurrent changes to one catalog row — runs starting and ending
+    together GRANT and REVOKE on the same database — with "tuple concurrently updated", which
+    Vault passes on as a 400 "failed to revoke entry" (seen in the SIGTERM stress test).
+    """
+    if is_transient(error):
+        return True
+    return vault_status(error) == 400 and "failed to revoke entry" in vault_messages(error)
 
 
 class _OutOfTime(Exception):
@@ -127,7 +143,7 @@ class DynamicCredentials:
         stats = RetryStats()
         try:
             call_with_retry(
-                attempt, policy=_BOUNDED, retryable=is_transient, sleep=sleep, stats=stats
+                attempt, policy=_BOUNDED, retryable=_revocation_retryable, sleep=sleep, stats=stats
             )
         except Exception as e:
             error = last[0] if isinstance(e, _OutOfTime) and last else e

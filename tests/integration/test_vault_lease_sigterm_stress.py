@@ -22,7 +22,8 @@ Each delivery must end the process within the bound the module guarantees
 process got must be gone from ``pg_roles`` right after the exit, or a log line at ERROR must name
 it (only the ``stalled`` deliveries may do that); every leftover user is accounted for at the end.
 The numbers are printed. ``FLOE_SIGTERM_STRESS_SCALE`` scales the number of deliveries (a
-smaller one for a quick look; the suite runs 1.0) and ``FLOE_SIGTERM_STRESS_SEED`` the random seed.
+smaller one for a quick look; the suite runs 1.0), ``FLOE_SIGTERM_STRESS_SEED`` the random seed
+and ``FLOE_SIGTERM_STRESS_CASES`` (e.g. ``release,renewal``) runs only those cases.
 """
 
 from __future__ import annotations
@@ -93,7 +94,10 @@ def _proxies(bao: OpenBaoServer) -> dict[str, FaultProxy]:
 def _plan(mounts: dict[str, str], proxies: dict[str, FaultProxy]) -> list[dict[str, Any]]:
     rng = random.Random(SEED)
     deliveries = []
+    only = {c for c in os.environ.get("FLOE_SIGTERM_STRESS_CASES", "").split(",") if c}
     for case, (count, marker, (low, high), hold, seconds) in CASES.items():
+        if only and case not in only:
+            continue
         for number in range(max(1, round(count * SCALE))):
             deliveries.append(
                 {
@@ -265,7 +269,8 @@ def test_sigterm_at_random_points_of_a_lease_life(
 
     assert not problems, "\n\n".join(problems[:5]) + f"\n\n({len(problems)} problems)"
     assert len(results) == len(deliveries)
-    assert len(results) >= 200 * SCALE
+    if not os.environ.get("FLOE_SIGTERM_STRESS_CASES"):
+        assert len(results) >= 200 * SCALE
     assert leftover == set(), f"users left in pg_roles: {sorted(leftover)}"
     # the chosen phases were really hit (the delays aim inside them; margins for a slow machine)
     for phase, case in (
@@ -275,6 +280,8 @@ def test_sigterm_at_random_points_of_a_lease_life(
     ):
         aimed = sum(1 for r in results if r["case"] == case)
         assert phases[phase] >= aimed // 2, (phase, phases)
+    if os.environ.get("FLOE_SIGTERM_STRESS_CASES"):
+        return  # a look at some cases only
     assert sum(1 for r in results if r["case"] == "slow") >= 10 * SCALE
     if SCALE >= 1:
         assert stalled_left, "the stalled revocations should have left their users to the TTL"

@@ -377,3 +377,20 @@ def test_the_token_is_kept_alive_between_lease_renewals(monkeypatch: pytest.Monk
         time.sleep(0.9)
     assert calls.log.count("keep token") >= 3
     assert not [entry for entry in calls.log if entry.startswith("renew")]
+
+
+def test_a_revocation_the_database_failed_is_tried_again_within_the_deadline() -> None:
+    import hvac.exceptions as hx
+
+    from floe_dagster_secrets.backends._vault_dynamic import _revocation_retryable
+
+    concurrent = hx.InvalidRequest(
+        errors=[
+            "failed to revoke entry: resp: (*logical.Response)(nil) err: ERROR: tuple "
+            "concurrently updated (SQLSTATE XX000)"
+        ]
+    )
+    assert _revocation_retryable(concurrent)
+    assert not _revocation_retryable(hx.InvalidRequest(errors=["invalid lease ID"]))
+    assert not _revocation_retryable(hx.Forbidden(errors=["permission denied"]))
+    assert _revocation_retryable(hx.InternalServerError(errors=["internal error"]))
