@@ -8,6 +8,7 @@ accepting and the refusing paths are exercised.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -215,4 +216,15 @@ def hostile_store_file_kinds() -> st.SearchStrategy[str]:
     """How the planted file is there: mode, a symlink, a directory, a FIFO, another owner."""
     return st.sampled_from(
         ["0600", "0644", "0666", "symlink", "directory", "fifo", "other-owner", "stale-tmp"]
+    )
+
+
+def bare_tokens() -> st.SearchStrategy[str]:
+    """A credential pasted alone, as base64 (padded or not, standard or URL-safe) or hex."""
+    raw = st.binary(min_size=8, max_size=48)
+    return st.one_of(
+        raw.map(lambda b: base64.b64encode(b).decode()),
+        raw.map(lambda b: base64.urlsafe_b64encode(b).decode()),
+        raw.map(lambda b: base64.b64encode(b).decode().rstrip("=")),
+        raw.map(bytes.hex),
     )

@@ -19,6 +19,7 @@ import click
 from click.testing import CliRunner, Result
 from fuzz_strategies import (
     FUZZ,
+    bare_tokens,
     hostile_store_contents,
     hostile_store_file_kinds,
     payloads,
@@ -252,3 +253,20 @@ def test_hostile_store_file_never_breaks_the_namespace(contents: bytes, kind: st
             assert_clean_exit(floe(manifest, *args))
         read = floe(manifest, "get", "--key", "A", "--reveal", "--force", "--", "good")
         assert read.stdout == f"{GOOD_VALUE}\n"
+
+
+@FUZZ
+@given(token=bare_tokens(), source=st.sampled_from(["--from-stdin", "--from-env-file"]))
+def test_a_bare_token_never_becomes_a_key_name_and_is_never_echoed(token: str, source: str) -> None:
+    with project() as manifest:
+        args: tuple[str, ...] = (source,)
+        if source == "--from-env-file":
+            (manifest.parent / "token.env").write_text(token + "\n")
+            args = (source, str(manifest.parent / "token.env"))
+        result = floe(manifest, "create", *args, "--", "tok", stdin=(token + "\n").encode())
+        assert_clean_exit(result)
+        assert result.exit_code == 1  # a token alone is never KEY=VALUE
+        for part in {token, token.rstrip("="), token.partition("=")[0]} - {""}:
+            if len(part) >= 6:
+                assert part not in result.stdout + result.stderr
+        assert "tok" not in floe(manifest, "list").stdout
