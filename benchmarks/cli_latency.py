@@ -11,7 +11,9 @@ script, the kubectl built with the suite's apiserver), in a project directory ho
 
 Every command runs once to warm up (kubectl's discovery cache, the OS file cache, .pyc files),
 then ``--runs`` times, the three alternating so machine noise falls on all of them; the
-interpreter's own start (``python -c pass``) is printed for scale. Targets: local ≤ 0.2 s;
+interpreter's own start (``python -c pass``) is printed for scale. Each command's CPU time
+(user + system, from ``getrusage``) is printed next to its wall time: on a loaded shared machine
+it shows what the command costs when it has a core to itself. Targets: local ≤ 0.2 s;
 apiserver within 2× of kubectl.
 
     .venv/bin/python benchmarks/cli_latency.py [--runs 7] [--secrets 20]
@@ -22,6 +24,7 @@ The last line is ``cli_list_vs_kubectl_ratio=<floe on the apiserver / kubectl>``
 from __future__ import annotations
 
 import argparse
+import resource
 import secrets
 import subprocess
 import sys
@@ -53,12 +56,22 @@ def manifest(backend: str, namespace: str, config: str) -> str:
     )
 
 
-def run(command: list[str], cwd: Path, env: dict[str, str], expect: str) -> None:
+def child_cpu() -> float:
+    """User + system CPU seconds of the waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str], expect: str) -> float:
+    """Run ``command``; check it listed ``expect``; return the CPU seconds it used."""
+    before = child_cpu()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    used = child_cpu() - before
     require(
         done.returncode == 0 and expect in done.stdout,
         f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}",
     )
+    return used
 
 
 def main() -> None:
@@ -110,16 +123,21 @@ def main() -> None:
             for command, cwd in commands.values():  # warm-up
                 run(command, cwd, env, names[-1])
             times: dict[str, list[float]] = {label: [] for label in [*commands, "python"]}
+            cpu: dict[str, list[float]] = {label: [] for label in [*commands, "python"]}
             for _ in range(args.runs):
                 for label, (command, cwd) in commands.items():
+                    used: list[float] = []
                     times[label].append(
-                        timed(lambda c=command, d=cwd: run(c, d, env, names[-1]))  # type: ignore[misc]
+                        timed(lambda c=command, d=cwd, u=used: u.append(run(c, d, env, names[-1])))
                     )
+                    cpu[label].extend(used)
+                before = child_cpu()
                 times["python"].append(timed(lambda: subprocess.run(python, check=True)))
+                cpu["python"].append(child_cpu() - before)
         finally:
             server.stop()
     for label, values in times.items():
-        print(f"{label}_s {spread(values)}")
+        print(f"{label}_s wall {spread(values)}; cpu (user+sys) {spread(cpu[label])}")
     local_s, api_s, kubectl_s = (
         median(times[k]) for k in ("floe_local", "floe_apiserver", "kubectl")
     )
@@ -128,6 +146,8 @@ def main() -> None:
     print(f"floe_local_list_s={local_s:.3f}")
     print(f"floe_apiserver_list_s={api_s:.3f}")
     print(f"kubectl_get_secrets_s={kubectl_s:.3f}")
+    cpu_ratio = median(cpu["floe_apiserver"]) / median(cpu["kubectl"])
+    print(f"cli_list_vs_kubectl_cpu_ratio={cpu_ratio:.2f}")
     print_machine("end")
     print(f"cli_list_vs_kubectl_ratio={api_s / kubectl_s:.2f}")
 
