@@ -1,6 +1,6 @@
 """Test-only code location: assets that each need a different secret (least-privilege proof).
 
-Each asset checks, inside the run worker the kubelet stand-in started from the Job, that its own
+Each asset checks, inside the run worker of the Job's pod on the test node, that its own
 secret's variable is set and that no other asset's is: a run for ``alpha`` must not see ``beta``'s
 token. Values are never logged; only whether a variable is present.
 """
