@@ -45,19 +45,39 @@ MANIFEST = textwrap.dedent(
     """
 )
 
-# Runs floe as its only child, feeding it N MiB on stdin if asked, and reports floe's peak RSS.
+# Runs floe as its only child, feeding it N MiB on stdin from a 1 MiB buffer (as `cat big |`
+# would: the wrapper stays small, so floe's RSS is not inflated by pages it shares after fork),
+# and reports floe's peak RSS.
 _MEASURE = textwrap.dedent(
     """\
-    import json, resource, subprocess, sys, time
+    import contextlib, json, resource, subprocess, sys, tempfile, threading, time
     feed_mib, argv = int(sys.argv[1]), sys.argv[2:]
-    payload = b"BIG=" + b"x" * (feed_mib * 1024 * 1024) + b"\\n" if feed_mib else b""
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     start = time.monotonic()
-    done = subprocess.run(argv, input=payload, capture_output=True, timeout=120, check=False)
+    stdin = subprocess.PIPE if feed_mib else subprocess.DEVNULL
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err)
+
+    def feed():
+        chunk = b"x" * (1024 * 1024)
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(b"BIG=")
+            for _ in range(feed_mib):
+                proc.stdin.write(chunk)
+            proc.stdin.write(b"\\n")
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+
+    if feed_mib:
+        threading.Thread(target=feed, daemon=True).start()
+    code = proc.wait(timeout=120)
+    seconds = time.monotonic() - start
+    out.seek(0)
+    err.seek(0)
     print(json.dumps({
-        "code": done.returncode,
-        "stdout": done.stdout.decode("utf-8", "replace"),
-        "stderr": done.stderr.decode("utf-8", "replace"),
-        "seconds": time.monotonic() - start,
+        "code": code,
+        "stdout": out.read().decode("utf-8", "replace"),
+        "stderr": err.read().decode("utf-8", "replace"),
+        "seconds": seconds,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }))
     """
