@@ -154,6 +154,8 @@ def test_image_holds_dagster_dbt_and_every_run_pod_import(
         "/bin/sh",
         "-c",
         "id -u; pwd; echo DAGSTER_HOME=$DAGSTER_HOME; dagster --version; dbt --version; "
+        # The run worker's entry point (the real run is the node's e2e: the launcher starts it).
+        "dagster api execute_run --help >/dev/null && echo execute_run ok; "
         'python -c "import floe_dagster_secrets, dagster_k8s, dagster_dbt, dagster_postgres, '
         'hvac, psycopg2, duckdb; print(\\"imports ok\\")"',
     )
@@ -166,33 +168,70 @@ def test_image_holds_dagster_dbt_and_every_run_pod_import(
     assert re.search(r"- duckdb: +1\.11\.", out), out
     assert re.search(r"- postgres: +1\.11\.", out), out
     assert "imports ok" in out
+    assert "execute_run ok" in out
 
 
-def test_demo_job_runs_in_the_image_as_its_unprivileged_user(
+# What dagster-k8s's launcher does for a run, inside the image: create the run in the instance
+# (DAGSTER_HOME's), then start the run worker with the launcher's own command line,
+# `dagster api execute_run <ExecuteRunArgs>`. Private dagster modules, as the launcher uses them.
+RUN_WORKER_SCRIPT = """
+import json
+import subprocess
+from dagster import DagsterEventType, DagsterInstance
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._grpc.types import ExecuteRunArgs
+
+repo = ReconstructableRepository.for_module(
+    "definitions.definitions", "defs", working_directory="/opt/floe/project"
+)
+job = repo.get_reconstructable_job("floe_demo_job")
+instance = DagsterInstance.get()
+origin = job.get_python_origin()
+run = instance.create_run_for_job(job_def=job.get_definition(), job_code_origin=origin)
+argv = ExecuteRunArgs(
+    job_origin=origin, run_id=run.run_id, instance_ref=instance.get_ref(),
+    set_exit_code_on_failure=True,
+).get_command_args()
+print("ARGV", argv[:3], flush=True)
+code = subprocess.run(argv).returncode
+print("EXIT", code, "STATUS", instance.get_run_by_id(run.run_id).status.value, flush=True)
+records = instance.get_records_for_run(
+    run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=1000
+).records
+keys = sorted(r.event_log_entry.dagster_event.asset_key.to_user_string() for r in records)
+print("MATERIALIZED", json.dumps(keys), flush=True)
+"""
+
+
+def test_run_worker_executes_the_demo_run_as_the_unprivileged_user(
     containerd: Containerd, image: str
 ) -> None:
-    """The whole demo: dbt seeds, models and tests on an encrypted DuckDB, target/ written.
+    """``dagster api execute_run``: dbt seeds, models and tests on an encrypted DuckDB.
 
-    The key arrives the way a run pod gets it (``DBT_ENV_SECRET_…`` in the environment), and is
-    never printed.
+    The key arrives the way a run pod gets it (``DBT_ENV_SECRET_…`` in the environment) and is
+    never printed; dbt writes ``target/`` and the warehouse as UID 10001.
     """
     key = f"image-canary-{uuid.uuid4().hex}"
     out = _run(
         containerd,
         image,
-        "dagster",
-        "job",
-        "execute",
-        "-m",
-        "definitions.definitions",
-        "-a",
-        "defs",
-        "-j",
-        "floe_demo_job",
+        "python",
+        "-c",
+        RUN_WORKER_SCRIPT,
         env=[f"DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY={key}"],
     )
-    assert "RUN_SUCCESS" in out, out[-4000:]
-    assert "customer_lifetime_value" in out
+    assert "ARGV ['dagster', 'api', 'execute_run']" in out, out[-4000:]
+    assert "EXIT 0 STATUS SUCCESS" in out, out[-4000:]
+    # From the run's event log in the instance, not from the printed log lines.
+    line = next(line for line in out.splitlines() if line.startswith("MATERIALIZED "))
+    assert json.loads(line.removeprefix("MATERIALIZED ")) == [
+        "customer_lifetime_value",
+        "int_customer_orders",
+        "raw/raw_customers",
+        "raw/raw_orders",
+        "stg_customers",
+        "stg_orders",
+    ], out[-4000:]
     assert key not in out
 
 
