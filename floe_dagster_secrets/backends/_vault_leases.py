@@ -12,52 +12,43 @@ request runs in a worker thread that the caller stops waiting for at the deadlin
 token the session already holds and its own HTTP connection, so it never waits behind another
 thread's lock or retry backoff; each wait for an answer is bounded by the time left.
 
-**SIGTERM** (Kubernetes sends it, then SIGKILL after the pod's grace period, 30 s by default).
-A Python signal handler runs in the main thread between two bytecodes, wherever that thread is —
-possibly inside this class's own ``release()`` holding a lock, or inside a request. So the handler
-takes no lock, makes no request and raises nothing: it notes the signal and writes one byte to a
-pipe. A watcher thread, started with the lease and blocked reading that pipe, does the rest:
+**SIGTERM** (Kubernetes sends it, then SIGKILL after the grace period, 30 s by default). A
+Python signal handler runs in the main thread between two bytecodes, wherever that thread is —
+inside ``release()`` holding a lock, inside a request. So the handler takes no lock, makes no
+request and raises nothing: it notes the signal and writes a byte to a pipe. A watcher thread,
+started with the lease and blocked on that pipe, (1) stops the renewal, waits for an
+``acquire()`` in flight (so a user created mid-acquire is revoked too) and revokes, all within
+``revoke_deadline`` of the signal, logging a failure at ERROR with the role, the user and its
+TTL; (2) passes the signal on: ``pthread_kill(SIGTERM)`` to the main thread, every 50 ms until
+the handler has run (one landing just before the main thread blocks interrupts nothing), and the
+handler then calls the handler installed before the lease, or restores the default action and
+re-raises, so the process dies *by SIGTERM*; (3) with no previous handler, if the process still
+lives :data:`PASS_ON_GRACE` seconds later (the main thread stuck in C), ``os._exit(143)``.
 
-1. it stops the renewal, waits for an ``acquire()`` still in flight (so a lease granted
-   mid-acquire is revoked too), and revokes — all within ``revoke_deadline`` of the signal;
-   a failure, or running out of time, is logged at ERROR naming the role, the user and when
-   Vault drops it (the lease's TTL);
-2. it then passes the signal on: it wakes the main thread with ``pthread_kill(SIGTERM)``, and the
-   handler, seeing the revocation over, calls the handler that was installed before (Dagster's
-   run worker maps SIGTERM to ``KeyboardInterrupt``) or, if there was none, restores the default
-   action and re-raises the signal, so the process dies *by SIGTERM* as it would have;
-3. without a previous handler, if the main thread has not died :data:`PASS_ON_GRACE` seconds
-   later (it is stuck in C code that never returns to Python), the watcher ends the process with
-   ``os._exit(128 + SIGTERM)``.
+The pipe is also the interpreter's wakeup fd (``signal.set_wakeup_fd``, unless asyncio or
+another owner has it), so the watcher starts at the signal even while the main thread is in a
+long C call (a ``psycopg2`` query), and even when another handler replaced ours — as Dagster's
+executor does around each step (``dagster._utils.interrupts``): then Dagster's handler gets the
+signal and unwinds the run, and the resource's teardown (``release()``) waits for the watcher's
+revocation within the same deadline counted from the signal; the watcher does not send the
+signal again, and a lease never restores its previous handler over a later one.
 
-The pipe is also the interpreter's wakeup fd (``signal.set_wakeup_fd``, unless something else
-such as asyncio owns it), so the watcher wakes when the signal arrives even if the main thread
-is in a long C call (a ``psycopg2`` query) and would run the Python handler only later — and
-even if another handler replaced ours. Dagster does that: around each step its executor maps
-SIGTERM to its own interrupt handler (``dagster._utils.interrupts``). Then Dagster's handler gets
-the signal and unwinds the run, the watcher revokes from the moment the signal arrives, and the
-resource's teardown (``release()``) waits for that revocation, within the same deadline counted
-from the signal; the watcher does not pass the signal on (that handler has it already), and a
-lease never puts its previous handler back over one installed after it.
-
-Why a watcher rather than turning SIGTERM into an exception: an exception raised by a handler can
-land anywhere in the main thread, between a lock's acquire and its ``try`` in library code, so
-the unwinding ``__exit__`` could itself block; a thread woken through a pipe shares no state with
-the interrupted code. The bounds this gives:
+Why a watcher rather than turning SIGTERM into an exception that unwinds the ``with`` block:
+such an exception can land between a lock's acquire and its ``try`` in library code, so the
+unwinding exit could block on what the interrupted code held; a thread woken through a pipe
+shares nothing with it. The bounds (docs/vault-leases.md has the table and the stress test):
 
 - **with no other SIGTERM handler, the process exits within ``revoke_deadline +
   PASS_ON_GRACE`` = 12 s of SIGTERM**, whatever the main thread was doing and however slowly
-  Vault answers — well inside Kubernetes' default 30 s grace period;
-- with a Python handler installed before the lease's, that handler is called within
-  ``revoke_deadline`` of the signal (plus the time the main thread takes to reach its next
-  bytecode); with one installed after it (Dagster), that handler is called at once; either way
-  the revocation ends, or its failure is logged, within ``revoke_deadline`` of the signal, and
-  ``release()`` on the way out waits no longer than that. When the process then exits is up to
+  Vault answers — well inside Kubernetes' default 30 s;
+- otherwise the revocation ends, or its failure is logged, within ``revoke_deadline`` of the
+  signal; a handler installed before the lease's is called by then, one installed after it
+  (Dagster) at once, and ``release()`` waits no longer. When the process exits is then up to
   that handler's owner.
 
-A process that ignores SIGTERM (``SIG_IGN``) keeps ignoring it: no handler is installed. A child
-made with ``os.fork()`` gets SIGTERM's handling from before the lease back (and loses the pipe),
-so a signal to the child never reaches the parent's watcher.
+A process that ignores SIGTERM keeps ignoring it (no handler is installed). A child made with
+``os.fork()`` gets SIGTERM's old handling back and loses the pipe, so its signals never reach the
+parent's watcher.
 
 The bound when the run worker dies without running any of that (SIGKILL, OOM kill, node loss):
 the lease is no longer renewed, so Vault revokes it — and drops the user — when its current TTL
@@ -103,6 +94,9 @@ REVOKE_DEADLINE = 10.0
 
 PASS_ON_GRACE = 2.0
 """Seconds the main thread gets to act on the passed-on SIGTERM before ``os._exit``."""
+
+_WAKE_INTERVAL = 0.05
+"""Seconds between the watcher's wake-up signals to the main thread."""
 
 _Handler = Callable[[int, FrameType | None], Any] | int | None
 
@@ -568,11 +562,17 @@ class RunScopedLease:
             # Someone installed another handler after ours (Dagster does, around each step):
             # that handler got this SIGTERM itself; another one would interrupt twice.
             return
-        with contextlib.suppress(OSError):  # ESRCH: the main thread is gone already
-            signal.pthread_kill(self._main_ident, signal.SIGTERM)
+        # Again and again until the handler has run: a signal that lands just before the main
+        # thread enters a blocking call (joining this thread, say) interrupts nothing, and
+        # CPython runs its handler only when that call returns. The extra ones are absorbed.
+        give_up = time.monotonic() + PASS_ON_GRACE
+        while not self._forwarded and time.monotonic() < give_up:
+            with contextlib.suppress(OSError):  # ESRCH: the main thread is gone already
+                signal.pthread_kill(self._main_ident, signal.SIGTERM)
+            time.sleep(_WAKE_INTERVAL)
         if callable(self._previous_handler):
-            return  # that handler decides what SIGTERM does; it has been called or will be
-        time.sleep(PASS_ON_GRACE)
+            return  # that handler decides what SIGTERM does; it has been called (or is stuck)
+        time.sleep(max(give_up - time.monotonic(), 0.0))
         log.error(
             "The main thread did not act on SIGTERM within %.0f s (stuck outside Python?); "
             "ending the process with exit code %d",
