@@ -1,10 +1,10 @@
 """Rotation end to end on Kubernetes: a rotated Secret → the sensor → our launcher → a Job → a run
 that reads the new value.
 
-Real apiserver, real Dagster instance (SQLite in a temp DAGSTER_HOME) configured with
+Real apiserver and node, real Dagster instance (SQLite in a temp DAGSTER_HOME) configured with
 ``FloeK8sRunLauncher`` and the default run coordinator, the sensor ticked by the daemon's own
-iteration in a real code server, and the kubelet stand-in running each Job's
-``dagster api execute_run`` with the environment the Job's ``envFrom`` resolves to. The assets
+iteration in a real code server running as a pod from the project's image, and each Job's pod
+started by the real kubelet with the environment its ``envFrom`` resolves to. The assets
 write only the SHA-256 of the token they saw, so the test can tell old from new without the value
 being written anywhere.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-from dagster._core.workspace.load_target import ModuleTarget
+from dagster._core.workspace.load_target import GrpcServerTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._time import get_current_datetime
 from dagster_k8s.job import get_job_name_from_run_id
@@ -36,18 +35,18 @@ from kubernetes import client as k8s
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.sensors import ROTATED_SECRET_TAG
 from tests.e2e.demo_location import files_containing, text_hits
-from tests.e2e.kubelet_standin import KubeletStandIn
+from tests.e2e.node_harness import CodeServer, code_servers, container_logs, launcher_node_config
 from tests.e2e.rotation_location.definitions import (
     KUBECONFIG_VAR,
     NAMESPACE_VAR,
     ROTATING,
     STEADY,
 )
+from tests.servers.image import ensure_user_code_image
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the node starts within this
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 LOCATION = "rotation_e2e"
 FINGERPRINT_ENV = "FLOE_E2E_ROTATION_FINGERPRINT_KEY"
 
@@ -64,11 +63,11 @@ class Env:
     plugin: K8sSecretsPlugin
     instance: DagsterInstance
     workspace: Any  # WorkspaceProcessContext
-    standin: KubeletStandIn
+    core: k8s.CoreV1Api
     batch: k8s.BatchV1Api
 
 
-def _dagster_yaml(kube: Any, namespace: str, home: Path) -> str:
+def _dagster_yaml(kube: Any, namespace: str, home: Path, node: dict[str, Any]) -> str:
     return yaml.safe_dump(
         {
             "telemetry": {"enabled": False},
@@ -88,8 +87,10 @@ def _dagster_yaml(kube: Any, namespace: str, home: Path) -> str:
                     "job_namespace": namespace,
                     "instance_config_map": "dagster-instance",
                     "dagster_home": str(home),
-                    "job_image": "floe-rotation:e2e",
+                    **node,
                     "dbt_profiles_config_map": None,
+                    # explicit: the pod's K8sSecretsResource reads with this account's token
+                    "service_account_name": "floe-job-runner",
                     "required_keys": {ROTATING[0]: [ROTATING[1]], STEADY[0]: [STEADY[1]]},
                     "fingerprint_key_env": FINGERPRINT_ENV,
                 },
@@ -101,44 +102,54 @@ def _dagster_yaml(kube: Any, namespace: str, home: Path) -> str:
 @pytest.fixture
 def env(
     kube_apiserver: Any,
+    kube_node: Any,
     k8s_namespace: str,
     tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Env]:
+    image = ensure_user_code_image(kube_node.socket)
     api = kube_apiserver.api_client()
     core = k8s.CoreV1Api(api)
     core.create_namespaced_service_account(k8s_namespace, {"metadata": {"name": "floe-job-runner"}})
     plugin = K8sSecretsPlugin(api_client=api)
-    home, digests, pods = tmp_path / "home", tmp_path / "digests", tmp_path / "pods"
-    for path in (home, digests, pods, tmp_path / "pod-home"):
+    home, digests = tmp_path / "home", tmp_path / "digests"
+    for path in (home, digests):
         path.mkdir()
-    (home / "dagster.yaml").write_text(_dagster_yaml(kube_apiserver, k8s_namespace, home))
-    # The code server (which runs the sensor) inherits these; the run workers get only base_env.
-    monkeypatch.setenv(KUBECONFIG_VAR, str(kube_apiserver.admin_kubeconfig))
-    monkeypatch.setenv(NAMESPACE_VAR, k8s_namespace)
+    # pods see the test's files (DAGSTER_HOME's SQLite storage, the digests) at the same paths
+    shared = [tmp_path_factory.getbasetemp(), REPO]
+    node = launcher_node_config(image, kube_apiserver.port, shared)
+    node["env_vars"] = [*node["env_vars"], f"FLOE_E2E_DIGEST_DIR={digests}"]
+    (home / "dagster.yaml").write_text(_dagster_yaml(kube_apiserver, k8s_namespace, home, node))
     monkeypatch.setenv(FINGERPRINT_ENV, secrets.token_hex(32))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    base_env = {
-        "PATH": f"{VENV_BIN}:/usr/bin:/bin",
-        "HOME": str(tmp_path / "pod-home"),
-        "FLOE_E2E_DIGEST_DIR": str(digests),
-    }
-    target = ModuleTarget(
-        module_name="tests.e2e.rotation_location.definitions",
-        attribute="defs",
-        working_directory=str(REPO),
-        location_name=LOCATION,
+    # the code server (which runs the sensor) reads the Secrets' versions with this kubeconfig
+    server = CodeServer(
+        core,
+        k8s_namespace,
+        image,
+        LOCATION,
+        "tests.e2e.rotation_location.definitions",
+        str(REPO),
+        shared,
+        env={
+            KUBECONFIG_VAR: str(kube_apiserver.admin_kubeconfig),
+            NAMESPACE_VAR: k8s_namespace,
+        },
     )
-    with (
-        DagsterInstance.from_config(str(home)) as instance,
-        create_test_daemon_workspace_context(target, instance) as workspace,
-        KubeletStandIn(api, k8s_namespace, pods, base_env=base_env, timeout=300) as standin,
-    ):
-        entry = workspace.create_request_context().get_code_location_entries()[LOCATION]
-        assert entry.code_location, entry.load_error
-        yield Env(
-            k8s_namespace, home, digests, plugin, instance, workspace, standin, k8s.BatchV1Api(api)
+    with code_servers([server]):
+        target = GrpcServerTarget(
+            host="127.0.0.1", port=server.port, socket=None, location_name=LOCATION
         )
+        with (
+            DagsterInstance.from_config(str(home)) as instance,
+            create_test_daemon_workspace_context(target, instance) as workspace,
+        ):
+            entry = workspace.create_request_context().get_code_location_entries()[LOCATION]
+            assert entry.code_location, entry.load_error
+            yield Env(
+                k8s_namespace, home, digests, plugin, instance, workspace, core, k8s.BatchV1Api(api)
+            )
 
 
 class _Ticks:
@@ -194,9 +205,8 @@ def test_rotated_k8s_secret_reruns_exactly_its_asset_through_the_launcher(env: E
     (run,) = env.instance.get_runs()
     assert set(run.asset_selection or ()) == {AssetKey("rotating_report")}
     assert run.tags[ROTATED_SECRET_TAG] == ROTATING[0]
-    outcome = env.standin.wait_for(get_job_name_from_run_id(run.run_id), timeout=300)
     done = _finished(env, run.run_id)
-    assert done.status == DagsterRunStatus.SUCCESS, outcome.stderr[-4000:]
+    assert done.status == DagsterRunStatus.SUCCESS, container_logs(env.core, env.namespace)[-4000:]
     job = env.batch.read_namespaced_job(get_job_name_from_run_id(run.run_id), env.namespace)
     env_from = [e.secret_ref.name for e in job.spec.template.spec.containers[0].env_from or ()]
     assert env_from == [ROTATING[0]]  # the launcher gave the run its one secret
@@ -212,7 +222,6 @@ def test_rotated_k8s_secret_reruns_exactly_its_asset_through_the_launcher(env: E
     again = runs[0]
     assert again.run_id != run.run_id
     assert again.tags["dagster/run_key"] != run.tags["dagster/run_key"]
-    env.standin.wait_for(get_job_name_from_run_id(again.run_id), timeout=300)
     assert _finished(env, again.run_id).status == DagsterRunStatus.SUCCESS
     assert _run_used(env, again.run_id) == {ROTATING[1]: _sha(third)}
 

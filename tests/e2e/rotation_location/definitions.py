@@ -1,6 +1,6 @@
 """Test-only code location: two assets on two Kubernetes secrets, watched by the rotation sensor.
 
-Each asset runs in a Job the kubelet stand-in starts, reads its token from the environment the
+Each asset runs in a Job pod on the test node, reads its token from the environment the
 Job's ``envFrom`` gave it, and writes only the token's SHA-256 to ``$FLOE_E2E_DIGEST_DIR/<run>``,
 so the test can tell which value a run used without the value being written anywhere.
 """
