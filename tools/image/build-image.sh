@@ -110,7 +110,7 @@ make_base() {
   local rootfs="$cache/base-rootfs.tmp"
   remove_tree "$rootfs"
   log "base: $base_params"
-  trap 'remove_tree "'"$rootfs"'"' EXIT
+  trap 'remove_tree "'"$rootfs"'"; rm -rf "$ctx"' EXIT
   debootstrap --variant=minbase --include="$BASE_INCLUDE" "$BASE_SUITE" "$rootfs" "$(debian_mirror)" \
     > "$cache/debootstrap.log" 2>&1 || { tail -20 "$cache/debootstrap.log" >&2; exit 1; }
   # What debootstrap leaves that an image must not carry: downloaded packages, the index, and the
