@@ -84,8 +84,9 @@ ensure_tools() {
 }
 
 mkdir -p "$cache"
-# Two builds at once (a CI setup step and a test) would race on the same storage.
-exec 9>"$cache/.build.lock"
+# Two builds of one image at once (a CI setup step and a test) would race on the same archive;
+# buildah's storage has its own locks, so the pause image never waits for a user-code build.
+exec 9>"$cache/.build-$target.lock"
 if command -v flock >/dev/null; then flock 9; fi
 
 storage=(--root "$cache/buildah/storage" --runroot "$cache/buildah/run"
