@@ -18,6 +18,9 @@
 # into it: a cached archive is only imported, never rebuilt. Each step's wall time goes to stderr;
 # the last line on stdout is the image reference.
 set -euo pipefail
+# One compound command, read whole before it runs: editing this file (a git checkout) during a
+# build cannot make the running build execute a shifted line.
+{
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 here="$repo/tools/image"
@@ -266,3 +269,5 @@ else
 fi
 log "total: $((SECONDS - started)) s"
 echo "$ref"
+exit
+}
