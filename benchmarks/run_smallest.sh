@@ -20,6 +20,7 @@ declare -A args=(
 )
 order=(import_time audit_overhead cli_latency rotation_sensor launch_overhead vault_requests
   rotate_latency eso_rotation demo_vs_dbt)
+args[pod_start]="--runs 1 --warmup 1"; order+=(pod_start)  # real node + image: 3-5 min loaded
 if (($#)); then order=("$@"); fi
 
 failed=()
