@@ -165,7 +165,7 @@ context_hash() {
 
 build() {  # build CTX TAG
   local ctx=$1 tag=$2
-  local args=(--isolation chroot --layers --pull=never -f "$ctx/Dockerfile" -t "$tag")
+  local args=(--isolation chroot --layers --force-rm --pull=never -f "$ctx/Dockerfile" -t "$tag")
   if [[ $target == user-code ]]; then
     [[ -s $pip_cert ]] || { log "CA bundle for pip not found at $pip_cert (set FLOE_PIP_CERT)"; exit 1; }
     args+=(--build-arg "BASE_IMAGE=$base_image" --secret "id=pipcert,src=$pip_cert")
