@@ -16,6 +16,7 @@ Everything set here is the *tests'* choice, never the package's:
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,6 +28,12 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
 from tests.servers._process import free_port
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def host_volumes(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -56,7 +63,7 @@ def launcher_node_config(
         "run_k8s_config": {
             "pod_spec_config": {
                 "host_network": True,
-                "dns_policy": "ClusterFirstWithHostNet",
+                "dns_policy": "Default",
                 # the hostPath directories belong to root (pytest's 0700 temp root)
                 "security_context": {"run_as_user": 0},
             },
@@ -77,6 +84,9 @@ class CodeServer:
     host_paths: Sequence[Path] = ()
     env: Mapping[str, str] | None = None
     service_account: str = "default"
+    secret_env: Mapping[str, tuple[str, str]] | None = None
+    """Variable → (Secret, key): e.g. the run storage's password, which the code server needs
+    to open the instance when the daemon asks it to evaluate a schedule or sensor."""
 
     def __post_init__(self) -> None:
         self.port = free_port()
@@ -85,14 +95,18 @@ class CodeServer:
     def manifest(self) -> dict[str, Any]:
         """The Pod: the user-code image, host network, the location's module and port."""
         volumes, mounts = host_volumes(self.host_paths)
-        env = [{"name": k, "value": v} for k, v in (self.env or {}).items()]
+        env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in (self.env or {}).items()]
+        env += [
+            {"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+            for k, (secret, key) in (self.secret_env or {}).items()
+        ]
         return {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": self.pod_name, "labels": {"app": "floe-e2e-code-server"}},
             "spec": {
                 "hostNetwork": True,
-                "dnsPolicy": "ClusterFirstWithHostNet",
+                "dnsPolicy": "Default",
                 "restartPolicy": "Never",
                 "serviceAccountName": self.service_account,
                 "terminationGracePeriodSeconds": 2,
@@ -140,9 +154,10 @@ class CodeServer:
             pod = self.core.read_namespaced_pod(self.pod_name, self.namespace)
             if pod.status.phase in ("Failed", "Succeeded"):
                 raise RuntimeError(f"code server pod ended: {self.logs()}")
-            with contextlib.suppress(Exception):
-                if client.health_check_query() == "SERVING":
-                    return time.monotonic() - began
+            if _listening(self.port):  # else the client prints each refused attempt
+                with contextlib.suppress(Exception):
+                    if client.health_check_query() == "SERVING":
+                        return time.monotonic() - began
             time.sleep(1)
         raise TimeoutError(f"code server {self.pod_name} not serving: {self.logs()}")
 

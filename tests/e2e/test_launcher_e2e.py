@@ -1,19 +1,23 @@
-"""FloeK8sRunLauncher end to end: real apiserver, real Dagster instance on PostgreSQL, real dbt.
+"""FloeK8sRunLauncher end to end on a real node: real apiserver, kubelet, containerd, Dagster on
+PostgreSQL, dbt.
 
-The daemon's schedule iteration ticks ``floe_demo_daily``; the run goes through our launcher into
-a real Job in the apiserver; the kubelet stand-in resolves its ``envFrom`` from the real Secret
-and runs ``dagster api execute_run`` locally; dbt reads the key through ``env_var()``. A second,
-test-only code location proves per-run least privilege (a run for one asset gets only that
-asset's secret) and the pre-flight failures (no Job is created). Afterwards the canaries are
-searched for in PostgreSQL, compute logs, every object in the namespace and the test output.
+The code locations run as pods from the project's own image (``dagster api grpc``). The
+daemon's schedule iteration ticks ``floe_demo_daily``; the run goes through our launcher into a
+real Job; the Job controller makes its Pod, the scheduler places it on the node, the kubelet
+resolves its ``envFrom`` from the real Secret and containerd starts ``dagster api execute_run``
+in the image; dbt reads the key through ``env_var()``. A second, test-only code location proves
+per-run least privilege inside the pods themselves (each asset fails unless it sees exactly its
+run's or its step's secrets) and the pre-flight failures (no Job is created). Afterwards the
+canaries are searched for in PostgreSQL, compute logs, every object in the namespace, the
+containers' logs, the node's kubelet and containerd directories, and the test output.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
-import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -26,11 +30,8 @@ import psycopg2
 import pytest
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
-from dagster._core.test_utils import create_test_daemon_workspace_context
-from dagster._core.workspace.load_target import CompositeTarget, ModuleTarget
+from dagster._daemon.monitoring.run_monitoring import monitor_starting_run
 from dagster._scheduler.scheduler import launch_scheduled_runs
-from dagster_graphql.client.query import LAUNCH_PIPELINE_EXECUTION_MUTATION
-from dagster_graphql.test.utils import execute_dagster_graphql
 from dagster_k8s.job import get_job_name_from_run_id
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
@@ -45,13 +46,26 @@ from floe_dagster_secrets.launcher.pod_env import (
 )
 from floe_dagster_secrets.manifest import load_manifest
 from tests.e2e.demo_location import ASSETS, KEY, SECRET, copy_location, files_containing, text_hits
-from tests.e2e.kubelet_standin import KubeletStandIn
+from tests.e2e.node_harness import (
+    CodeServer,
+    container_logs,
+    launch,
+    launcher_node_config,
+    node_artifacts,
+    node_workspace,
+    wait_finished,
+    wait_pod_of_job,
+    waiting_reason,
+)
+from tests.servers.image import ensure_user_code_image
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
+IMAGE_PROJECT = "/opt/floe/project"  # where the Dockerfile puts the demo code location
 FINGERPRINT_ENV = "FLOE_E2E_FINGERPRINT_KEY"
+START_TIMEOUT = 15
+PG_SECRET = "dagster-postgresql-secret"  # the run storage's password, for pods
 PROFILES_DIR = "/opt/floe/dbt-profiles"
 TWO = "two_secrets"
 
@@ -68,7 +82,8 @@ class Env:
     dsn: str
     instance: DagsterInstance
     context: Any  # WorkspaceProcessContext
-    standin: KubeletStandIn
+    servers: Any  # the code-server pods
+    node: Any  # KubeNode
     batch: k8s.BatchV1Api
     core: k8s.CoreV1Api
     canaries: dict[str, str]
@@ -76,7 +91,9 @@ class Env:
     location_root: Path
 
 
-def _dagster_yaml(pg: Any, db: str, namespace: str, kube: Any, home: Path, manifest: Path) -> str:
+def _dagster_yaml(
+    pg: Any, db: str, namespace: str, kube: Any, home: Path, manifest: Path, node: dict[str, Any]
+) -> str:
     config = {
         "telemetry": {"enabled": False},
         # reap the code servers on exit, not when their Popens are collected in a later module
@@ -95,6 +112,9 @@ def _dagster_yaml(pg: Any, db: str, namespace: str, kube: Any, home: Path, manif
             }
         },
         # launch at submit time, through our launcher (1.13's default coordinator only queues)
+        # a run whose pod cannot start is failed START_TIMEOUT s after launch, with floe's
+        # diagnosis (the tests call the daemon's monitoring function themselves)
+        "run_monitoring": {"enabled": True, "start_timeout_seconds": START_TIMEOUT},
         "run_coordinator": {
             "module": "dagster._core.run_coordinator",
             "class": "DefaultRunCoordinator",
@@ -109,9 +129,12 @@ def _dagster_yaml(pg: Any, db: str, namespace: str, kube: Any, home: Path, manif
                 "instance_config_map": "dagster-instance",
                 "postgres_password_secret": "dagster-postgresql-secret",
                 "dagster_home": str(home),
-                "job_image": "floe-demo:e2e",
-                "env_vars": ["DBT_SEND_ANONYMOUS_USAGE_STATS=false"],
+                **node,
+                "env_vars": [*node["env_vars"], "DBT_SEND_ANONYMOUS_USAGE_STATS=false"],
                 "manifest_path": str(manifest),
+                # explicit, as a dagster-k8s user sets it: floe adds no account to a k8s-backed
+                # run (the run pod creates step Jobs with this account's token)
+                "service_account_name": "floe-job-runner",
                 "required_keys": {"gamma-app-credentials": ["GAMMA_TOKEN"]},
                 "dbt_profiles_dir": PROFILES_DIR,
                 "fingerprint_key_env": FINGERPRINT_ENV,
@@ -133,8 +156,12 @@ def _create_database(pg: Any) -> str:
 
 @pytest.fixture(scope="module")
 def env(
-    kube_apiserver: Any, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
+    kube_apiserver: Any,
+    kube_node: Any,
+    postgres_server: Any,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Env]:
+    image = ensure_user_code_image(kube_node.socket)
     mp = pytest.MonkeyPatch()
     tmp = tmp_path_factory.mktemp("launcher_e2e")
     namespace = kube_apiserver.create_namespace("floe-launch")
@@ -155,6 +182,21 @@ def env(
         },
     )
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "floe-job-runner"}})
+    # the run pod of step_scoped_job creates its step Jobs with the pod's own token
+    k8s.RbacAuthorizationV1Api(api).create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "floe-job-runner-edit"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "edit",
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "floe-job-runner", "namespace": namespace}
+            ],
+        },
+    )
 
     location = copy_location(tmp)
     manifest_path = location.definitions / "manifest.yaml"
@@ -172,8 +214,11 @@ def env(
 
     db = _create_database(postgres_server)
     home = location.home
+    # pods see the test's files (DAGSTER_HOME, the manifest, the kubeconfig) at the same paths
+    shared = [tmp_path_factory.getbasetemp(), REPO]
+    node = launcher_node_config(image, kube_apiserver.port, shared)
     (home / "dagster.yaml").write_text(
-        _dagster_yaml(postgres_server, db, namespace, kube_apiserver, home, manifest_path)
+        _dagster_yaml(postgres_server, db, namespace, kube_apiserver, home, manifest_path, node)
     )
     fingerprint_key = secrets.token_hex(32)
     mp.setenv("DAGSTER_PG_PASSWORD", postgres_server.password)
@@ -181,32 +226,23 @@ def env(
     mp.setenv("DAGSTER_HOME", str(home))
     mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
-    base_env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(tmp / "pod-home")}
-    (tmp / "pod-home").mkdir()
-    target = CompositeTarget(
-        targets=[
-            ModuleTarget(
-                module_name="definitions.definitions",
-                attribute="defs",
-                working_directory=str(location.root),
-                location_name="floe_demo",
-            ),
-            ModuleTarget(
-                module_name="tests.e2e.two_secrets.definitions",
-                attribute="defs",
-                working_directory=str(REPO),
-                location_name=TWO,
-            ),
-        ]
-    )
-    with (
-        DagsterInstance.from_config(str(home)) as instance,
-        create_test_daemon_workspace_context(target, instance) as context,
-        KubeletStandIn(api, namespace, tmp / "pods", base_env=base_env, timeout=600) as standin,
-    ):
-        entries = context.create_request_context().get_code_location_entries()
-        for name, entry in entries.items():
-            assert entry.code_location, f"{name}: {entry.load_error}"
+    servers = [
+        CodeServer(
+            core,
+            namespace,
+            image,
+            "floe_demo",
+            "definitions.definitions",
+            IMAGE_PROJECT,
+            secret_env={
+                "DAGSTER_PG_PASSWORD": ("dagster-postgresql-secret", "postgresql-password")
+            },
+        ),
+        CodeServer(
+            core, namespace, image, TWO, "tests.e2e.two_secrets.definitions", str(REPO), [REPO]
+        ),
+    ]
+    with node_workspace(home, servers) as (instance, context):
         yield Env(
             namespace=namespace,
             home=home,
@@ -214,7 +250,8 @@ def env(
             dsn=postgres_server.dsn(db),
             instance=instance,
             context=context,
-            standin=standin,
+            servers=servers,
+            node=kube_node,
             batch=batch,
             core=core,
             canaries=canaries,
@@ -225,13 +262,7 @@ def env(
 
 
 def _wait_finished(instance: DagsterInstance, run_id: str, timeout: float = 600) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = instance.get_run_by_id(run_id)
-        if run is not None and run.is_finished:
-            return run
-        time.sleep(0.5)
-    raise TimeoutError(f"run {run_id} did not finish")
+    return wait_finished(instance, run_id, timeout)
 
 
 def _container(env: Env, run_id: str) -> Any:
@@ -246,29 +277,7 @@ def _env_from(container: Any) -> list[tuple[str, str | None]]:
 def _launch_assets(
     env: Env, keys: list[str] | None, tags: dict[str, str] | None = None, job: str = "__ASSET_JOB"
 ) -> str:
-    selector: dict[str, Any] = {
-        "repositoryLocationName": TWO,
-        "repositoryName": "__repository__",
-        "pipelineName": job,
-    }
-    if keys is not None:
-        selector["assetSelection"] = [{"path": [key]} for key in keys]
-    variables = {
-        "executionParams": {
-            "selector": selector,
-            "mode": "default",
-            "executionMetadata": {
-                "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]
-            },
-        }
-    }
-    result = execute_dagster_graphql(
-        env.context.create_request_context(), LAUNCH_PIPELINE_EXECUTION_MUTATION, variables
-    )
-    assert not result.errors, result.errors
-    launched = result.data["launchPipelineExecution"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    return str(launched["run"]["runId"])
+    return launch(env.context, TWO, job=job, assets=keys, tags=tags)
 
 
 def _job_exists(env: Env, run_id: str) -> bool:
@@ -282,12 +291,8 @@ def _job_exists(env: Env, run_id: str) -> bool:
 
 
 def _engine(env: Env, run_id: str) -> str:
-    outcomes = "\n".join(
-        f"{o.job}: {o.phase} {o.reason} {o.message} {o.stderr[-3000:]}"
-        for o in env.standin.outcomes.values()
-    )
     events = "\n".join(str(e.message) for e in env.instance.all_logs(run_id))
-    return f"\nevents:\n{events}\nstand-in: seen={env.standin.seen}\n{outcomes}"
+    return f"\nevents:\n{events}\npods:\n{container_logs(env.core, env.namespace)[-6000:]}"
 
 
 def _failure_message(env: Env, run_id: str) -> str:
@@ -295,7 +300,7 @@ def _failure_message(env: Env, run_id: str) -> str:
     return "\n".join(e.message or "" for e in events)
 
 
-def test_schedule_tick_runs_demo_through_launcher_job_and_standin(env: Env) -> None:
+def test_schedule_tick_runs_demo_through_launcher_job_and_real_pod(env: Env) -> None:
     started = time.monotonic()
     request = env.context.create_request_context()
     repo = request.get_code_location("floe_demo").get_repository("__repository__")
@@ -315,14 +320,24 @@ def test_schedule_tick_runs_demo_through_launcher_job_and_standin(env: Env) -> N
     assert len(runs) == 1, [r.status for r in runs]
     run_id = runs[0].run_id
 
-    run = _wait_finished(env.instance, run_id, timeout=300)
+    run = _wait_finished(env.instance, run_id, timeout=600)
     assert run.status == DagsterRunStatus.SUCCESS, _failure_message(env, run_id) + _engine(
         env, run_id
     )
-    outcome = env.standin.wait_for(get_job_name_from_run_id(run_id), timeout=60)
-    assert outcome.phase == "Succeeded", outcome.stderr[-4000:]
-    assert run.status == DagsterRunStatus.SUCCESS, _failure_message(env, run_id)
     assert run.tags.get("dagster/schedule_name") == "floe_demo_daily"
+    # it ran in a real pod on the node, and the container exited 0
+    pod = wait_pod_of_job(env.core, env.namespace, get_job_name_from_run_id(run_id))
+    assert pod.spec.node_name == env.node.name
+    deadline = time.monotonic() + 120  # the run reports success, then the process exits
+    while True:
+        (status,) = env.core.read_namespaced_pod(
+            pod.metadata.name, env.namespace
+        ).status.container_statuses
+        if status.state.terminated is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status.state.terminated is not None
+    assert status.state.terminated.exit_code == 0
 
     job, container = _container(env, run_id)
     assert _env_from(container) == [(SECRET, "DBT_ENV_SECRET_")]
@@ -331,14 +346,12 @@ def test_schedule_tick_runs_demo_through_launcher_job_and_standin(env: Env) -> N
     assert {v.name: v.config_map.name for v in pod.volumes if v.config_map} == {
         "floe-dbt-profiles": "dbt-profiles"
     }
-    assert {m.mount_path for m in container.volume_mounts} == {PROFILES_DIR}
+    host_paths = {v.host_path.path for v in pod.volumes if v.host_path}  # the tests' mounts
+    assert {m.mount_path for m in container.volume_mounts} == {PROFILES_DIR, *host_paths}
     plain_env = {e.name: e.value for e in container.env if e.value is not None}
     assert plain_env["DBT_PROFILES_DIR"] == PROFILES_DIR
-    # the stand-in gave the process the key only under dbt's secret prefix
-    assert outcome.env["DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY"] == env.canaries["duckdb"]
-    assert KEY not in outcome.env
-    mounted = Path(outcome.env["DBT_PROFILES_DIR"], "profiles.yml").read_text()
-    assert "env_var('DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY')" in mounted
+    # dbt opened the encrypted warehouse: the kubelet put the key into the container's
+    # environment under dbt's secret prefix (a wrong or missing key fails the run)
 
     materialized = {
         e.asset_materialization.asset_key.to_user_string()
@@ -363,21 +376,18 @@ def test_schedule_tick_runs_demo_through_launcher_job_and_standin(env: Env) -> N
 def test_run_for_one_asset_gets_only_that_assets_secret(env: Env) -> None:
     run_id = _launch_assets(env, ["alpha"])
 
-    outcome = env.standin.wait_for(get_job_name_from_run_id(run_id), timeout=300)
     run = _wait_finished(env.instance, run_id)
     _, container = _container(env, run_id)
     assert _env_from(container) == [("alpha-app-credentials", None)]
-    assert "BETA_TOKEN" not in outcome.env
-    assert outcome.env["ALPHA_TOKEN"] == env.canaries["alpha"]
-    assert run.status == DagsterRunStatus.SUCCESS, outcome.stderr[-3000:]
+    # inside the pod, the asset fails unless it sees ALPHA_TOKEN and no other token
+    assert run.status == DagsterRunStatus.SUCCESS, _engine(env, run_id)
     assert run.tags[SECRET_REFS_TAG] == "alpha-app-credentials"
 
     both = _launch_assets(env, ["beta", "alpha"])
     _, container = _container(env, both)
     assert _env_from(container) == [("alpha-app-credentials", None), ("beta-app-credentials", None)]
-    outcome = env.standin.wait_for(get_job_name_from_run_id(both), timeout=300)
     # each asset checks it sees exactly the tokens of the run's selection
-    assert _wait_finished(env.instance, both).status == DagsterRunStatus.SUCCESS, outcome.stderr
+    assert _wait_finished(env.instance, both).status == DagsterRunStatus.SUCCESS, _engine(env, both)
 
 
 def test_step_pods_of_floe_executor_get_only_their_steps_secret(env: Env) -> None:
@@ -432,6 +442,56 @@ def test_missing_key_fails_the_run_before_any_job(env: Env) -> None:
     assert "(it has: OTHER)" in message
 
 
+def _cordon(env: Env, unschedulable: bool) -> None:
+    env.core.patch_node(env.node.name, {"spec": {"unschedulable": unschedulable}})
+
+
+def test_secret_deleted_after_preflight_fails_the_run_naming_it(env: Env) -> None:
+    """Pre-flight passes, then the Secret goes: the real kubelet cannot start the container.
+
+    The node is cordoned while the run is launched, so the pod waits unscheduled until the Secret
+    is gone (no race with the kubelet). Run monitoring (the daemon's function) then fails the
+    run within ``start_timeout_seconds`` of the launch, naming the secret, and deletes the Job.
+    """
+    core, name = env.core, "beta-app-credentials"
+    original = core.read_namespaced_secret(name, env.namespace)
+    _cordon(env, True)
+    try:
+        run_id = _launch_assets(env, ["beta"])
+        launched = time.monotonic()
+        core.delete_namespaced_secret(name, env.namespace)
+    finally:
+        _cordon(env, False)
+    job_name = get_job_name_from_run_id(run_id)
+    pod = wait_pod_of_job(core, env.namespace, job_name)
+    deadline = time.monotonic() + 120
+    while waiting_reason(pod) != "CreateContainerConfigError":
+        assert time.monotonic() < deadline, _engine(env, run_id)
+        time.sleep(0.5)
+        pod = core.read_namespaced_pod(pod.metadata.name, env.namespace)
+    events = [e.message for e in core.list_namespaced_event(env.namespace).items]
+    assert any(f'secret "{name}" not found' in (m or "") for m in events)
+
+    time.sleep(max(0.0, START_TIMEOUT - (time.monotonic() - launched)))
+    record = env.instance.get_run_record_by_id(run_id)
+    assert record is not None
+    monitor_starting_run(env.instance, record, logging.getLogger("floe.e2e"))
+    failed = _wait_finished(env.instance, run_id, timeout=10)
+    took = time.monotonic() - launched
+    assert failed.status == DagsterRunStatus.FAILURE
+    message = _failure_message(env, run_id)
+    assert f"Secret '{name}'" in message, message
+    assert f"floe secrets create {name} --namespace {env.namespace}" in message, message
+    assert f"Job {job_name} was deleted" in message, message
+    assert not _job_exists(env, run_id)  # the launcher deleted the Job that could never start
+    assert took < START_TIMEOUT + 30, took
+    print(f"deleted secret: run failed {took:.1f} s after launch (start timeout {START_TIMEOUT} s)")
+    core.create_namespaced_secret(
+        env.namespace,
+        {"metadata": {"name": name}, "type": original.type, "data": original.data},
+    )
+
+
 def test_literal_credential_in_run_tag_is_refused(env: Env) -> None:
     config = {"container_config": {"env": [{"name": "WAREHOUSE_PASSWORD", "value": "x"}]}}
     run_id = _launch_assets(env, ["alpha"], tags={"dagster-k8s/config": json.dumps(config)})
@@ -478,7 +538,8 @@ def test_canaries_appear_nowhere(env: Env, capfd: pytest.CaptureFixture[str]) ->
     ]
     cluster_text = json.dumps([api.sanitize_for_serialization(o) for o in objects])
     assert "dbt-profiles" in cluster_text
-    outputs = "\n".join(o.stdout + o.stderr for o in env.standin.outcomes.values())
+    outputs = container_logs(env.core, env.namespace)
+    assert "token variables present" in outputs  # the logs of the run pods were read
     compute_logs = [p for p in (env.home / "storage").rglob("*") if p.suffix in (".out", ".err")]
     assert any(p.stat().st_size for p in compute_logs), "no compute log was captured"
     captured = capfd.readouterr()
@@ -488,3 +549,11 @@ def test_canaries_appear_nowhere(env: Env, capfd: pytest.CaptureFixture[str]) ->
         assert text_hits(value, outputs) == [], f"{name} in pod output"
         assert text_hits(value, captured.out + captured.err) == [], f"{name} in test output"
         assert files_containing(value, [env.home]) == [], f"{name} in DAGSTER_HOME/compute logs"
+    # the node: the kubelet's directory, container logs, containerd's state and the containers'
+    # writable layers hold no value; containerd's copy of each container's spec is where every
+    # Kubernetes env var lives (the kubelet hands the resolved environment to the runtime), and
+    # finding the run's canary there proves this scan reads what it claims to
+    scanned, runtime_specs = node_artifacts(env.node)
+    for name, value in env.canaries.items():
+        assert files_containing(value, scanned) == [], f"{name} on the node"
+    assert files_containing(env.canaries["alpha"], runtime_specs), "the scan cannot see the node"

@@ -1,15 +1,13 @@
 """The fault matrix, run launcher: the apiserver failing a launch, secrets changing under a run.
 
-Real apiserver, real Dagster instance (SQLite in a temp dir), real ``FloeK8sRunLauncher``; the
-kubelet stand-in plays the kubelet where a pod has to start. A destructive case (the apiserver
-stopped) runs on its own apiserver, never on the session's.
+Real apiserver, real Dagster instance (SQLite in a temp dir), real ``FloeK8sRunLauncher``; no pod
+is started here (cases that need a pod run on the suite's real node, in ``tests/e2e``). A
+destructive case (the apiserver stopped) runs on its own apiserver, never on the session's.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +18,6 @@ from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, job, op
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.test_utils import create_run_for_test, instance_for_test
-from dagster._daemon.monitoring.run_monitoring import monitor_starting_run
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
@@ -31,7 +28,6 @@ from floe_dagster_secrets.launcher.pod_env import (
     SECRET_FINGERPRINTS_TAG,
     SECRET_VERSIONS_TAG,
 )
-from tests.e2e.kubelet_standin import KubeletStandIn
 from tests.integration.fault_helpers import (
     apiserver_proxy,
     canary,
@@ -222,45 +218,8 @@ def test_hung_job_creation_times_out_with_our_error(
 # --- secrets changing between the pre-flight check and the pod ----------------------------------
 
 
-def test_secret_deleted_after_preflight_is_named_and_its_job_removed(
-    kube_apiserver: KubeApiServer, k8s_namespace: str, tmp_path: Path
-) -> None:
-    api = kube_apiserver.api_client()
-    plugin = K8sSecretsPlugin(api_client=api)
-    plugin.create_secret(SECRET, k8s_namespace, {"TOKEN": canary()})
-    monitoring = {"run_monitoring": {"enabled": True, "start_timeout_seconds": 0}}
-    with launcher_for(kube_apiserver.admin_kubeconfig, k8s_namespace, overrides=monitoring) as (
-        launcher,
-        instance,
-    ):
-        run = launch(launcher, instance)
-        (job_name,) = job_names(api, k8s_namespace)
-        plugin.delete_secret(SECRET, k8s_namespace)  # after pre-flight, before the pod starts
-        # the Job names no service account (none configured), so its pod runs as the namespace's
-        # "default"; without a controller-manager nobody creates it, and the apiserver's
-        # ServiceAccount admission refuses the pod
-        ensure_default_service_account(api, k8s_namespace)
-
-        with KubeletStandIn(api, k8s_namespace, tmp_path, base_env={}) as kubelet:
-            outcome = kubelet.wait_for(job_name, timeout=60)
-        assert outcome.reason == "CreateContainerConfigError"
-        assert SECRET in outcome.message
-
-        # run monitoring (the daemon's own function) fails a run that does not start in time
-        record = instance.get_run_record_by_id(run.run_id)
-        assert record is not None
-        monitor_starting_run(instance, record, logging.getLogger("fault-matrix"))
-        failed = instance.get_run_by_id(run.run_id)
-        assert failed is not None
-        assert failed.status == DagsterRunStatus.FAILURE
-        text = failure_text(instance, failed)
-    assert f"Secret '{SECRET}' that this run mounts no longer exists" in text
-    assert f"floe secrets create {SECRET} --namespace {k8s_namespace}" in text
-    assert f"Job {job_name} was deleted" in text
-    deadline = time.monotonic() + 10
-    while job_name in job_names(api, k8s_namespace) and time.monotonic() < deadline:
-        time.sleep(0.2)  # deletion of a Job with pods is asynchronous
-    assert job_name not in job_names(api, k8s_namespace)
+# A secret deleted after the pre-flight check, before the pod starts, is proven on the real node:
+# tests/e2e/test_launcher_e2e.py::test_secret_deleted_after_preflight_fails_the_run_naming_it
 
 
 def test_secret_rotated_between_runs_each_run_records_its_own_version(
