@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command (2): set up everything on a fresh machine and run the whole test suite —
-# lint, types, unit, integration (real kube-apiserver + etcd, OpenBao, PostgreSQL, dbt, Dagster)
-# and end-to-end. Exits non-zero on any failure, including "no tests collected".
+# lint, types, each benchmark at its smallest size, unit, integration (real kube-apiserver + etcd,
+# OpenBao, PostgreSQL, dbt, Dagster, ESO) and end-to-end on a real node (kubelet + containerd,
+# the project's own image). Exits non-zero on any failure, including "no tests collected".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,10 @@ echo "[test] setup done in $((SECONDS - started)) s" >&2
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+
+# Each benchmark once, at its smallest size, so none can rot (not a measurement; before pytest
+# so that pytest's summary stays the last line).
+bash benchmarks/run_smallest.sh
 
 set +e
 .venv/bin/pytest "$@"
