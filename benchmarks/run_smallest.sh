@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 python=.venv/bin/python
 
 declare -A args=(
-  [import_time]="--runs 3"
+  [import_time]="--runs 1"
   [audit_overhead]="--calls 200 --rounds 3"
   [cli_latency]="--runs 1 --secrets 3"
   [rotation_sensor]="--sizes 100 --repeat 3"
