@@ -261,8 +261,10 @@ def test_a_run_terminated_from_dagster_revokes_its_lease_before_the_grace_period
         assert time.monotonic() < deadline, _pods(vault_env)
         time.sleep(0.5)
     assert role_exists(vault_env.pg, user)
+    asked = time.monotonic()  # counted from the request: terminate() itself takes a while,
     assert vault_env.instance.run_launcher.terminate(run_id)  # deletes the Job: SIGTERM
-    took = _user_gone(vault_env, user)
+    _user_gone(vault_env, user)  # and the pod may have revoked before it returns
+    took = time.monotonic() - asked
     print(f"terminated run: database user dropped {took:.1f} s after terminate")
     assert took < 30  # within Kubernetes' default termination grace period
     run = vault_env.instance.get_run_by_id(run_id)
