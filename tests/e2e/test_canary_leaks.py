@@ -83,7 +83,7 @@ from tests.integration.test_rotation_sensor import (
 )
 from tests.integration.vault_helpers import database_engine, unique
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]  # its setup may start the node
 
 __all__ = ["env"]  # the launcher e2e's module fixture, reused here (one Dagster + node setup)
 

@@ -31,7 +31,7 @@ from tests.e2e.node_harness import (
 from tests.servers.image import ensure_user_code_image
 from tests.servers.node import PAUSE_IMAGE, KubeNode
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the first test may start the node
 
 # Prints, for each variable name asked for, whether it is set and the SHA-256 of its value.
 PROBE = (
