@@ -16,6 +16,7 @@ Everything set here is the *tests'* choice, never the package's:
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
 import uuid
@@ -251,25 +252,40 @@ def container_logs(core: k8s.CoreV1Api, namespace: str) -> str:
 def node_artifacts(node: Any) -> tuple[list[Path], list[Path]]:
     """What the canary scan reads on the node, and where the runtime keeps container specs.
 
-    Scanned: the kubelet's root directory, the container logs it wrote, containerd's state
-    (except the task bundles' ``config.json``) and each running or stopped container's writable
-    layer (its active snapshot). Not scanned but returned apart: containerd's metadata database
-    and the task bundles' OCI specs, which hold each container's resolved environment — every
-    Kubernetes env var, ``envFrom`` included, lives there, readable by root on the node only.
+    Scanned (as files): the kubelet's root directory, the container logs it wrote, containerd's
+    state (except the task bundles' ``config.json``) and each running or stopped container's
+    writable layer (its active snapshot's upper directory). A task's ``rootfs`` under the state
+    directory is skipped: it is the container's whole mounted filesystem (the image's layers,
+    changing while the container runs), whose writable part is the snapshot already read.
+    Returned apart, not scanned: containerd's metadata database and the task bundles' OCI specs,
+    which hold each container's resolved environment — every Kubernetes env var, ``envFrom``
+    included, lives there, readable by root on the node only.
     """
     containerd = Path(node.root) / "containerd"
-    specs = list(containerd.rglob("config.json")) + list(containerd.rglob("meta.db"))
-    scanned: list[Path] = [Path(node.kubelet_root), Path(node.pod_logs_dir)]
-    state = containerd / "state"
-    scanned.extend(p for p in state.rglob("*") if p.is_file() and p not in specs)
+    specs = [*_files(containerd, named=("config.json", "meta.db"))]
+    scanned = [*_files(Path(node.kubelet_root)), *_files(Path(node.pod_logs_dir))]
+    scanned += [p for p in _files(containerd / "state") if p not in specs]
     snapshots = containerd / "root" / "io.containerd.snapshotter.v1.overlayfs" / "snapshots"
     active = node.ctr("snapshots", "ls", check=False).stdout.splitlines()[1:]
     for line in active:
         parts = line.split()
         if len(parts) >= 3 and parts[-1] == "Active":
-            # the snapshot's numeric directory is not printed: find it by its key's mount
-            scanned.extend(_snapshot_dirs(node, parts[0], snapshots))
-    return [p for p in scanned if p.exists()], specs
+            for upper in _snapshot_dirs(node, parts[0], snapshots):
+                scanned += _files(upper)
+    return scanned, specs
+
+
+def _files(root: Path, named: tuple[str, ...] = ()) -> list[Path]:
+    """Regular files under ``root`` (``named`` only, if given), never inside a ``rootfs`` mount;
+    a directory that vanishes while it is walked (a container ending) is passed over."""
+    found = []
+    for directory, subdirs, files in os.walk(root, onerror=lambda _: None):
+        subdirs[:] = [d for d in subdirs if d != "rootfs"]
+        for name in files:
+            path = Path(directory, name)
+            if (not named or name in named) and path.is_file() and not path.is_symlink():
+                found.append(path)
+    return found
 
 
 def _snapshot_dirs(node: Any, key: str, snapshots: Path) -> list[Path]:
