@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from floe_dagster_secrets import audit
-from floe_dagster_secrets.pod_spec import (
+from floe_dagster_secrets.kube.pod_spec import (
     RunPodContribution,
     RunPodSettings,
     env_from_secret,
@@ -121,7 +121,7 @@ class ContributesToRunPod(Protocol):
     a Kubernetes pre-flight; Vault gives its address, auth role and mount as plain env vars and
     the service account its role is bound to, and no Kubernetes Secret at all. A backend without
     this capability is treated as Kubernetes Secrets of the same names
-    (:func:`~floe_dagster_secrets.pod_spec.kubernetes_secrets_contribution`).
+    (:func:`~floe_dagster_secrets.kube.pod_spec.kubernetes_secrets_contribution`).
     """
 
     def run_pod_contribution(

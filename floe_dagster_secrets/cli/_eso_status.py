@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from floe_dagster_secrets.backends._eso_objects import SyncState
+from floe_dagster_secrets.backends.eso.objects import SyncState
 from floe_dagster_secrets.cli.output import Emit, age, table, to_json
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """``floe secrets rbac``: print least-privilege RBAC objects rendered from the manifest.
 
-The rendering is :mod:`floe_dagster_secrets.rbac` (pure); this module only parses options and
+The rendering is :mod:`floe_dagster_secrets.kube.rbac` (pure); this module only parses options and
 writes the YAML (or JSON) to stdout, ready for ``kubectl apply -f -``. Nothing here talks to a
 cluster, so the command works offline and in CI.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from floe_dagster_secrets import rbac
 from floe_dagster_secrets.cli.output import echo
 from floe_dagster_secrets.cli.target import DEFAULT_MANIFEST, load_manifest_showing_warnings
+from floe_dagster_secrets.kube import rbac
 
 
 @click.command("rbac")

@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from floe_dagster_secrets import rollout
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.cli.commands import backend_label
 from floe_dagster_secrets.cli.output import Emit, plural, to_json
 from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.kube import rollout
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient

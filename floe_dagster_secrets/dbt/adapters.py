@@ -65,7 +65,7 @@ from floe_dagster_secrets.errors import (
     InvalidSecretReferenceError,
     SecretNotFoundError,
 )
-from floe_dagster_secrets.pod_spec import ENV_VAR_NAME
+from floe_dagster_secrets.kube.pod_spec import ENV_VAR_NAME
 from floe_dagster_secrets.types import SecretValue
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 (a public URL)

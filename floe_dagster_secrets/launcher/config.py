@@ -28,6 +28,7 @@ from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.backends.factory import plugin_from_manifest
 from floe_dagster_secrets.dbt import SECRET_ENV_PREFIX, required_secret_keys
 from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.kube.pod_spec import RunPodContribution
 from floe_dagster_secrets.launcher.pod_env import (
     DEFAULT_PROFILES_CONFIG_MAP,
     DEFAULT_PROFILES_DIR,
@@ -36,7 +37,6 @@ from floe_dagster_secrets.launcher.pod_env import (
 )
 from floe_dagster_secrets.manifest import Manifest, load_manifest
 from floe_dagster_secrets.masking import get_masker
-from floe_dagster_secrets.pod_spec import RunPodContribution
 
 DEFAULT_FINGERPRINT_KEY_ENV = "FLOE_LAUNCHER_FINGERPRINT_KEY"
 

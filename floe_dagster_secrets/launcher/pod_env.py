@@ -27,7 +27,7 @@ from floe_dagster_secrets.errors import (
     SecretAccessDeniedError,
     SecretNotFoundError,
 )
-from floe_dagster_secrets.pod_spec import (
+from floe_dagster_secrets.kube.pod_spec import (
     RunPodContribution,
     RunPodSettings,
     kubernetes_secrets_contribution,

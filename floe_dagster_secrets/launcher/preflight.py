@@ -6,7 +6,7 @@ its ``floe.dev/keys`` annotation. Only a referenced secret that floe did not wri
 keys matter, costs one more read (``describe_secret``), and that call drops the values unseen.
 
 With the Kubernetes backend, :class:`PreflightReader` answers from a WATCH-fed
-:class:`~floe_dagster_secrets.launcher.metadata_cache.MetadataCache` instead of that LIST, once
+:class:`~floe_dagster_secrets.kube.watch.MetadataCache` instead of that LIST, once
 the cache is synced. The cache only ever saves requests, it never decides a failure: a secret it
 reports missing, or lacking a key, is read again with the direct LIST before the run is failed
 (the watch may lag a secret created a moment ago), and while it is not synced (first launch in a
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from floe_dagster_secrets.backends.base import ProvidesKubernetesClient, SecretsPlugin
-from floe_dagster_secrets.launcher.metadata_cache import MetadataCache
+from floe_dagster_secrets.kube.watch import MetadataCache
 from floe_dagster_secrets.types import SecretMetadata
 
 
@@ -87,7 +87,7 @@ class PreflightReader:
         The first call for a namespace starts its watch and reads directly. A secret synced by
         the External Secrets Operator must also be Ready and fresh (raises the first that is not).
         """
-        from floe_dagster_secrets.backends._eso_preflight import refuse_unsynced
+        from floe_dagster_secrets.backends.eso.preflight import refuse_unsynced
 
         found = self._secrets_metadata(namespace, required_keys)
         refuse_unsynced(self.plugin, namespace, found)

@@ -63,6 +63,7 @@ from floe_dagster_secrets._dagster_internals import (
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.env_names import non_portable_keys, non_portable_warning
 from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.kube.pod_spec import RunPodContribution
 from floe_dagster_secrets.launcher import _dagster_k8s_internals as internals
 from floe_dagster_secrets.launcher import config as launcher_config
 from floe_dagster_secrets.launcher.job_faults import (
@@ -91,7 +92,6 @@ from floe_dagster_secrets.launcher.pod_env import (
 )
 from floe_dagster_secrets.launcher.preflight import PreflightReader
 from floe_dagster_secrets.launcher.selection import asset_secrets_from_workspace, run_asset_keys
-from floe_dagster_secrets.pod_spec import RunPodContribution
 from floe_dagster_secrets.types import SecretMetadata
 
 _log = logging.getLogger(__name__)

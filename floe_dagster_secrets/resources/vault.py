@@ -15,7 +15,7 @@ On SIGTERM (the pod being deleted) the lease's watcher thread starts revoking at
 revocation is bounded by ``revoke_deadline`` (10 s) counted from the signal; Dagster maps SIGTERM
 to its own interrupt around each step, so the run then fails as interrupted and the teardown
 here finds the lease revoked, or waits for that revocation no longer than the same deadline.
-See :mod:`floe_dagster_secrets.backends._vault_leases` for how, and for the bounds.
+See :mod:`floe_dagster_secrets.backends.vault.leases` for how, and for the bounds.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ A sensor tick costs one of these reads, so each backend gets the read that scale
   namespace whatever the number of secrets.
 - **Vault**: the KV ``metadata`` of each *referenced* path (``current_version``), one GET each.
   Listing the folder as well would cost a request more and need ``list`` on the folder, which
-  the least-privilege policy (:mod:`floe_dagster_secrets.vault.policy`) does not grant.
+  the least-privilege policy (:mod:`floe_dagster_secrets.backends.vault.policy`) does not grant.
 - **Any backend that defines** ``secret_versions_of(names, namespace) -> {name: version}`` is
   asked for exactly the watched names. This is the seam for the External Secrets Operator
   backend, whose version is that of the synced target Secret, and for third-party plugins.

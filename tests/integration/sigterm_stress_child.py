@@ -29,8 +29,8 @@ from typing import Any
 
 import psycopg2
 
-from floe_dagster_secrets.backends._vault_leases import RunScopedLease
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+from floe_dagster_secrets.backends.vault.leases import RunScopedLease
 from floe_dagster_secrets.errors import FloeSecretsError
 
 INTERRUPTED_EXIT = 130

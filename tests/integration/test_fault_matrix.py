@@ -307,7 +307,7 @@ def test_proxy_passes_watches_and_counts_each_request(
     k8s_proxy: FaultProxy, k8s_namespace: str, via_proxy: Path
 ) -> None:
     """Pass-through is faithful (a streamed WATCH works) and one connection = one request."""
-    from floe_dagster_secrets.launcher.metadata_cache import MetadataCache
+    from floe_dagster_secrets.kube.watch import MetadataCache
 
     with k8s_plugin(via_proxy) as plugin:
         cache = MetadataCache(plugin._client)
@@ -331,7 +331,7 @@ def test_other_calls_on_the_plugin_client_time_out_too(
     k8s_proxy: FaultProxy, k8s_namespace: str, via_proxy: Path
 ) -> None:
     """``rotate --restart-deployments`` lists workloads through the plugin's client: bounded."""
-    from floe_dagster_secrets import rollout
+    from floe_dagster_secrets.kube import rollout
 
     with k8s_plugin(via_proxy) as plugin:
         k8s_proxy.set_default(STALL)

@@ -21,7 +21,7 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
 from floe_dagster_secrets.backends._retry import RetryPolicy, call_with_retry, is_transient
-from floe_dagster_secrets.backends.kubernetes import METADATA_LIST_ACCEPT, K8sSecretsPlugin
+from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.backends.registry import load_backend_class
 from floe_dagster_secrets.errors import (
     BackendUnavailableError,
@@ -33,6 +33,7 @@ from floe_dagster_secrets.errors import (
     SecretConflictError,
     SecretNotFoundError,
 )
+from floe_dagster_secrets.kube.http import METADATA_LIST_ACCEPT
 from floe_dagster_secrets.masking import get_masker
 from floe_dagster_secrets.types import SecretValue
 from tests.servers import KubeApiServer, ServerStartError

@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client as k8s
 
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
-from floe_dagster_secrets.launcher.metadata_cache import MetadataCache, NamespaceWatch, _Expired
+from floe_dagster_secrets.kube.watch import MetadataCache, NamespaceWatch, _Expired
 from floe_dagster_secrets.launcher.preflight import PreflightReader
 from tests.servers import KubeApiServer
 

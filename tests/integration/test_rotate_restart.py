@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from floe_dagster_secrets.backends._k8s_objects import KEYS_ANNOTATION
+from floe_dagster_secrets.kube.objects import KEYS_ANNOTATION
+from floe_dagster_secrets.kube.rbac import render_objects
+from floe_dagster_secrets.kube.rollout import RESTARTED_AT, secret_annotations
 from floe_dagster_secrets.manifest import load_manifest
-from floe_dagster_secrets.rbac import render_objects
-from floe_dagster_secrets.rollout import RESTARTED_AT, secret_annotations
 from tests.integration.test_k8s_cli import floe
 from tests.servers import KubeApiServer
 

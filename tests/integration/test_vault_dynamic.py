@@ -21,8 +21,8 @@ import psycopg2
 import pytest
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 
-from floe_dagster_secrets.backends._vault_leases import PASS_ON_GRACE, REVOKE_DEADLINE
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+from floe_dagster_secrets.backends.vault.leases import PASS_ON_GRACE, REVOKE_DEADLINE
 from floe_dagster_secrets.dbt import profile_env, render_profiles_yml
 from floe_dagster_secrets.masking import encoded_forms
 from floe_dagster_secrets.resources.vault import VaultSecretsResource

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, asset, materialize
 
-from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+from floe_dagster_secrets.backends.vault import VaultSecretsPlugin, policy_payload
 from floe_dagster_secrets.errors import BackendUnavailableError, SecretAccessDeniedError
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
 from floe_dagster_secrets.types import reveal_all
-from floe_dagster_secrets.vault import policy_payload
 from tests.integration.vault_helpers import (
     database_engine,
     put_policy,

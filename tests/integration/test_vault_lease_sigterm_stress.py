@@ -41,7 +41,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from floe_dagster_secrets.backends._vault_leases import PASS_ON_GRACE, REVOKE_DEADLINE
+from floe_dagster_secrets.backends.vault.leases import PASS_ON_GRACE, REVOKE_DEADLINE
 from tests.integration.fault_helpers import openbao_proxy
 from tests.integration.sigterm_stress_child import INTERRUPTED_EXIT
 from tests.integration.vault_helpers import database_engine

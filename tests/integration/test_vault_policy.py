@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
-from floe_dagster_secrets.errors import SecretAccessDeniedError
-from floe_dagster_secrets.manifest import parse_manifest
-from floe_dagster_secrets.types import reveal_all
-from floe_dagster_secrets.vault import (
+from floe_dagster_secrets.backends.vault import (
+    VaultSecretsPlugin,
     kubernetes_auth_role,
     kubernetes_auth_role_path,
     policy_payload,
     vault_policy,
 )
+from floe_dagster_secrets.errors import SecretAccessDeniedError
+from floe_dagster_secrets.manifest import parse_manifest
+from floe_dagster_secrets.types import reveal_all
 from tests.integration.vault_helpers import (
     database_engine,
     kubernetes_auth_mount,

@@ -23,7 +23,7 @@ HEAVY = [
     "floe_dagster_secrets.cli.project",
     "floe_dagster_secrets.cli.rbac",
     "floe_dagster_secrets.cli.rotation",
-    "floe_dagster_secrets.rollout",
+    "floe_dagster_secrets.kube.rollout",
 ]
 
 

@@ -15,9 +15,9 @@ import pytest
 from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.errors import SecretAccessDeniedError
+from floe_dagster_secrets.kube.rbac import Subject, render_objects, to_yaml
 from floe_dagster_secrets.launcher.preflight import PreflightReader
 from floe_dagster_secrets.manifest import parse_manifest
-from floe_dagster_secrets.rbac import Subject, render_objects, to_yaml
 from tests.servers import KubeApiServer
 from tests.servers.eso import EsoController
 

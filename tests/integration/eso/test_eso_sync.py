@@ -17,8 +17,8 @@ import pytest
 from dagster import asset, materialize
 from kubernetes import client as k8s
 
-from floe_dagster_secrets.backends._eso_preflight import sync_errors
 from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
+from floe_dagster_secrets.backends.eso.preflight import sync_errors
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.errors import (
     BackendUnavailableError,

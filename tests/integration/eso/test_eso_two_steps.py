@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from floe_dagster_secrets.backends._eso_sync import SyncWait
 from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
+from floe_dagster_secrets.backends.eso.sync import SyncWait
 from floe_dagster_secrets.errors import BackendUnavailableError, SecretAlreadyExistsError
 from tests.servers import OpenBaoServer
 from tests.servers.eso import EsoController

@@ -13,8 +13,8 @@ import requests
 import urllib3.exceptions
 
 from floe_dagster_secrets.backends._retry import describe_network_failure, root_cause
-from floe_dagster_secrets.backends._vault_errors import is_transient, vault_error, vault_status
-from floe_dagster_secrets.backends._vault_leases import DatabaseCredentials, RunScopedLease
+from floe_dagster_secrets.backends.vault.errors import is_transient, vault_error, vault_status
+from floe_dagster_secrets.backends.vault.leases import DatabaseCredentials, RunScopedLease
 from floe_dagster_secrets.env_names import non_portable_keys
 from floe_dagster_secrets.errors import (
     BackendUnavailableError,

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from floe_dagster_secrets.backends._eso_objects import metadata_from_external_secret
 from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.backends.eso.objects import metadata_from_external_secret
 from floe_dagster_secrets.cli.commands import RequiredSecret, secrets_status
 from floe_dagster_secrets.types import SecretData, SecretMetadata
 

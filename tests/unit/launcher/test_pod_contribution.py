@@ -12,8 +12,8 @@ from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+from floe_dagster_secrets.kube.pod_spec import RunPodContribution, RunPodSettings
 from floe_dagster_secrets.launcher.pod_env import PodSecretsSettings, pod_contribution
-from floe_dagster_secrets.pod_spec import RunPodContribution, RunPodSettings
 
 PREFIXES = {"warehouse-credentials": "DBT_ENV_SECRET_"}
 NAMES = ("warehouse-credentials", "api-x-secret")

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from floe_dagster_secrets.errors import InvalidSecretReferenceError, SecretNotFoundError
+from floe_dagster_secrets.kube.pod_spec import RunPodContribution
 from floe_dagster_secrets.launcher.pod_env import (
     PROFILES_VOLUME,
     PodSecretsSettings,
@@ -28,7 +29,6 @@ from floe_dagster_secrets.launcher.pod_env import (
     run_secret_names,
     service_account_conflict,
 )
-from floe_dagster_secrets.pod_spec import RunPodContribution
 from floe_dagster_secrets.types import SecretMetadata
 
 

@@ -1,0 +1,101 @@
+"""The pre-flight rule for ExternalSecrets: a run starts only on a Ready, fresh sync.
+
+A Secret that ESO synced once and then failed to refresh still exists with its keys, so the
+generic existence-and-keys check would pass it, whether the launcher reads through the ESO
+backend or, as the run launcher does, through the Kubernetes backend; a job would then run on a
+value the store no longer holds (rotated, revoked). So an ExternalSecret must be ``Ready`` and
+have synced within its refresh interval (plus a grace period).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.backends.eso.api import EsoApi
+from floe_dagster_secrets.backends.eso.objects import (
+    BACKEND,
+    DEFAULT_API_VERSION,
+    SyncState,
+    api_path,
+    metadata_from_external_secret,
+    target_name,
+)
+from floe_dagster_secrets.errors import BackendUnavailableError
+from floe_dagster_secrets.types import SecretMetadata
+
+STALE_GRACE = timedelta(minutes=1)
+
+
+def sync_errors(
+    found: Iterable[SecretMetadata], *, now: datetime | None = None
+) -> list[BackendUnavailableError]:
+    """One error per ExternalSecret that is not Ready or whose last sync is stale."""
+    now = now or datetime.now(UTC)
+    errors: list[BackendUnavailableError] = []
+    for meta in found:
+        state = meta.extra.get("sync")
+        if meta.backend != BACKEND or not isinstance(state, SyncState):
+            continue
+        where = {"backend": BACKEND, "secret": meta.name, "namespace": meta.namespace}
+        fix = (
+            f"fix what ESO reports (kubectl describe externalsecret {meta.name} -n "
+            f"{meta.namespace}), force a sync with `floe secrets rotate` or the force-sync "
+            "annotation, and launch the run again"
+        )
+        if not state.ready:
+            errors.append(
+                BackendUnavailableError(
+                    f"ExternalSecret '{meta.name}' is not Ready ({state.reason}: {state.message}); "
+                    "no Job was created",
+                    fix=fix,
+                    **where,
+                )
+            )
+        elif state.is_stale(now, grace=STALE_GRACE):
+            synced = state.refresh_time.isoformat() if state.refresh_time else "never"
+            errors.append(
+                BackendUnavailableError(
+                    f"ExternalSecret '{meta.name}' last synced at {synced}, longer ago than its "
+                    f"refresh interval ({state.refresh_interval}); no Job was created",
+                    fix=fix,
+                    **where,
+                )
+            )
+    return errors
+
+
+ESO_MANAGED_LABEL = "reconcile.external-secrets.io/managed"
+"""Label ESO puts on every Secret it writes (value ``"true"``)."""
+
+
+def refuse_unsynced(
+    plugin: SecretsPlugin, namespace: str, found: Mapping[str, SecretMetadata]
+) -> None:
+    """Raise the first sync error among the referenced secrets that ESO manages.
+
+    With the ESO backend the metadata already carries the sync state. With the Kubernetes
+    backend (what the run launcher reads with), a Secret that ESO wrote carries ESO's managed
+    label: only then is one LIST of the namespace's ExternalSecrets made, and each such Secret is
+    judged by the ExternalSecret that targets it. A cluster without ESO costs nothing.
+    """
+    if plugin.name == BACKEND:
+        errors = sync_errors(found.values())
+    else:
+        managed = {
+            name for name, meta in found.items() if meta.labels.get(ESO_MANAGED_LABEL) == "true"
+        }
+        client = getattr(plugin, "_client", None)  # the Kubernetes backend's lazy ApiClient
+        if not managed or client is None:
+            return
+        listed = EsoApi(client).send(
+            "GET", api_path(DEFAULT_API_VERSION, namespace), verb="list", namespace=namespace
+        )
+        errors = sync_errors(
+            metadata_from_external_secret(obj, namespace)
+            for obj in listed.get("items") or ()
+            if target_name(obj) in managed
+        )
+    if errors:
+        raise errors[0]
