@@ -65,7 +65,7 @@ def requirement_for(manifest: Manifest, name: str) -> SecretRequirement:
     policy = manifest.secret_policy(name)
     keys = list(policy.keys)
     compute = manifest.plugins.compute
-    if name == compute.connection_secret_ref:
+    if compute is not None and name == compute.connection_secret_ref:
         keys += required_secret_keys(compute.type, settings=compute.config)
     return SecretRequirement(name, tuple(dict.fromkeys(keys)), policy.max_age_days)
 

@@ -60,7 +60,7 @@ def render_command(
     manifest = load_manifest_showing_warnings(manifest_path)
     from floe_dagster_secrets.dbt import render_profiles_configmap, write_profiles_yml
 
-    compute = manifest.plugins.compute
+    compute = manifest.require_compute("render a dbt profile")
     target = target or manifest.environment
     output_dir.mkdir(parents=True, exist_ok=True)
     written = write_profiles_yml(

@@ -46,13 +46,15 @@ _OPTION_FLAGS = {
 }
 
 
-def load_manifest_showing_warnings(path: Path, *, strict: bool = False) -> Manifest:
+def load_manifest_showing_warnings(
+    path: Path, *, strict: bool = False, environment: str | None = None
+) -> Manifest:
     """Load the manifest; its naming warnings go to stderr instead of the warnings machinery."""
     from floe_dagster_secrets.manifest import load_manifest
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        manifest = load_manifest(path, strict=strict)
+        manifest = load_manifest(path, strict=strict, environment=environment)
     for warning in caught:
         print_warning(str(warning.message))
     return manifest
@@ -69,6 +71,7 @@ class Target:
     context: str | None
     kubeconfig: str | None
     output: str
+    environment: str | None = None
     _manifest: Manifest | None = field(default=None, init=False)
     _loaded: bool = field(default=False, init=False)
 
@@ -82,7 +85,9 @@ class Target:
         if not self._loaded:
             path = self.manifest_file
             if self.manifest_path is not None or path.exists() or required:
-                self._manifest = load_manifest_showing_warnings(path, strict=strict)
+                self._manifest = load_manifest_showing_warnings(
+                    path, strict=strict, environment=self.environment
+                )
             self._loaded = True
         if required and self._manifest is None:  # pragma: no cover - load raises first
             raise InvalidManifestError(
@@ -181,7 +186,7 @@ def required_secrets(manifest: Manifest) -> list[RequiredSecret]:
     found = []
     for ref in manifest.secret_references():
         keys = list(ref.required_keys)
-        if ref.name == compute.connection_secret_ref:
+        if compute is not None and ref.name == compute.connection_secret_ref:
             keys += required_secret_keys(compute.type, settings=compute.config)
         policy = manifest.secret_policy(ref.name)
         found.append(
@@ -247,6 +252,15 @@ def target_options(command: F) -> F:
             help="Directory of the local store (local backend) [default: .floe/secrets].",
         ),
         click.option(
+            "--environment",
+            "environment",
+            default=None,
+            metavar="ENV",
+            help="The environment the manifest is for, when it has no environment: key [default: "
+            "$FLOE_ENVIRONMENT, else manifest.<ENV>.yaml, else the one its secret names embed, "
+            "else 'default'].",
+        ),
+        click.option(
             "--output",
             "-o",
             type=click.Choice(["table", "json"]),
@@ -266,6 +280,7 @@ def target_options(command: F) -> F:
             context=kwargs.pop("context"),
             kubeconfig=kwargs.pop("kubeconfig"),
             output=kwargs.pop("output"),
+            environment=kwargs.pop("environment"),
         )
         return command(target=target, **kwargs)
 

@@ -137,7 +137,7 @@ def _manifest_parts(manifest: Manifest) -> tuple[dict[str, str], dict[str, list[
     prefixes: dict[str, str] = {}
     keys: dict[str, list[str]] = {}
     compute = manifest.plugins.compute
-    if compute.connection_secret_ref:
+    if compute is not None:
         prefixes[compute.connection_secret_ref] = SECRET_ENV_PREFIX
         keys[compute.connection_secret_ref] = list(
             required_secret_keys(compute.type, settings=compute.config)

@@ -9,6 +9,11 @@ Hostile input ends in a clear error too, fast and in little memory: only regular
 (a FIFO, ``/dev/zero`` or a directory is refused before reading), at most 1 MiB of them, and the
 YAML graph is bounded before anything is built from it (:mod:`~.bounds`: an alias bomb is
 refused in milliseconds). Standard merge keys (``<<``) are accepted.
+
+A missing required field is reported with what to write (:mod:`~.required`). The environment
+may be left out (ADR-0023's manifests have none): ``environment=`` (the CLI's
+``--environment``), else ``$FLOE_ENVIRONMENT``, else a file name ``manifest.<env>.yaml``, else
+the secret names decide (:mod:`~.environment`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,13 @@ from floe_dagster_secrets.manifest.bounds import (
     bounded_walk,
     check_yaml_graph,
 )
+from floe_dagster_secrets.manifest.environment import (
+    ENVIRONMENT_VARIABLE,
+    EnvironmentChoice,
+    environment_from_file_name,
+)
 from floe_dagster_secrets.manifest.naming import dotted_path
+from floe_dagster_secrets.manifest.required import backend_of, missing_field_message
 from floe_dagster_secrets.manifest.schema import Manifest
 
 __all__ = ["load_manifest", "parse_manifest", "validation_problems"]
@@ -101,15 +112,38 @@ def _load_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
-    """``(dotted path, message)`` for each error, without input values or URLs."""
+def validation_problems(error: ValidationError, data: Any = None) -> list[tuple[str, str]]:
+    """``(dotted path, message)`` for each error, without input values or URLs.
+
+    A missing field's message says what to write there; ``data`` (the raw manifest) tells which
+    backend the manifest is for, so the message can name it.
+    """
     problems: list[tuple[str, str]] = []
     for item in error.errors(include_url=False, include_input=False, include_context=False):
         message = item["msg"]
+        if item["type"] == "missing":
+            message = missing_field_message(item["loc"], backend_of(data))
         for prefix in _MSG_PREFIXES:
             message = message.removeprefix(prefix)
         problems.append((dotted_path(item["loc"]), message))
     return problems
+
+
+def environment_choices(
+    source: str, environment: str | None, *, read_environment_variable: bool = True
+) -> list[EnvironmentChoice]:
+    """Where the environment may come from besides the manifest, strongest first."""
+    choices: list[EnvironmentChoice] = []
+    if environment is not None:
+        choices.append(EnvironmentChoice(environment, "--environment"))
+    elif read_environment_variable and os.environ.get(ENVIRONMENT_VARIABLE):
+        choices.append(
+            EnvironmentChoice(os.environ[ENVIRONMENT_VARIABLE], f"${ENVIRONMENT_VARIABLE}")
+        )
+    from_name = environment_from_file_name(source)
+    if from_name is not None:
+        choices.append(from_name)
+    return choices
 
 
 def _invalid(source: str, problems: list[tuple[str, str]], fix: str = _FIX) -> InvalidManifestError:
@@ -136,13 +170,20 @@ def parse_manifest(
     *,
     source: str = "manifest.yaml",
     strict: bool = False,
+    environment: str | None = None,
+    read_environment_variable: bool = True,
 ) -> Manifest:
     """Validate YAML text or an already-loaded mapping as a manifest.
 
     Args:
         text_or_mapping: YAML document (``str``/``bytes``) or the mapping it loads to.
-        source: Name used in messages and warnings (usually the file path).
+        source: Name used in messages and warnings (usually the file path; a file named
+            ``manifest.<env>.yaml`` gives the environment when the manifest names none).
         strict: Turn naming-convention and unused-policy warnings into errors.
+        environment: The environment the caller says this manifest is for (``--environment``);
+            it must agree with the manifest's ``environment:``, and fills it in when absent.
+        read_environment_variable: Without ``environment``, use ``$FLOE_ENVIRONMENT`` the same
+            way. Off for the other environments' manifests ``validate`` reads beside this one.
 
     Raises:
         InvalidManifestError: Not YAML, not a mapping, or not matching the schema and rules.
@@ -185,20 +226,34 @@ def parse_manifest(
             ],
         )
     try:
-        return Manifest.model_validate(dict(data), context={"strict": strict, "source": source})
+        choices = environment_choices(
+            source, environment, read_environment_variable=read_environment_variable
+        )
+        return Manifest.model_validate(
+            dict(data),
+            context={"strict": strict, "source": source, "environment_choices": choices},
+        )
     except ValidationError as e:
         # hide_input_in_errors keeps values out of the chained error's text too.
-        raise _invalid(source, validation_problems(e)) from e
+        raise _invalid(source, validation_problems(e, data)) from e
     except RecursionError:
         raise _invalid(source, [("(top level)", "nested too deeply")]) from None
 
 
-def load_manifest(path: str | Path, *, strict: bool = False) -> Manifest:
+def load_manifest(
+    path: str | Path,
+    *,
+    strict: bool = False,
+    environment: str | None = None,
+    read_environment_variable: bool = True,
+) -> Manifest:
     """Read and validate ``manifest.yaml``.
 
     Args:
         path: The manifest file.
         strict: Turn naming-convention and unused-policy warnings into errors.
+        environment: See :func:`parse_manifest`.
+        read_environment_variable: See :func:`parse_manifest`.
 
     Raises:
         InvalidManifestError: The file is missing or unreadable, or its content is invalid.
@@ -218,7 +273,13 @@ def load_manifest(path: str | Path, *, strict: bool = False) -> Manifest:
             fix="check that the path names a readable file",
             path=source,
         ) from e
-    return parse_manifest(raw, source=source, strict=strict)
+    return parse_manifest(
+        raw,
+        source=source,
+        strict=strict,
+        environment=environment,
+        read_environment_variable=read_environment_variable,
+    )
 
 
 def _too_big(size: int) -> str:

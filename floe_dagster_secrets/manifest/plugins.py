@@ -18,6 +18,7 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from floe_dagster_secrets.manifest.naming import DnsLabel, HttpUrlText, SecretName
@@ -203,5 +204,19 @@ class Plugins(FrozenModel):
     """``plugins:``."""
 
     secrets: SecretsPluginConfig = Field(default_factory=SecretsPluginConfig)
-    compute: ComputePluginConfig
+    # Optional: ADR-0023's cloud-store examples configure only the secrets backend. Absent, not
+    # null: the JSON Schema keeps one shape for it, so editors report errors inside it.
+    compute: ComputePluginConfig | SkipJsonSchema[None] = None
     catalog: CatalogPluginConfig | None = None
+
+    @field_validator("compute", mode="wrap")
+    @classmethod
+    def _compute_or_absent(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler
+    ) -> ComputePluginConfig | None:
+        # Validated as the one model it is, so errors read plugins.compute.type, not one per
+        # member of `ComputePluginConfig | None`.
+        del handler
+        if value is None or isinstance(value, ComputePluginConfig):
+            return value
+        return ComputePluginConfig.model_validate(value)

@@ -51,6 +51,10 @@ class RuleProblem:
 def rule_problems(manifest: Manifest) -> list[RuleProblem]:
     """Check every secret name once (at its first mention) and every policy for a use."""
     env = manifest.environment
+    origin = manifest.environment_source
+    said = "" if origin == "manifest" else f" (from {origin})"
+    # A defaulted environment is no name to suggest: show the convention's placeholder instead.
+    env_for_names = "{environment}" if origin == "default" else env
     problems: list[RuleProblem] = []
     checked: set[str] = set()
     referenced: set[str] = set()
@@ -66,8 +70,8 @@ def rule_problems(manifest: Manifest) -> list[RuleProblem]:
                 RuleProblem(
                     loc,
                     f"secret '{name}' belongs to environment {join_words(others)}, but this "
-                    f"manifest is for '{env}': secrets MUST NOT be shared across environments "
-                    f"(ADR-0023); use a secret of this environment, e.g. "
+                    f"manifest is for '{env}'{said}: secrets MUST NOT be shared across "
+                    f"environments (ADR-0023); use a secret of this environment, e.g. "
                     f"'{suggest_name(_without(name, others), env)}'",
                     error=True,
                 )
@@ -77,7 +81,7 @@ def rule_problems(manifest: Manifest) -> list[RuleProblem]:
                 RuleProblem(
                     loc,
                     f"secret name '{name}' does not follow the ADR-0023 naming convention "
-                    f"{NAMING_CONVENTION}, e.g. '{suggest_name(name, env)}'",
+                    f"{NAMING_CONVENTION}, e.g. '{suggest_name(name, env_for_names)}'",
                     error=False,
                 )
             )

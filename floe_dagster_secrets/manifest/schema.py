@@ -10,6 +10,12 @@ Rules that span the whole manifest (naming convention, one secret per environmen
 :mod:`floe_dagster_secrets.manifest.rules` and run when a ``Manifest`` is validated; pass
 ``context={"strict": True}`` to ``Manifest.model_validate`` (or ``strict=True`` to the loader) to
 turn their warnings into errors.
+
+ADR-0023's own manifests have no ``environment:`` and, in its "Cloud Provider Integration"
+examples, no compute plugin, so both are optional: the environment is resolved as
+:mod:`~floe_dagster_secrets.manifest.environment` says (context key ``environment_choices``), and
+code that needs a compute plugin asks :meth:`Manifest.require_compute`, whose error says what to
+write.
 """
 
 from __future__ import annotations
@@ -18,11 +24,26 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.manifest.environment import (
+    DEFAULT_ENVIRONMENT,
+    ENVIRONMENT_VARIABLE,
+    EnvironmentChoice,
+    EnvironmentProblem,
+    resolve_environment,
+)
 from floe_dagster_secrets.manifest.naming import DnsLabel, EnvVarName, SecretName, dotted_path
-from floe_dagster_secrets.manifest.plugins import Plugins
+from floe_dagster_secrets.manifest.plugins import ComputePluginConfig, Plugins
 from floe_dagster_secrets.manifest.rules import apply_rules
 from floe_dagster_secrets.manifest.secrets_config import FrozenModel
 
@@ -172,18 +193,23 @@ class Manifest(FrozenModel):
     """``manifest.yaml``: one environment's secrets backend and every secret it references."""
 
     environment: DnsLabel = Field(
+        DEFAULT_ENVIRONMENT,
         description="Environment this manifest deploys (dev, staging, prod …); secrets MUST NOT "
-        "be shared across environments."
+        "be shared across environments. Optional: else --environment, $"
+        f"{ENVIRONMENT_VARIABLE}, a file name manifest.<environment>.yaml, the environment the "
+        f"secret names embed (snowflake-prod-credentials), else '{DEFAULT_ENVIRONMENT}'.",
     )
     plugins: Plugins
     ingestion: Ingestion = Field(default_factory=Ingestion)
     secrets: dict[SecretName, SecretPolicy] = Field(
         default_factory=dict, description="Optional policy per secret name."
     )
+    _environment_source: str = PrivateAttr("manifest")
 
     @model_validator(mode="after")
     def _manifest_rules(self, info: ValidationInfo) -> Manifest:
         context: dict[str, Any] = info.context if isinstance(info.context, dict) else {}
+        self._resolve_environment(context.get("environment_choices") or ())
         apply_rules(
             self,
             strict=bool(context.get("strict", False)),
@@ -191,14 +217,69 @@ class Manifest(FrozenModel):
         )
         return self
 
+    def _resolve_environment(self, choices: Any) -> None:
+        declared = self.environment if "environment" in self.model_fields_set else None
+        try:
+            environment, origin = resolve_environment(
+                declared,
+                [name for _, name in self.secret_name_locations()],
+                [choice for choice in choices if isinstance(choice, EnvironmentChoice)],
+            )
+        except EnvironmentProblem as e:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("floe_environment", "{why}", {"why": str(e)}),
+                        loc=("environment",),
+                        input=None,
+                    )
+                ],
+                hide_input=True,
+            ) from None
+        # The model is frozen for its users; filling in a field that was left out, once, while
+        # it is being validated, is what a default_factory with access to the other fields would do.
+        self.__dict__["environment"] = environment
+        self._environment_source = origin
+
+    @property
+    def environment_source(self) -> str:
+        """Where :attr:`environment` came from, as messages name it.
+
+        ``manifest``, ``--environment``, ``$FLOE_ENVIRONMENT``, ``the file name
+        manifest.prod.yaml``, ``the secret names`` or ``default``.
+        """
+        return self._environment_source
+
+    def require_compute(self, purpose: str) -> ComputePluginConfig:
+        """``plugins.compute``, or an error saying what to write when the manifest has none.
+
+        Args:
+            purpose: What needs it, for the message, e.g. ``render a dbt profile``.
+
+        Raises:
+            InvalidManifestError: The manifest has no ``plugins.compute``.
+        """
+        if self.plugins.compute is None:
+            raise InvalidManifestError(
+                f"the manifest has no plugins.compute, which floe needs to {purpose}",
+                fix="add the compute plugin under plugins:, e.g. `compute: {type: snowflake, "
+                "connection_secret_ref: snowflake-credentials}` (type is one of snowflake, "
+                "bigquery, databricks, postgres, duckdb)",
+                path="plugins.compute",
+            )
+        return self.plugins.compute
+
     def secret_name_locations(self) -> list[tuple[tuple[int | str, ...], str]]:
         """Every place a secret is named, as (pydantic loc, name), policies last."""
-        found: list[tuple[tuple[int | str, ...], str]] = [
-            (
-                ("plugins", "compute", "connection_secret_ref"),
-                self.plugins.compute.connection_secret_ref,
+        found: list[tuple[tuple[int | str, ...], str]] = []
+        if self.plugins.compute is not None:
+            found.append(
+                (
+                    ("plugins", "compute", "connection_secret_ref"),
+                    self.plugins.compute.connection_secret_ref,
+                )
             )
-        ]
         if self.plugins.catalog is not None:
             found.append(
                 (

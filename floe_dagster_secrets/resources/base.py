@@ -123,9 +123,9 @@ class FloeSecretsResource(ConfigurableResource):  # type: ignore[type-arg]
         from floe_dagster_secrets.dbt import profile_env, required_secret_keys
 
         compute = manifest.plugins.compute
-        name = compute.connection_secret_ref
-        if not name:
+        if compute is None:
             return {}
+        name = compute.connection_secret_ref
         data = self.get_secret(name)
         policy = (manifest.secrets or {}).get(name)
         required = dict.fromkeys(

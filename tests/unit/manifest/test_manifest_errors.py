@@ -29,6 +29,18 @@ CREDENTIAL_MSG = (
 SNOWFLAKE_REF = "snowflake-dev-credentials"
 
 
+def _required(parent: str, who: str, example: str) -> str:
+    """The message of a missing field: what it is, for which backend, and a line to write."""
+    return (
+        f"Field required: {who}; write the line `{example}` under {parent} (`floe manifest "
+        "schema` prints every field)"
+    )
+
+
+def _needs(what: str, backend: str = "k8s") -> str:
+    return f"the manifest (secrets backend {backend}) needs {what}"
+
+
 def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """Set (or delete, with DELETE) ``a.b[0].c`` in ``doc``; missing mappings are created."""
     keys: list[str | int] = [
@@ -59,7 +71,6 @@ ESO = ("plugins.secrets", {"type": "external-secrets", "config": {"store": "aws-
 # (id, changes to the base manifest, expected field path, expected message)
 BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
     # top level
-    ("no-environment", (("environment", DELETE),), "environment", "Field required"),
     (
         "environment-uppercase",
         (("environment", "Dev"),),
@@ -80,7 +91,16 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         f"not a valid DNS-1123 label: it is 64 characters long, more than 63 {LABEL_RULE}",
     ),
     ("environment-bool", (("environment", True),), "environment", "Input should be a valid string"),
-    ("no-plugins", (("plugins", DELETE),), "plugins", "Field required"),
+    (
+        "no-plugins",
+        (("plugins", DELETE),),
+        "plugins",
+        _required(
+            "the top level of the manifest",
+            _needs("the plugins section, with at least the secrets backend"),
+            "plugins: {secrets: {type: k8s}}",
+        ),
+    ),
     ("unknown-top-key", (("version", 2),), "version", "Extra inputs are not permitted"),
     # plugins.secrets
     (
@@ -118,7 +138,11 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         "eso-without-config",
         (("plugins.secrets", {"type": "external-secrets"}),),
         "plugins.secrets.config.store",
-        "Field required",
+        _required(
+            "plugins.secrets.config",
+            "the external-secrets backend needs the name of the ClusterSecretStore to sync from",
+            "store: aws-secrets-manager",
+        ),
     ),
     (
         "eso-bad-duration",
@@ -164,7 +188,11 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         "vault-without-address",
         (("plugins.secrets", {"type": "vault"}),),
         "plugins.secrets.config.address",
-        "Field required",
+        _required(
+            "plugins.secrets.config",
+            "the vault backend needs the address of the Vault server",
+            "address: https://vault.example.com",
+        ),
     ),
     (
         "vault-address-no-scheme",
@@ -222,7 +250,6 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         "not a Vault mount path: use letters, digits, '_', '-', '.' and '/'",
     ),
     # plugins.compute
-    ("no-compute", (("plugins.compute", DELETE),), "plugins.compute", "Field required"),
     (
         "compute-type",
         (("plugins.compute.type", "mysql"),),
@@ -233,7 +260,11 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         "compute-no-secret-ref",
         (("plugins.compute.connection_secret_ref", DELETE),),
         "plugins.compute.connection_secret_ref",
-        "Field required",
+        _required(
+            "plugins.compute",
+            _needs("the name of the secret holding the compute connection credentials"),
+            "connection_secret_ref: snowflake-credentials",
+        ),
     ),
     (
         "compute-ref-uppercase",
@@ -311,7 +342,11 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         "catalog-no-client-secret-ref",
         (("plugins.catalog.config.client_secret_ref", DELETE),),
         "plugins.catalog.config.client_secret_ref",
-        "Field required",
+        _required(
+            "plugins.catalog.config",
+            _needs("the name of the secret holding the catalog's OAuth2 client credentials"),
+            "client_secret_ref: polaris-credentials",
+        ),
     ),
     (
         "catalog-uri",
@@ -369,7 +404,11 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         "ingestion-no-source",
         (("ingestion.pipelines[0].source", DELETE),),
         "ingestion.pipelines[0].source",
-        "Field required",
+        _required(
+            "ingestion.pipelines[0]",
+            _needs("the pipeline's source and the secrets its fields come from"),
+            "source: {type: salesforce, secret_refs: {client_id: salesforce-credentials}}",
+        ),
     ),
     (
         "ingestion-pipelines-not-list",
