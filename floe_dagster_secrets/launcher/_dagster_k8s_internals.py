@@ -22,6 +22,9 @@ version and fails loudly, naming what to re-check, when that version changes.
   event names the secret refs: one storage write, not two), and
   ``K8sStepHandler._get_container_context`` / ``_get_step_key`` (the step pod's container
   context, the one seam of the step handler).
+- ``K8sRunLauncher._launch_k8s_job_with_args`` is overridden with a copy of its body
+  (:data:`LAUNCH_JOB_SOURCE_SHA256` pins the source copied) so that its one ``add_run_tags``
+  call also writes floe's run tags, before the Job; ``DOCKER_IMAGE_TAG`` is the tag it writes.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from dagster._core.storage.tags import DOCKER_IMAGE_TAG as DOCKER_IMAGE_TAG
 from dagster_k8s.executor import _K8S_EXECUTOR_CONFIG_SCHEMA as _K8S_EXECUTOR_CONFIG_SCHEMA
 
 if TYPE_CHECKING:
@@ -48,6 +52,8 @@ EXECUTOR_CONFIG_SCHEMA: Any = _K8S_EXECUTOR_CONFIG_SCHEMA
 OVERRIDDEN_HOOKS: dict[str, dict[str, tuple[str, ...]]] = {
     "dagster_k8s.launcher.K8sRunLauncher": {
         "_report_run_worker_creating": ("self", "run", "job_name", "namespace"),
+        "_report_run_worker_created": ("self", "run"),
+        "_launch_k8s_job_with_args": ("self", "job_name", "args", "run"),
     },
     "dagster_k8s.executor.K8sStepHandler": {
         "_get_container_context": ("self", "step_handler_context"),
@@ -55,6 +61,9 @@ OVERRIDDEN_HOOKS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 """Private methods floe overrides or calls, by class, with the parameters it relies on."""
+
+LAUNCH_JOB_SOURCE_SHA256 = "ea76a226ffda38c29fce23b5f681f18090c85546745dcaf32a11949d3a8f5f81"
+"""sha256 of ``inspect.getsource(K8sRunLauncher._launch_k8s_job_with_args)`` that floe copied."""
 
 
 def kubernetes_client(owner: K8sRunLauncher | K8sStepHandler) -> DagsterKubernetesClient:

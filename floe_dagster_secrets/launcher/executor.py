@@ -33,8 +33,6 @@ from floe_dagster_secrets._dagster_internals import StepDelegatingExecutor, Step
 from floe_dagster_secrets.launcher import _dagster_k8s_internals as internals
 from floe_dagster_secrets.launcher.job_faults import DEFAULT_JOB_REQUEST_TIMEOUT, bound_requests
 from floe_dagster_secrets.launcher.pod_env import (
-    SECRET_REFS_TAG,
-    parse_refs_tag,
     run_secret_names,
     service_account_conflict,
 )
@@ -59,7 +57,7 @@ def step_secret_names(
     step_handler_context: StepHandlerContext, step_key: str, launcher: FloeK8sRunLauncher
 ) -> tuple[str, ...]:
     """The step's secrets: platform + its assets' ones, within what the run was launched with."""
-    run_refs = parse_refs_tag(step_handler_context.dagster_run.tags.get(SECRET_REFS_TAG))
+    run_refs = launcher.secret_refs(step_handler_context.dagster_run)
     job_def = step_handler_context.get_step_context(step_key).job.get_definition()
     graph = job_def.asset_layer.asset_graph
     per_asset = [

@@ -8,15 +8,19 @@ Two seams of ``K8sRunLauncher`` are extended, nothing else:
   that the backend cannot work with (never replace it), check that every secret the pod takes
   from a Kubernetes Secret exists with its keys (metadata only: a WATCH-fed cache per
   namespace, started on the first launch there, else one LIST; see ``preflight``; a Vault-backed
-  secret is read by the pod itself and not checked here), then let dagster-k8s create the Job, whose
-  "Creating Kubernetes run worker job" event names the refs and versions; names, versions and
-  keyed fingerprints are then recorded as run tags. A failed check reports the run as failed
-  with our error and creates no Job.
-- ``get_container_context_for_run`` (pure; terminate, debug info and health checks call it too):
+  secret is read by the pod itself and not checked here), then let dagster-k8s create the Job.
+  What the run was launched with is written before the Job, in the storage calls dagster-k8s
+  makes anyway (see ``launch_record``): small run tags in its one ``add_run_tags`` call (the
+  names, or their digest when long; one keyed fingerprint of all versions), and the per-secret
+  record (names, versions, keyed fingerprints) in its "Creating Kubernetes run worker job"
+  event. A failed check, or a failed tag write, leaves no Job; a failed check reports the run as
+  failed with our error.
+- ``get_container_context_for_run`` (terminate, debug info and health checks call it too):
   ``super()``'s context (launcher settings, code location ``container_context``, the run's tag),
   then ours merged *after* it, read back from the ``floe/secret-refs`` tag that ``launch_run``
-  wrote. Merging last means a user's shallow merge cannot drop our ``envFrom``. What the pod
-  gets for each secret is the manifest's backend's decision (``ContributesToRunPod``).
+  wrote (no I/O; a digest tag, for many secrets: the launch event, read once per run). Merging
+  last means a user's shallow merge cannot drop our ``envFrom``. What the pod gets for each
+  secret is the manifest's backend's decision (``ContributesToRunPod``).
 
 Differences from ``K8sRunLauncher`` a user of dagster-k8s may notice are listed in
 ``docs/launcher.md``.
@@ -39,8 +43,9 @@ Differences from ``K8sRunLauncher`` a user of dagster-k8s may notice are listed 
 
 from __future__ import annotations
 
-import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
@@ -50,10 +55,12 @@ from dagster_k8s import K8sRunLauncher
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import (
     USER_DEFINED_K8S_CONFIG_KEY,
+    construct_dagster_k8s_job,
     get_job_name_from_run_id,
     get_user_defined_k8s_config,
 )
 from dagster_k8s.job import UserDefinedDagsterK8sConfig as UserConfig
+from dagster_k8s.utils import get_deployment_id_label
 
 from floe_dagster_secrets._dagster_internals import (
     ConfigurableClassData,
@@ -74,12 +81,14 @@ from floe_dagster_secrets.launcher.job_faults import (
     is_kubernetes_client_error,
     job_creation_error,
 )
+from floe_dagster_secrets.launcher.launch_record import (
+    SECRETS_FINGERPRINT_TAG,
+    LaunchRecord,
+    is_refs_digest,
+    refs_from_storage,
+)
 from floe_dagster_secrets.launcher.pod_env import (
-    SECRET_FINGERPRINTS_TAG,
     SECRET_REFS_TAG,
-    SECRET_VERSIONS_TAG,
-    fingerprint,
-    format_refs_tag,
     literal_credential_env,
     literal_credential_error,
     literal_credentials_in_config,
@@ -91,10 +100,13 @@ from floe_dagster_secrets.launcher.pod_env import (
     service_account_conflict,
 )
 from floe_dagster_secrets.launcher.preflight import PreflightReader
-from floe_dagster_secrets.launcher.selection import asset_secrets_from_workspace, run_asset_keys
+from floe_dagster_secrets.launcher.selection import asset_secrets, run_asset_keys, run_repository
 from floe_dagster_secrets.types import SecretMetadata
 
 _log = logging.getLogger(__name__)
+
+_FLOE_TAGS = (SECRET_REFS_TAG, SECRETS_FINGERPRINT_TAG)
+_REFS_CACHE_SIZE = 1024
 
 
 class FloeK8sRunLauncher(K8sRunLauncher):
@@ -138,6 +150,9 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         self._secrets_plugin = secrets_plugin
         self._instance_literals: list[str] | None = None
         self._preflight: PreflightReader | None = None
+        self._lock = threading.Lock()
+        self._launching: dict[str, LaunchRecord] = {}  # run id -> record, during launch_run
+        self._refs: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # digest tags, read once
 
     # --- dagster.yaml ---------------------------------------------------------------------------
 
@@ -163,8 +178,34 @@ class FloeK8sRunLauncher(K8sRunLauncher):
     def get_container_context_for_run(self, dagster_run: DagsterRun) -> K8sContainerContext:
         """``super()``'s context with the run's secrets merged last (no I/O: see module doc)."""
         context = super().get_container_context_for_run(dagster_run)
-        names = parse_refs_tag(dagster_run.tags.get(SECRET_REFS_TAG))
+        names = self.secret_refs(dagster_run)
         return self.with_secrets(context, self.floe.contribution(names))
+
+    def secret_refs(self, run: DagsterRun) -> tuple[str, ...]:
+        """The secrets ``run`` was launched with, in ``envFrom`` order.
+
+        From its ``floe/secret-refs`` tag; when that is a digest (many secrets), from the run's
+        launch event, read once per run and kept (bounded).
+
+        Raises:
+            InvalidSecretReferenceError: a digest tag without a matching launch event.
+        """
+        value = run.tags.get(SECRET_REFS_TAG)
+        if not is_refs_digest(value):
+            return parse_refs_tag(value)
+        with self._lock:
+            launching = self._launching.get(run.run_id)
+            if launching is not None:
+                return launching.refs
+            cached = self._refs.get(run.run_id)
+        if cached is not None:
+            return cached
+        names = refs_from_storage(self._instance, run.run_id, str(value))
+        with self._lock:
+            self._refs[run.run_id] = names
+            while len(self._refs) > _REFS_CACHE_SIZE:
+                self._refs.popitem(last=False)
+        return names
 
     def with_secrets(
         self, context: K8sContainerContext, contribution: RunPodContribution
@@ -202,17 +243,18 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         """Check and record the run's secrets, then create the Job (or fail the run, no Job)."""
         run = context.dagster_run
         try:
-            tags = self._prepare(run, context)
+            record = self._prepare(run, context)
         except FloeSecretsError as e:
             self._fail_before_job(run, [e])
             return
         except _PreflightFailed as e:
             self._fail_before_job(run, e.errors)
             return
-        # dagster-k8s builds the Job from this in-memory run; its "Creating Kubernetes run worker
-        # job" event (written before the Job is created) already names refs and versions, so the
-        # tags are written after the Job exists, off the launch's critical path.
-        tagged = run.with_tags({**run.tags, **tags})
+        # dagster-k8s builds the Job from this in-memory run and writes its tags (with ours, in
+        # its one add_run_tags call) and its launch event (with our record) before the Job.
+        tagged = run.with_tags({**run.tags, **record.tags()})
+        with self._lock:
+            self._launching[run.run_id] = record
         try:
             super().launch_run(LaunchRunContext(dagster_run=tagged, workspace=context.workspace))
         except Exception as e:
@@ -222,15 +264,69 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             error = job_creation_error(e, job_name=_job_name(run.run_id), namespace=namespace)
             self._report_failure(run, [error], "floe: could not create the Job of run")
             return
-        self._instance.add_run_tags(run.run_id, tags)
+        finally:
+            with self._lock:
+                self._launching.pop(run.run_id, None)
+
+    def _launch_k8s_job_with_args(
+        self, job_name: str, args: Sequence[str] | None, run: DagsterRun
+    ) -> None:
+        """dagster-k8s's own, floe's tags in its one tag write (``_dagster_k8s_internals``).
+
+        The one change: ``add_run_tags`` writes the image tag *and* floe's tags, in one storage
+        call before the Job is created (dagster-postgres opens a connection per call; a second
+        call was a third of the launch's time). A failed write leaves no Job. Everything else,
+        line for line, as dagster-k8s builds and creates the Job; a test pins that source.
+        """
+        container_context = self.get_container_context_for_run(run)
+        job_origin = run.job_code_origin
+        if job_origin is None:
+            raise ValueError(f"run {run.run_id} has no job code origin")
+        user_defined_k8s_config = container_context.run_k8s_config
+        repository_origin = job_origin.repository_origin
+        job_config = container_context.get_k8s_job_config(
+            job_image=repository_origin.container_image, run_launcher=self
+        )
+        labels = {"dagster/job": job_origin.job_name, "dagster/run-id": run.run_id}
+        deployment_name_env_var = get_deployment_id_label(user_defined_k8s_config)
+        if deployment_name_env_var:
+            labels["dagster/deployment-name"] = deployment_name_env_var
+        if run.remote_job_origin:
+            labels["dagster/code-location"] = (
+                run.remote_job_origin.repository_origin.code_location_origin.location_name
+            )
+        job = construct_dagster_k8s_job(
+            job_config=job_config,
+            args=args,
+            job_name=job_name,
+            pod_name=job_name,
+            component="run_worker",
+            user_defined_k8s_config=user_defined_k8s_config,
+            labels=labels,
+            env_vars=[{"name": "DAGSTER_RUN_JOB_NAME", "value": job_origin.job_name}],
+        )
+        ours = {key: run.tags[key] for key in _FLOE_TAGS if key in run.tags}
+        image = job.spec.template.spec.containers[0].image
+        self._instance.add_run_tags(run.run_id, {internals.DOCKER_IMAGE_TAG: image, **ours})
+        namespace = container_context.namespace
+        if namespace is None:
+            raise ValueError(f"run {run.run_id} has no namespace")
+        self._report_run_worker_creating(run, job_name, namespace)
+        self._api_client.create_namespaced_job_with_retries(body=job, namespace=namespace)
+        self._report_run_worker_created(run)
 
     def _report_run_worker_creating(self, run: DagsterRun, job_name: str, namespace: str) -> None:
-        """dagster-k8s's "Creating Kubernetes run worker job" event, naming the secret refs.
+        """dagster-k8s's "Creating Kubernetes run worker job" event, with floe's launch record.
 
         One event instead of two (each is a storage write on the launch path), and the durable
-        record of what the Job mounts, written before the Job is created.
+        record of what the Job mounts (names, versions, keyed fingerprints: unbounded, so not in
+        tags), written before the Job is created. A resumed run's new Job mounts the same names;
+        their versions were checked at the first launch.
         """
-        refs = run.tags.get(SECRET_REFS_TAG) or "(none)"
+        with self._lock:
+            record = self._launching.get(run.run_id)
+        if record is None:  # resume_run: same secrets as the launch recorded
+            record = LaunchRecord(refs=self.secret_refs(run))
         self._instance.report_engine_event(
             "Creating Kubernetes run worker job",
             run,
@@ -239,9 +335,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
                     "Kubernetes Job name": job_name,
                     "Kubernetes Namespace": namespace,
                     "Run ID": run.run_id,
-                    "floe secret refs": refs,
-                    "floe secret versions": run.tags.get(SECRET_VERSIONS_TAG, "(not checked)"),
-                    "floe secret fingerprints": run.tags.get(SECRET_FINGERPRINTS_TAG, "(no key)"),
+                    **record.event_metadata(),
                 }
             ),
             cls=type(self),
@@ -261,7 +355,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             self._instance_literals = found
         return self._instance_literals
 
-    def _prepare(self, run: DagsterRun, context: LaunchRunContext) -> dict[str, str]:
+    def _prepare(self, run: DagsterRun, context: LaunchRunContext) -> LaunchRecord:
         literal_config = self._instance_credentials()
         if literal_config:
             raise literal_instance_credentials_error(literal_config)
@@ -270,9 +364,8 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         if literal:
             raise literal_credential_error(literal, tag=USER_DEFINED_K8S_CONFIG_KEY)
 
-        by_asset = asset_secrets_from_workspace(
-            context.workspace, run, run_asset_keys(self._instance, run)
-        )
+        repository = run_repository(context.workspace, run)
+        by_asset = asset_secrets(repository, run, run_asset_keys(self._instance, run, repository))
         names = run_secret_names(self.floe.platform_secrets, by_asset.values())
         theirs = super().get_container_context_for_run(run)
         namespace = str(theirs.namespace)
@@ -286,20 +379,21 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         )
         if conflict is not None:
             raise conflict
-        tags = {SECRET_REFS_TAG: format_refs_tag(names)}
         found: dict[str, SecretMetadata] = {}
         checked = contribution.kubernetes_secrets
-        if self.floe.preflight_check and checked:
-            required = {name: self.floe.keys_for(name) for name in checked}
-            if self._preflight is None:  # watch-fed metadata cache, started on first launch
-                self._preflight = PreflightReader.for_plugin(self.secrets_plugin())
-            found = self._preflight.secrets_metadata(namespace, required)
-            errors = preflight_errors(required, found, namespace=namespace)
-            if errors:
-                raise _PreflightFailed(errors)
-            tags.update(self._version_tags(checked, found, namespace))
-            self._warn_non_portable_keys(run, found, namespace)
-        return tags
+        if not (self.floe.preflight_check and checked):
+            return LaunchRecord(refs=names)
+        required = {name: self.floe.keys_for(name) for name in checked}
+        if self._preflight is None:  # watch-fed metadata cache, started on first launch
+            self._preflight = PreflightReader.for_plugin(self.secrets_plugin())
+        found = self._preflight.secrets_metadata(namespace, required)
+        errors = preflight_errors(required, found, namespace=namespace)
+        if errors:
+            raise _PreflightFailed(errors)
+        self._warn_non_portable_keys(run, found, namespace)
+        versions = {name: found[name].version for name in checked}
+        key = self.floe.fingerprint_key()
+        return LaunchRecord.checked(names, versions, namespace=namespace, key=key)
 
     def _service_account_source(self, run: DagsterRun, account: str | None) -> str:
         """Where ``account``, the run pod's service account, was set (for an error message)."""
@@ -323,7 +417,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         """
         warnings = []
         for name, meta in found.items():
-            if not meta.extra.get("keys_known", True):
+            if not meta.keys_known:
                 continue
             bad = non_portable_keys(meta.keys, prefix=self.floe.pod.prefixes.get(name, ""))
             if bad:
@@ -332,20 +426,6 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             message = "\n".join(warnings)
             _log.warning("run %s: %s", run.run_id, message)
             self._instance.report_engine_event(f"floe: warning: {message}", run, cls=type(self))
-
-    def _version_tags(
-        self, names: tuple[str, ...], found: Mapping[str, SecretMetadata], namespace: str
-    ) -> dict[str, str]:
-        versions = {name: found[name].version for name in names}
-        tags = {SECRET_VERSIONS_TAG: json.dumps(versions, sort_keys=True)}
-        key = self.floe.fingerprint_key()
-        if key is not None:
-            prints = {
-                name: fingerprint(key, namespace=namespace, name=name, version=version)
-                for name, version in versions.items()
-            }
-            tags[SECRET_FINGERPRINTS_TAG] = json.dumps(prints, sort_keys=True)
-        return tags
 
     def _fail_before_job(self, run: DagsterRun, errors: list[FloeSecretsError]) -> None:
         self._report_failure(run, errors, "floe: no Job created, not launching run")
@@ -391,7 +471,10 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         """Our errors for the secrets of a not-yet-started run that no longer pass the check."""
         if run.status not in (DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED):
             return []  # a started pod has its environment already
-        pod = self.floe.contribution(parse_refs_tag(run.tags.get(SECRET_REFS_TAG)))
+        try:
+            pod = self.floe.contribution(self.secret_refs(run))
+        except FloeSecretsError:
+            return []  # cannot tell: leave dagster-k8s's information alone
         names_checked = pod.kubernetes_secrets  # what the kubelet needs; Vault's are the pod's
         if not names_checked or not self.floe.preflight_check:
             return []

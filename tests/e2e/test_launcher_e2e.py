@@ -38,12 +38,12 @@ from kubernetes.client.rest import ApiException
 
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.dbt import render_profiles_configmap
-from floe_dagster_secrets.launcher.pod_env import (
-    SECRET_FINGERPRINTS_TAG,
-    SECRET_REFS_TAG,
-    SECRET_VERSIONS_TAG,
-    fingerprint,
+from floe_dagster_secrets.launcher.launch_record import (
+    SECRETS_FINGERPRINT_TAG,
+    read_launch_record,
+    run_fingerprint,
 )
+from floe_dagster_secrets.launcher.pod_env import SECRET_REFS_TAG, fingerprint
 from floe_dagster_secrets.manifest import load_manifest
 from tests.e2e.demo_location import ASSETS, KEY, SECRET, copy_location, files_containing, text_hits
 from tests.e2e.node_harness import (
@@ -365,11 +365,14 @@ def test_schedule_tick_runs_demo_through_launcher_job_and_real_pod(env: Env) -> 
         .describe_secret(SECRET, env.namespace)
         .version
     )
-    assert json.loads(run.tags[SECRET_VERSIONS_TAG]) == {SECRET: version}
-    expected = fingerprint(
-        env.fingerprint_key.encode(), namespace=env.namespace, name=SECRET, version=version
-    )
-    assert json.loads(run.tags[SECRET_FINGERPRINTS_TAG]) == {SECRET: expected}
+    record = read_launch_record(env.instance, run_id)  # the launch event's per-secret record
+    assert record is not None
+    assert record.versions == {SECRET: version}
+    key = env.fingerprint_key.encode()
+    expected = fingerprint(key, namespace=env.namespace, name=SECRET, version=version)
+    assert record.fingerprints == {SECRET: expected}
+    whole = run_fingerprint(key, namespace=env.namespace, versions={SECRET: version})
+    assert run.tags[SECRETS_FINGERPRINT_TAG] == whole
     print(f"e2e schedule run wall time: {time.monotonic() - started:.1f} s")
 
 

@@ -8,6 +8,7 @@ destructive case (the apiserver stopped) runs on its own apiserver, never on the
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,9 +25,9 @@ from kubernetes.client.rest import ApiException
 from floe_dagster_secrets.backends._retry import DEFAULT_POLICY
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.launcher import FloeK8sRunLauncher
-from floe_dagster_secrets.launcher.pod_env import (
-    SECRET_FINGERPRINTS_TAG,
-    SECRET_VERSIONS_TAG,
+from floe_dagster_secrets.launcher.launch_record import (
+    SECRETS_FINGERPRINT_TAG,
+    read_launch_record,
 )
 from tests.integration.fault_helpers import (
     apiserver_proxy,
@@ -238,12 +239,21 @@ def test_secret_rotated_between_runs_each_run_records_its_own_version(
     with launcher_for(kube_apiserver.admin_kubeconfig, k8s_namespace) as (launcher, instance):
         first = launch(launcher, instance)
         plugin.update_secret(SECRET, k8s_namespace, {"TOKEN": after}, merge=True)
+        rotated = plugin.describe_secret(SECRET, k8s_namespace).version
+        # the pre-flight answers from a WATCH-fed cache: wait for it to see the rotation (its
+        # lag is milliseconds; a launch inside that window records the version it checked)
+        reader = launcher._preflight
+        assert reader is not None
+        deadline = time.monotonic() + 30
+        while reader.secrets_metadata(k8s_namespace, {SECRET: []})[SECRET].version != rotated:
+            assert time.monotonic() < deadline, "the metadata cache never saw the rotation"
+            time.sleep(0.05)
         second = launch(launcher, instance)
         first = instance.get_run_by_id(first.run_id)  # type: ignore[assignment]
-    v1 = json.loads(first.tags[SECRET_VERSIONS_TAG])[SECRET]
-    v2 = json.loads(second.tags[SECRET_VERSIONS_TAG])[SECRET]
+        records = [read_launch_record(instance, run.run_id) for run in (first, second)]
+    v1, v2 = (record.versions[SECRET] for record in records if record is not None)
     assert int(v2) > int(v1)
-    assert first.tags[SECRET_FINGERPRINTS_TAG] != second.tags[SECRET_FINGERPRINTS_TAG]
+    assert first.tags[SECRETS_FINGERPRINT_TAG] != second.tags[SECRETS_FINGERPRINT_TAG]
     for stored in k8s.BatchV1Api(api).list_namespaced_job(k8s_namespace).items:
         spec = json.dumps(api.sanitize_for_serialization(stored))
         assert before not in spec

@@ -43,11 +43,8 @@ from kubernetes import client as k8s
 
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.launcher import FloeK8sRunLauncher, floe_k8s_job_executor
-from floe_dagster_secrets.launcher.pod_env import (
-    PROFILES_VOLUME,
-    SECRET_REFS_TAG,
-    SECRET_VERSIONS_TAG,
-)
+from floe_dagster_secrets.launcher.launch_record import read_launch_record
+from floe_dagster_secrets.launcher.pod_env import PROFILES_VOLUME, SECRET_REFS_TAG
 from tests.integration.fault_helpers import canary
 from tests.servers import KubeApiServer
 
@@ -238,8 +235,10 @@ def test_vault_backed_secret_is_no_kubernetes_secret_platform_ones_still_are(
         stored = instance.get_run_by_id(run.run_id)
         assert stored is not None
         assert stored.status != DagsterRunStatus.FAILURE, events(instance, stored)
+        record = read_launch_record(instance, run.run_id)
     assert stored.tags[SECRET_REFS_TAG] == f"{PLATFORM},{VAULT_BACKED}"
-    assert set(json.loads(stored.tags[SECRET_VERSIONS_TAG])) == {PLATFORM}  # checked: platform
+    assert record is not None
+    assert set(record.versions) == {PLATFORM}  # checked: the platform secret only
     spec = pod_spec(the_job(kube_apiserver, k8s_namespace))
     container = spec.containers[0]
     assert [e.secret_ref.name for e in container.env_from] == [PLATFORM]
@@ -298,7 +297,9 @@ def test_injected_api_objects_create_the_job_and_are_not_rewritten(
         assert not hasattr(api, "_floe_bounded")
         run = launch(launcher, instance)
         assert run.status != DagsterRunStatus.FAILURE, events(instance, run)
-        assert json.loads(run.tags[SECRET_VERSIONS_TAG]).keys() == {PLATFORM}  # read through it
+        record = read_launch_record(instance, run.run_id)
+        assert record is not None
+        assert record.versions.keys() == {PLATFORM}  # read through it
         launcher.dispose()
     assert the_job(kube_apiserver, k8s_namespace).metadata.name.startswith("dagster-run-")
 
