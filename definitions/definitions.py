@@ -44,12 +44,12 @@ from definitions.project import (
     secrets_store_base_dir,
 )
 from definitions.warehouse import check_key, row_counts
+from floe_dagster_secrets.assets import secret_assets, secret_lineage
 from floe_dagster_secrets.checks import secret_asset_checks
 from floe_dagster_secrets.dbt import SECRET_ENV_PREFIX, required_secret_keys
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.resources import (
     FloeSecretsResource,
-    secrets_metadata,
     secrets_resource_from_manifest,
 )
 from floe_dagster_secrets.sensors import make_secret_rotation_sensor
@@ -71,7 +71,9 @@ def _secrets_by_asset() -> dict[str, list[str]]:
 
 
 class FloeDbtTranslator(DagsterDbtTranslator):
-    """dagster-dbt's defaults, plus ``floe/secrets`` metadata naming the secrets each asset needs.
+    """dagster-dbt's defaults, plus the secrets each asset needs: ``floe/secrets`` metadata (read
+    by the launcher and the sensor), a dep on each ``secrets/<name>`` asset (the lineage graph)
+    and a ``floe/secret.<name>`` tag per secret (the catalog's filter).
 
     Every dbt node runs on the compute connection, so it needs the connection secret; policies
     in ``secrets:`` may add more.
@@ -82,7 +84,7 @@ class FloeDbtTranslator(DagsterDbtTranslator):
     ) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         names = [PROJECT.connection_secret, *_secrets_by_asset().get(spec.key.to_user_string(), [])]
-        return spec.merge_attributes(metadata=secrets_metadata(names))
+        return secret_lineage(spec, names)
 
 
 class DemoDbtCliResource(DbtCliResource):
@@ -231,13 +233,24 @@ def floe_demo_dbt(
             yield event
 
 
+# One observable asset per secret (secrets/<name>), upstream of the dbt assets that use it.
+floe_secret_assets = secret_assets(MANIFEST, assets=[floe_demo_dbt])
+
 # The metadata-only secret checks; the job's AssetSelection.all() runs them after dbt.
 floe_secret_checks = secret_asset_checks([floe_demo_dbt], manifest=MANIFEST)
 
 # In-process: one dbt step and one check step need no process each (every step process would
 # start Python and load this code location again, several seconds each; benchmarks/README.md).
 floe_demo_job = define_asset_job(
-    JOB_NAME, selection=AssetSelection.all(), executor_def=in_process_executor
+    JOB_NAME,
+    selection=AssetSelection.all(),
+    executor_def=in_process_executor,
+    description=(
+        "Builds the demo warehouse: `dbt build` (seeds, staging, intermediate, mart and dbt "
+        "tests) on an encrypted DuckDB whose key is fetched from the secrets store when the "
+        "step runs, then the `floe_secrets` checks (each asset's secrets exist, hold their keys "
+        "and are younger than `max_age_days`). The `secrets/*` assets are observed, not built."
+    ),
 )
 
 # Stopped until switched on in the UI: each tick reads the store's versions (metadata only) and
@@ -249,10 +262,14 @@ floe_demo_daily = ScheduleDefinition(
     job=floe_demo_job,
     cron_schedule="0 6 * * *",
     execution_timezone="UTC",
+    description=(
+        "Runs `floe_demo_job` every day at 06:00 UTC, so the warehouse is rebuilt and the "
+        "secrets' age is checked daily even when no secret is rotated."
+    ),
 )
 
 defs = Definitions(
-    assets=[floe_demo_dbt],
+    assets=[floe_demo_dbt, floe_secret_assets],
     asset_checks=floe_secret_checks,
     jobs=[floe_demo_job],
     schedules=[floe_demo_daily],

@@ -2,9 +2,13 @@
 
 1. Creates the demo credential ``duckdb-dev-credentials`` (a random DuckDB encryption key) in the
    local store named by ``definitions/manifest.yaml``, unless it is already there.
-2. Runs ``floe_demo_job`` with ``dagster job execute`` in a real Dagster instance
-   (``DAGSTER_HOME=definitions/.dagster_home``, SQLite storage, git-ignored): dbt builds the
-   encrypted DuckDB warehouse, its key fetched from the store when the step runs.
+2. Launches ``floe_demo_job`` through the code location of ``workspace.yaml``
+   (``dagster job launch -w workspace.yaml``) in a real Dagster instance
+   (``DAGSTER_HOME=definitions/.dagster_home``, SQLite storage, git-ignored) and waits for it:
+   dbt builds the encrypted DuckDB warehouse, its key fetched from the store when the step runs.
+   The run belongs to the ``floe_demo`` location the UI serves, so "Re-execute" in the UI works
+   without a "different code location" warning. The instance routes the ``floe.audit`` logger
+   into Dagster's managed loggers, so each secret access is also a line of the run's log.
 3. Reads the run's events back from that instance and prints each materialized asset with its
    row count, and the dbt tests (asset checks) with their result. The key is never printed.
 
@@ -20,9 +24,10 @@ import secrets
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
-from dagster import DagsterEventType, DagsterInstance, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from floe_dagster_secrets.errors import SecretNotFoundError
 from floe_dagster_secrets.manifest import load_manifest
@@ -31,6 +36,7 @@ from floe_dagster_secrets.resources import secrets_resource_from_manifest
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "definitions" / "manifest.yaml"
 JOB = "floe_demo_job"
+LOCATION = "floe_demo"  # workspace.yaml's location_name
 KEY_NAME = "DUCKDB_ENCRYPTION_KEY"
 
 
@@ -60,40 +66,61 @@ def ensure_demo_secret() -> str:
 def dagster_home(path: Path) -> Path:
     """A project-local instance: SQLite storage behind floe's RedactingStorage, no telemetry."""
     path.mkdir(parents=True, exist_ok=True)
-    config = path / "dagster.yaml"
-    if not config.exists():
-        config.write_text(
-            "telemetry:\n  enabled: false\n"
-            "storage:  # events and run tags are stored with secret values redacted\n"
-            "  custom:\n"
-            "    module: floe_dagster_secrets.storage\n"
-            "    class: RedactingStorage\n"
-            f"    config: {{sqlite: {{base_dir: {json.dumps(str(path / 'storage'))}}}}}\n"
-        )
+    # Rewritten every time (generated, git-ignored), so an older home gets today's settings.
+    (path / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n"
+        "storage:  # events and run tags are stored with secret values redacted\n"
+        "  custom:\n"
+        "    module: floe_dagster_secrets.storage\n"
+        "    class: RedactingStorage\n"
+        f"    config: {{sqlite: {{base_dir: {json.dumps(str(path / 'storage'))}}}}}\n"
+        "run_coordinator:  # launch at once (the queued default needs a running daemon)\n"
+        "  module: dagster.core.run_coordinator\n"
+        "  class: DefaultRunCoordinator\n"
+        "python_logs:  # floe's audit trail (names, versions, never values) in the run's log\n"
+        "  managed_python_loggers: [floe.audit]\n"
+        "  python_log_level: INFO\n"
+    )
     return path
 
 
-def run_job(home: Path, log: Path) -> int:
-    """``dagster job execute`` as a subprocess, its output kept in ``log``."""
+def run_job(home: Path, log: Path, *, timeout: float = 900) -> int:
+    """``dagster job launch -w workspace.yaml`` as a subprocess, then wait for the run to end.
+
+    The launch returns once the run is handed to the instance's run launcher; the code server
+    it started keeps running until the run has finished. Output goes to ``log``.
+    """
     dagster = Path(sys.executable).parent / "dagster"
+    run_id = str(uuid.uuid4())
     command = [
         str(dagster),
         "job",
-        "execute",
-        "--module-name",
-        "definitions.definitions",
-        "--attribute",
-        "defs",
-        "--working-directory",
-        str(ROOT),
+        "launch",
+        "-w",
+        str(ROOT / "workspace.yaml"),
+        "--location",
+        LOCATION,
         "--job",
         JOB,
+        "--run-id",
+        run_id,
     ]
     env = {**os.environ, "DAGSTER_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     with log.open("w") as handle:
-        return subprocess.run(
+        code = subprocess.run(
             command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False
         ).returncode
+    if code != 0:
+        return code
+    deadline = time.monotonic() + timeout
+    with DagsterInstance.from_config(str(home)) as instance:
+        while time.monotonic() < deadline:
+            run = instance.get_run_by_id(run_id)
+            if run is not None and run.is_finished:
+                return 0 if run.status == DagsterRunStatus.SUCCESS else 1
+            time.sleep(1)
+    out(f"the run {run_id} did not finish within {timeout:.0f} s")
+    return 1
 
 
 def report(home: Path) -> bool:
@@ -144,7 +171,7 @@ def main() -> int:
     ensure_demo_secret()
     home = dagster_home(args.dagster_home.resolve())
     log = home / "demo-run.log"
-    out(f"run     dagster job execute -j {JOB}  (DAGSTER_HOME={home}, log: {log})")
+    out(f"run     dagster job launch -w workspace.yaml -j {JOB}  (DAGSTER_HOME={home}, log: {log})")
     job_started = time.monotonic()
     code = run_job(home, log)
     job_seconds = time.monotonic() - job_started

@@ -47,6 +47,27 @@ def _find(resource: FloeSecretsResource, manifest: Manifest, name: str) -> Secre
     return evaluate(requirement, meta, now=now)
 
 
+def _ages(findings: Sequence[SecretFinding]) -> dict[str, dg.MetadataValue]:
+    """``age_days`` / ``max_age_days`` as numbers, for the check's Plots panel.
+
+    An asset with several secrets plots its oldest secret's age against the strictest limit:
+    the pair that decides when the check turns to WARN. Each secret's own age is added under
+    ``age_days/<secret>`` when there are several.
+    """
+    ages = [f.age_days for f in findings if f.age_days is not None]
+    limits = [f.requirement.max_age_days for f in findings if f.requirement.max_age_days]
+    values: dict[str, dg.MetadataValue] = {}
+    if ages:
+        values["age_days"] = dg.MetadataValue.int(max(ages))
+    if limits:
+        values["max_age_days"] = dg.MetadataValue.int(min(limits))
+    if len(findings) > 1:
+        for f in findings:
+            if f.age_days is not None:
+                values[f"age_days/{f.requirement.name}"] = dg.MetadataValue.int(f.age_days)
+    return values
+
+
 def _result(key: dg.AssetKey, findings: Sequence[SecretFinding]) -> dg.AssetCheckResult:
     errors = any(f.is_error for f in findings)
     passed = all(f.status == "ok" for f in findings)
@@ -58,6 +79,7 @@ def _result(key: dg.AssetKey, findings: Sequence[SecretFinding]) -> dg.AssetChec
         description=summarize(findings),
         metadata={
             "secrets": dg.MetadataValue.text(", ".join(f.requirement.name for f in findings)),
+            **_ages(findings),
             "findings": dg.MetadataValue.json([f.to_json() for f in findings]),
         },
     )

@@ -27,11 +27,14 @@ class RotationCursor:
         namespace: Namespace the versions were read from; a different one means a new baseline.
         versions: Secret name → version last seen, ``None`` if the secret was missing.
         counter: Number of rotations seen so far; only ever grows.
+        since: When the versions last changed (the baseline or the last rotation), ISO 8601;
+            the sensor's skip reason says "no rotation since" this moment.
     """
 
     namespace: str
     versions: Mapping[str, str | None] = field(default_factory=dict)
     counter: int = 0
+    since: str | None = None
 
     def to_json(self) -> str:
         """Compact, key-sorted JSON so identical states give identical cursors."""
@@ -41,6 +44,7 @@ class RotationCursor:
                 "namespace": self.namespace,
                 "versions": dict(self.versions),
                 "counter": self.counter,
+                "since": self.since,
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -66,7 +70,13 @@ def parse_cursor(raw: str | None) -> RotationCursor | None:
         isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in versions.items()
     ):
         return None
-    return RotationCursor(namespace=namespace, versions=dict(versions), counter=counter)
+    since = doc.get("since")  # absent in cursors written before it existed
+    return RotationCursor(
+        namespace=namespace,
+        versions=dict(versions),
+        counter=counter,
+        since=since if isinstance(since, str) else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,7 @@ def diff_versions(
     namespace: str,
     current: Mapping[str, str],
     watched: Iterable[str],
+    now: str | None = None,
 ) -> VersionDiff:
     """Compare the backend's versions now with the cursor, for the watched secrets only.
 
@@ -136,14 +147,15 @@ def diff_versions(
         namespace: Namespace ``current`` was read from.
         current: Secret name → version for every secret the backend has in the namespace.
         watched: Secret names the target's assets reference.
+        now: This tick's time (ISO 8601), recorded as ``since`` when versions changed.
 
     A secret watched for the first time (newly referenced by an asset) is baselined silently.
     """
     names = sorted(set(watched))
-    now: dict[str, str | None] = {name: current.get(name) for name in names}
+    seen: dict[str, str | None] = {name: current.get(name) for name in names}
     if cursor is None or cursor.namespace != namespace:
         return VersionDiff(
-            True, (), (), RotationCursor(namespace, now, cursor.counter if cursor else 0)
+            True, (), (), RotationCursor(namespace, seen, cursor.counter if cursor else 0, now)
         )
     counter = cursor.counter
     rotations: list[Rotation] = []
@@ -151,7 +163,7 @@ def diff_versions(
     for name in names:
         if name not in cursor.versions:
             continue
-        before, after = cursor.versions[name], now[name]
+        before, after = cursor.versions[name], seen[name]
         if after is None:
             if before is not None:
                 deleted.append(name)
@@ -159,6 +171,10 @@ def diff_versions(
         if is_newer(after, before):
             counter += 1
             rotations.append(Rotation(name, after, before, counter))
+    changed = bool(rotations or deleted) or any(
+        seen[name] != cursor.versions.get(name) for name in names
+    )
+    since = now if changed or cursor.since is None else cursor.since
     return VersionDiff(
-        False, tuple(rotations), tuple(deleted), RotationCursor(namespace, now, counter)
+        False, tuple(rotations), tuple(deleted), RotationCursor(namespace, seen, counter, since)
     )

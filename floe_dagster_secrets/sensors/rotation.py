@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, cast
 
 from dagster import (
     AssetCheckKey,
     AssetKey,
+    AssetObservation,
     AssetsDefinition,
     DefaultSensorStatus,
     JobDefinition,
@@ -28,14 +30,20 @@ from dagster import (
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
-    SkipReason,
     sensor,
 )
 
+from floe_dagster_secrets.assets.observations import observations, secret_asset_key
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.errors import FloeSecretsError, InvalidSecretReferenceError
 from floe_dagster_secrets.resources.metadata import secrets_from_metadata
-from floe_dagster_secrets.sensors.cursor import Rotation, diff_versions, parse_cursor
+from floe_dagster_secrets.sensors.cursor import (
+    Rotation,
+    RotationCursor,
+    VersionDiff,
+    diff_versions,
+    parse_cursor,
+)
 from floe_dagster_secrets.sensors.versions import read_versions, tick_error
 
 if TYPE_CHECKING:
@@ -132,6 +140,66 @@ def run_request_for(
     return RunRequest(run_key=key, asset_selection=list(assets), tags=tags)
 
 
+def default_description(
+    manifest: Manifest | None,
+    policy_for: Callable[[str], OnRotation],
+    static: SecretDependents | None,
+) -> str:
+    """Markdown for the UI: what the sensor does, and each watched secret with its policy."""
+    names: list[str] = []
+    if manifest is not None:
+        names.extend(ref.name for ref in manifest.secret_references())
+    if static is not None:
+        names.extend(static.assets)
+    lines = [
+        "Re-runs the assets that use a secret when the secret is rotated. Each tick reads the "
+        "secrets' versions (metadata only, one request per namespace on Kubernetes) and "
+        "records them as observations of the `secrets/<name>` assets.",
+    ]
+    if names:
+        lines += ["", "Watches (secret: `on_rotation` policy):", ""]
+        lines += [f"- `{n}`: `{policy_for(n)}`" for n in dict.fromkeys(names)]
+    return "\n".join(lines)
+
+
+def _skip_reason(diff: VersionDiff) -> str:
+    """Why a tick launched nothing: no rotation since when, or the policies said so."""
+    if diff.rotations:
+        names = ", ".join(r.secret for r in diff.rotations)
+        return f"rotation of {names}: its on_rotation policy launches nothing"
+    if diff.deleted:
+        return f"deleted: {', '.join(diff.deleted)} (their assets are not re-run)"
+    since = diff.cursor.since or "the baseline"
+    return f"no rotation since {since} ({len(diff.cursor.versions)} secrets watched)"
+
+
+def _observations(
+    context: SensorEvaluationContext,
+    previous: RotationCursor | None,
+    cursor: RotationCursor,
+    *,
+    backend: str,
+    namespace: str,
+) -> list[AssetObservation]:
+    """Observations of the ``secrets/<name>`` assets whose version is new to the cursor.
+
+    Only assets the code location defines (with :func:`~floe_dagster_secrets.assets.secret_assets`)
+    are observed, and only on a change, so the event log grows with rotations, not with ticks.
+    The versions are the ones this tick already read: no request is added.
+    """
+    repo = context.repository_def
+    if repo is None:
+        return []
+    defined = repo.asset_graph.get_all_asset_keys()
+    before = previous.versions if previous is not None and previous.namespace == namespace else {}
+    changed = {
+        name: version
+        for name, version in cursor.versions.items()
+        if secret_asset_key(name) in defined and (name not in before or before[name] != version)
+    }
+    return list(observations(changed, backend=backend, namespace=namespace))
+
+
 def _plugin_of(resource: object) -> SecretsPlugin:
     """The plugin of the ``FloeSecretsResource`` the sensor was given."""
     plugin = getattr(resource, "plugin", None)
@@ -214,10 +282,9 @@ def make_secret_rotation_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         required_resource_keys=required,
-        description=description
-        or "Re-runs the assets that use a secret when the secret is rotated.",
+        description=description or default_description(manifest, policy_for, static),
     )
-    def _rotation_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    def _rotation_sensor(context: SensorEvaluationContext) -> SensorResult:
         dependents = dependents_for(context)
         watched = tuple(sorted(dependents.assets))
         resource = None if plugin_factory else getattr(context.resources, secrets_resource_key)
@@ -231,13 +298,16 @@ def make_secret_rotation_sensor(
         finally:
             if plugin is not None and plugin_factory is not None:
                 plugin.close()  # ours; the resource's plugin belongs to the resource
-        diff = diff_versions(
-            parse_cursor(context.cursor), namespace=ns, current=current, watched=watched
-        )
+        previous = parse_cursor(context.cursor)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        diff = diff_versions(previous, namespace=ns, current=current, watched=watched, now=now)
         cursor = diff.cursor.to_json()
+        backend = str(getattr(resource, "backend", None) or getattr(plugin, "name", "unknown"))
+        events = _observations(context, previous, diff.cursor, backend=backend, namespace=ns)
         if diff.baseline:
+            reason = f"baseline recorded for {len(watched)} secrets ({', '.join(watched)})"
             context.log.info(f"Recorded a baseline of {len(watched)} secret version(s) in {ns!r}")
-            return SensorResult(run_requests=[], cursor=cursor)
+            return SensorResult(cursor=cursor, asset_events=events, skip_reason=reason)
         for gone in diff.deleted:
             context.log.warning(
                 f"Secret {gone!r} was deleted from {ns!r}; its assets are not re-run "
@@ -254,6 +324,8 @@ def make_secret_rotation_sensor(
             )
             if request is not None:
                 requests.append(request)
-        return SensorResult(run_requests=requests, cursor=cursor)
+        if requests:
+            return SensorResult(run_requests=requests, cursor=cursor, asset_events=events)
+        return SensorResult(cursor=cursor, asset_events=events, skip_reason=_skip_reason(diff))
 
     return _rotation_sensor

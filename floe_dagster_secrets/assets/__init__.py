@@ -1,0 +1,32 @@
+"""Secrets as Dagster assets: lineage edges, catalog tags, observations, run-log events."""
+
+from floe_dagster_secrets.assets.keys import (
+    SECRET_ASSET_PREFIX,
+    SECRET_GROUP,
+    SECRET_TAG_PREFIX,
+    secret_tag_key,
+    secret_tags,
+)
+from floe_dagster_secrets.assets.lineage import (
+    manifest_secret_names,
+    secret_asset_specs,
+    secret_assets,
+    secret_lineage,
+    with_secret_lineage,
+)
+from floe_dagster_secrets.assets.observations import observations, secret_asset_key
+
+__all__ = [
+    "SECRET_ASSET_PREFIX",
+    "SECRET_GROUP",
+    "SECRET_TAG_PREFIX",
+    "manifest_secret_names",
+    "observations",
+    "secret_asset_key",
+    "secret_asset_specs",
+    "secret_assets",
+    "secret_lineage",
+    "secret_tag_key",
+    "secret_tags",
+    "with_secret_lineage",
+]
