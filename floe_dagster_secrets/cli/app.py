@@ -106,7 +106,10 @@ def cli() -> None:
 @cli.group(
     "secrets",
     cls=LazyGroup,
-    lazy_subcommands={"rbac": "floe_dagster_secrets.cli.rbac:rbac_command"},
+    lazy_subcommands={
+        "rbac": "floe_dagster_secrets.cli.rbac:rbac_command",
+        "audit-policy": "floe_dagster_secrets.cli.audit_policy:audit_policy_command",
+    },
 )
 def secrets_group() -> None:
     """List, check, create, rotate and read secrets (values only with 'get --reveal')."""

@@ -4,11 +4,13 @@ Each collector turns one class of artifact into :class:`Artifact` texts: Dagster
 PostgreSQL storage (every table, every row, zlib-compressed snapshot blobs inflated), files
 (compute logs, dbt ``target/`` and ``logs/``, generated files), every listable object in the
 kube-apiserver except Secrets (found through discovery, so a new resource kind is scanned
-without a change here), OpenBao's audit log, and captured text (CLI output, exceptions).
+without a change here), the apiserver's and OpenBao's audit logs, and captured text (CLI output,
+exceptions).
 
 :func:`find_leaks` searches them for each canary in its plain, base64 and URL-encoded forms
 (:func:`floe_dagster_secrets.masking.encoded_forms`, the same forms the masker redacts).
-OpenBao's audit log is searched for the plain value only: it HMACs values by design.
+OpenBao's audit log is searched for the plain value only: it HMACs values by design. The
+kube-apiserver's audit log is searched for every form: floe's policy logs Metadata only.
 """
 
 from __future__ import annotations
@@ -207,6 +209,11 @@ def exception_artifact(where: str, error: BaseException) -> Artifact:
 def openbao_audit_artifact(log_file: Path) -> Artifact:
     """OpenBao's file audit log: values are HMAC'd, so only a plain value counts as a leak."""
     return Artifact("openbao-audit", str(log_file), log_file.read_text("utf-8", "replace"), True)
+
+
+def apiserver_audit_artifact(log_file: Path) -> Artifact:
+    """kube-apiserver's audit log under floe's policy: Metadata only, so no form of a value."""
+    return Artifact("apiserver-audit", str(log_file), log_file.read_text("utf-8", "replace"))
 
 
 def find_leaks(canaries: Mapping[str, str], artifacts: Iterable[Artifact]) -> list[Leak]:

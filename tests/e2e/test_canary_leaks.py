@@ -21,7 +21,8 @@ apiserver but Secrets, CLI output, the containers' logs, the node's kubelet dire
 log files, containerd's state and the containers' writable layers (``node``; containerd's copy
 of each container's spec, where every Kubernetes env var lives, is checked apart in
 ``test_launcher_e2e``), every Python log record and ``floe.audit`` event of
-this process, exceptions, and OpenBao's audit log (plain values only: it HMACs them).
+this process, exceptions, OpenBao's audit log (plain values only: it HMACs them) and the
+kube-apiserver's audit log (every form: floe's audit policy logs Metadata only).
 
 The second half proves the scanner can fail: one leak planted on purpose per artifact class.
 """
@@ -64,6 +65,7 @@ from tests.e2e.demo_location import KEY, NAMESPACE, SECRET, copy_location
 from tests.e2e.leak_scan import (
     Artifact,
     apiserver_artifacts,
+    apiserver_audit_artifact,
     exception_artifact,
     file_artifacts,
     find_leaks,
@@ -101,6 +103,7 @@ KINDS = (
     "python-logs",
     "exceptions",
     "openbao-audit",
+    "apiserver-audit",
 )
 
 
@@ -489,6 +492,7 @@ def suite(
     suite.artifacts += apiserver_artifacts(kube_apiserver.api_client())
     suite.artifacts.append(text_artifact("python-logs", "this process", "\n".join(records.lines)))
     suite.artifacts.append(openbao_audit_artifact(openbao_server.audit_log))
+    suite.artifacts.append(apiserver_audit_artifact(kube_apiserver.audit_log))
     suite.timings["total"] = time.monotonic() - started
     return suite
 
@@ -580,6 +584,14 @@ def _plant(kind: str, value: str, suite: Suite, kube: Any, bao: Any, pg: Any) ->
         with pytest.raises(Exception):  # noqa: B017, PT011 - 404 or 403: only the path matters
             bao.request("GET", f"secret/data/{value}")
         return [openbao_audit_artifact(bao.audit_log)]
+    if kind == "apiserver-audit":  # Metadata level logs the request URI: plant it there
+        k8s.CoreV1Api(kube.api_client()).list_namespaced_config_map(
+            suite.env.namespace, label_selector=f"planted={value}"
+        )
+        deadline = time.monotonic() + 30
+        while value not in kube.audit_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return [apiserver_audit_artifact(kube.audit_log)]
     raise AssertionError(kind)
 
 

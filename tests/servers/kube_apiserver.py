@@ -9,6 +9,7 @@ namespaces stay ``Terminating`` — so every test gets a fresh, uniquely named n
 
 from __future__ import annotations
 
+import json
 import secrets
 import ssl
 import subprocess
@@ -43,6 +44,8 @@ class KubeApiServer:
         restricted_kubeconfig: kubeconfig of ``floe-restricted`` (no groups: RBAC grants nothing
             until a test binds a Role to it).
         admin_token / restricted_token: their static bearer tokens.
+        audit_log: the apiserver's audit log (JSON lines), written under floe's own audit policy
+            (``floe secrets audit-policy``: Metadata level, never a body).
         restricted_user: the restricted identity's user name, for RoleBinding subjects.
         kubectl: path of the kubectl built from the same release.
     """
@@ -57,6 +60,8 @@ class KubeApiServer:
         self.restricted_user = RESTRICTED_USER
         self.admin_user = ADMIN_USER
         self.log_file = workdir / "kube-apiserver.log"
+        self.audit_log = workdir / "audit.log"
+        self.audit_policy = workdir / "audit-policy.yaml"
         self.admin_kubeconfig = workdir / "admin.kubeconfig"
         self.restricted_kubeconfig = workdir / "restricted.kubeconfig"
         self.kubectl = binaries.kubectl()
@@ -100,6 +105,12 @@ class KubeApiServer:
             # reach the node's kubelet (logs) on loopback, never by a hostname
             "--kubelet-preferred-address-types=InternalIP",
             f"--cert-dir={self.workdir / 'certs'}",
+            # floe's shipped audit policy, so tests can prove who read which Secret and that the
+            # log holds no value; blocking mode: an event is written before its response returns
+            f"--audit-policy-file={self.audit_policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
             "--profiling=false",
             "--v=1",
             *self.extra_args,
@@ -125,6 +136,9 @@ class KubeApiServer:
             f"{self.restricted_token},{RESTRICTED_USER},uid-restricted\n"
         )
         token_file.chmod(0o600)
+        from floe_dagster_secrets.kube.audit_policy import policy_text
+
+        self.audit_policy.write_text(policy_text())
         self.process = ManagedProcess(
             "kube-apiserver",
             self._args(self.pki, token_file),
@@ -157,6 +171,13 @@ class KubeApiServer:
         }
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         path.chmod(0o600)
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every event in the audit log so far (one JSON object per line)."""
+        if not self.audit_log.exists():
+            return []
+        lines = self.audit_log.read_text("utf-8", "replace").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
     def log_tail(self) -> str:
         """The end of the apiserver's log, for failure reports."""
