@@ -1,16 +1,30 @@
 # syntax=docker/dockerfile:1
-# The user-code image of a floe code location: Python 3.11 on Debian bookworm, a virtualenv at
-# /opt/venv with floe-dagster-secrets and everything a run pod needs (dagster, dagster-k8s,
-# dagster-dbt, dagster-postgres, dbt-duckdb, dbt-postgres, psycopg2, hvac), and the demo
-# definitions at /opt/floe/project. The same image serves as the code server (the default
-# command) and as the run worker `FloeK8sRunLauncher` starts (`dagster api execute_run …`).
+# The image of a floe Dagster deployment: Python 3.11 on Debian bookworm, a virtualenv at /opt/venv
+# with floe-dagster-secrets and the extras named by FLOE_EXTRAS (by default everything the demo
+# deployment runs: dagster, dagster-k8s, dagster-webserver, dagster-postgres, dagster-dbt, dbt-duckdb,
+# dbt-postgres, psycopg2, hvac), and the demo definitions at /opt/floe/project. The same image serves
+# as the code server (the default command), the run worker `FloeK8sRunLauncher` starts
+# (`dagster api execute_run …`), the daemon (`dagster-daemon run`) and the webserver
+# (`dagster-webserver`): deploy/ runs all four from it.
 #
 #   docker build -t floe/user-code .                                   # from the repository root
+#   docker build --build-arg FLOE_EXTRAS=vault,postgres -t … .          # the library only, no demo
 #   docker build --secret id=pipcert,src=/path/to/ca-bundle.crt ...    # pip behind a TLS proxy
 #
 # The CA bundle secret is mounted for the pip steps only: it never lands in a layer, and neither
 # does pip's cache (a cache mount). docs/image.md shows how to build this file without Docker.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# 0. The requirement list, from pyproject.toml (the package's dependencies plus its extras,
+#    self-references expanded). A stage of its own: the dependency layer below is keyed by the
+#    list's content, so an edit of pyproject.toml that leaves it unchanged (a version bump, a tool
+#    setting) does not reinstall anything.
+FROM ${BASE_IMAGE} AS requirements
+ARG FLOE_EXTRAS=vault,postgres,demo,dbt-postgres
+COPY pyproject.toml constraints.txt tools/image/requirements.py /tmp/floe-build/
+RUN python3 /tmp/floe-build/requirements.py /tmp/floe-build/pyproject.toml "${FLOE_EXTRAS}" \
+        > /tmp/floe-build/requirements.txt
+
 FROM ${BASE_IMAGE}
 
 ENV VIRTUAL_ENV=/opt/venv \
@@ -21,23 +35,25 @@ ENV VIRTUAL_ENV=/opt/venv \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     DBT_SEND_ANONYMOUS_USAGE_STATS=false
 
-# 1. Third-party dependencies, from pyproject.toml alone (the package's own dependencies plus its
-#    `vault` and `postgres` extras), so that editing the package's code does not reinstall them.
-COPY pyproject.toml /tmp/floe-build/pyproject.toml
+# 1. Third-party dependencies at the versions the project tests (constraints.txt), so that editing
+#    the package's code does not reinstall them.
+COPY --from=requirements /tmp/floe-build/requirements.txt /tmp/floe-build/constraints.txt /tmp/floe-deps/
 RUN --mount=type=secret,id=pipcert \
     --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     set -eu; \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi; \
     python3 -m venv /opt/venv; \
-    cd /tmp/floe-build; \
-    python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; x = p["optional-dependencies"]; print("\n".join(p["dependencies"] + x["vault"] + x["postgres"]))' > requirements.txt; \
-    pip install --progress-bar off "setuptools>=69" wheel -r requirements.txt; \
-    rm -rf /tmp/floe-build
+    pip install --progress-bar off "setuptools>=77" wheel \
+        -r /tmp/floe-deps/requirements.txt -c /tmp/floe-deps/constraints.txt; \
+    rm -rf /tmp/floe-deps
 
-# 2. The package itself: no network needed (no dependencies, no isolated build environment).
-COPY pyproject.toml README.md /tmp/floe-build/
+# 2. The package itself: no network needed (no dependencies, no isolated build environment). The
+#    README is not copied (an edit of the docs would make a new image): a one-line stand-in
+#    satisfies the package metadata.
+COPY pyproject.toml LICENSE /tmp/floe-build/
 COPY floe_dagster_secrets /tmp/floe-build/floe_dagster_secrets
-RUN pip install --no-deps --no-build-isolation --no-cache-dir --progress-bar off /tmp/floe-build \
+RUN echo "floe-dagster-secrets: see the project's README" > /tmp/floe-build/README.md \
+    && pip install --no-deps --no-build-isolation --no-cache-dir --progress-bar off /tmp/floe-build \
     && rm -rf /tmp/floe-build
 
 # 3. The code location, owned by an unprivileged user. Group 0 gets the owner's rights, so the

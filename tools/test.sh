@@ -15,6 +15,13 @@ echo "[test] setup done in $((SECONDS - started)) s" >&2
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 
+# The release check: wheel + sdist, twine check, each installed into a clean venv with the core
+# dependencies only, `floe --help`.
+bash tools/check-dist.sh
+# The lowest versions of pyproject.toml's ranges (dagster 1.13.2 …): unit tests and the run
+# launcher's integration tests in a second, cached venv. Everything below runs the highest.
+bash tools/test-dagster-range.sh
+
 # Each benchmark once, at its smallest size, so none can rot (not a measurement; before pytest
 # so that pytest's summary stays the last line).
 bash benchmarks/run_smallest.sh

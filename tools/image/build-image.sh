@@ -146,8 +146,8 @@ stage_context() {
         --exclude='*.duckdb' --exclude='*.db.wal' --exclude='.env' \
         --exclude='definitions/dbt_project/target' --exclude='definitions/dbt_project/logs' \
         --exclude='definitions/dbt_project/dbt_packages' \
-        -cf - Dockerfile .dockerignore pyproject.toml README.md workspace.yaml \
-        floe_dagster_secrets definitions | tar -C "$ctx" -xf -
+        -cf - Dockerfile .dockerignore pyproject.toml constraints.txt LICENSE \
+        tools/image/requirements.py workspace.yaml floe_dagster_secrets definitions | tar -C "$ctx" -xf -
       ;;
     pause)
       cp "$here/pause.Dockerfile" "$ctx/Dockerfile"
