@@ -3,6 +3,9 @@
 Everything meant for the terminal goes through :func:`echo`, which redacts registered secret
 values first, so a value that reaches an output path by mistake is still masked. The one
 exception is :func:`echo_value`, used only by ``floe secrets get --reveal``.
+
+rich is imported only when it draws something (an error, a warning, a spinner on a terminal):
+importing it costs more than a whole ``floe secrets list`` on the local store otherwise does.
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from floe_dagster_secrets.masking import redact
 
@@ -88,14 +89,20 @@ def echo_value(text: str) -> None:
 
 def print_error(message: str) -> None:
     """An error on stderr, in red on terminals, redacted, never wrapped mid-word."""
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(Text(f"Error: {redact(message)}", style="red"))
+    _print_styled(f"Error: {redact(message)}", "red")
 
 
 def print_warning(message: str) -> None:
     """A warning on stderr, in yellow on terminals, redacted."""
+    _print_styled(f"Warning: {redact(message)}", "yellow")
+
+
+def _print_styled(text: str, style: str) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(Text(f"Warning: {redact(message)}", style="yellow"))
+    console.print(Text(text, style=style))
 
 
 def is_interactive() -> bool:
@@ -116,6 +123,8 @@ def progress(message: str) -> Iterator[Emit]:
     if not is_interactive():
         yield echo
         return
+    from rich.console import Console
+
     held: list[str] = []
     try:
         with Console(stderr=True).status(redact(message)):

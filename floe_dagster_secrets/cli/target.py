@@ -4,11 +4,18 @@
 ``--store-path``, ``--context`` and ``--kubeconfig`` override what it says. Without a manifest a
 command still works when ``--backend`` is given, so ``floe secrets list --backend local`` needs no
 file. The manifest is loaded once, lazily, with its warnings shown on stderr.
+
+Start-up matters here (``benchmarks/cli_latency.py``): a plain ``type: local`` manifest is read
+without building the manifest's schema (:mod:`~floe_dagster_secrets.cli.quick_manifest`), and
+the local store is opened without scanning the installed packages' entry points; other backends,
+and commands that need more of the manifest, load it in full.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import os
 import shlex
 import warnings
 from collections.abc import Callable
@@ -18,18 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from floe_dagster_secrets.backends.base import SecretsPlugin
-from floe_dagster_secrets.backends.factory import (
-    accepted_options,
-    plugin_for,
-    plugin_from_manifest,
-)
-from floe_dagster_secrets.backends.registry import load_backend_class
-from floe_dagster_secrets.cli.commands import RequiredSecret
 from floe_dagster_secrets.cli.output import print_warning
+from floe_dagster_secrets.cli.quick_manifest import LocalStore, local_store
 from floe_dagster_secrets.errors import InvalidManifestError
 
 if TYPE_CHECKING:
+    from floe_dagster_secrets.backends.base import SecretsPlugin
+    from floe_dagster_secrets.cli.commands import RequiredSecret
     from floe_dagster_secrets.manifest import Manifest
 
 DEFAULT_MANIFEST = "manifest.yaml"
@@ -74,6 +76,8 @@ class Target:
     environment: str | None = None
     _manifest: Manifest | None = field(default=None, init=False)
     _loaded: bool = field(default=False, init=False)
+    _quick: LocalStore | None = field(default=None, init=False)
+    _quick_read: bool = field(default=False, init=False)
 
     @property
     def manifest_file(self) -> Path:
@@ -95,11 +99,32 @@ class Target:
             )
         return self._manifest
 
+    def local_store(self) -> LocalStore | None:
+        """The manifest's local store if it is a plain ``type: local`` one (no schema built).
+
+        ``None`` once the full manifest is loaded, with ``--environment`` or
+        ``$FLOE_ENVIRONMENT`` (the full loader checks them against the manifest), with another
+        ``--backend``, or for any manifest not of the plain shape.
+        """
+        if not self._quick_read:
+            self._quick_read = True
+            plain = (
+                not self._loaded
+                and self.environment is None
+                and not os.environ.get("FLOE_ENVIRONMENT")
+                and self.backend_option in (None, "local")
+            )
+            self._quick = local_store(self.manifest_file) if plain else None
+        return None if self._loaded else self._quick
+
     @property
     def namespace(self) -> str:
         """``--namespace``, else the manifest's ``plugins.secrets.namespace``, else floe-jobs."""
         if self.namespace_option is not None:  # never empty: _not_empty refused that
             return self.namespace_option
+        quick = self.local_store()
+        if quick is not None:
+            return quick.namespace
         manifest = self.manifest()
         return manifest.plugins.secrets.namespace if manifest else DEFAULT_NAMESPACE
 
@@ -113,6 +138,8 @@ class Target:
         """``--backend``, else the manifest's ``plugins.secrets.type``."""
         if self.backend_option:
             return self.backend_option
+        if self.local_store() is not None:
+            return "local"
         manifest = self.manifest()
         if manifest is None:
             raise InvalidManifestError(
@@ -130,19 +157,28 @@ class Target:
         The plugin is closed when the click command finishes.
         """
         backend = self.backend_type()
-        accepted = accepted_options(load_backend_class(backend))
+        plugin_class = _backend_class(backend)
+        accepted = _accepted_options(plugin_class)
         for option, argument in _PLUGIN_OPTIONS.items():
             if getattr(self, option) is not None and argument not in accepted:
                 raise click.UsageError(
                     f"{_OPTION_FLAGS[option]} does not apply to the '{backend}' backend"
                 )
-        manifest = self.manifest()
-        if manifest is not None and manifest.plugins.secrets.type == backend:
-            plugin = plugin_from_manifest(
-                manifest, base_dir=self.manifest_file.parent, **self.overrides()
-            )
+        quick = self.local_store()
+        if quick is not None or (backend == "local" and not self.manifest_file.exists()):
+            path = self.store_path or (quick.path if quick is not None else None)
+            make: Callable[..., SecretsPlugin] = plugin_class  # LocalSecretsPlugin(path=…)
+            plugin = make(path=path) if path else make()
         else:
-            plugin = plugin_for(backend, **self.overrides())
+            from floe_dagster_secrets.backends.factory import plugin_for, plugin_from_manifest
+
+            manifest = self.manifest()
+            if manifest is not None and manifest.plugins.secrets.type == backend:
+                plugin = plugin_from_manifest(
+                    manifest, base_dir=self.manifest_file.parent, **self.overrides()
+                )
+            else:
+                plugin = plugin_for(backend, **self.overrides())
         context = click.get_current_context(silent=True)
         if context is not None:
             context.call_on_close(plugin.close)  # connection pools, API clients
@@ -180,6 +216,7 @@ def required_secrets(manifest: Manifest) -> list[RequiredSecret]:
     The keys are the manifest's policy keys and, for the compute connection secret, the keys the
     dbt adapter needs (``dbt.required_secret_keys``).
     """
+    from floe_dagster_secrets.cli.commands import RequiredSecret
     from floe_dagster_secrets.dbt import required_secret_keys
 
     compute = manifest.plugins.compute
@@ -198,6 +235,25 @@ def required_secrets(manifest: Manifest) -> list[RequiredSecret]:
             )
         )
     return found
+
+
+def _backend_class(backend: str) -> type[SecretsPlugin]:
+    """The plugin class of ``backend``; the built-in local store without an entry-point scan."""
+    if backend == "local":
+        from floe_dagster_secrets.backends.local import LocalSecretsPlugin
+
+        return LocalSecretsPlugin
+    from floe_dagster_secrets.backends.registry import load_backend_class
+
+    return load_backend_class(backend)
+
+
+def _accepted_options(plugin_class: type[SecretsPlugin]) -> frozenset[str]:
+    """The keyword arguments ``plugin_class`` takes (as ``backends.factory.accepted_options``)."""
+    parameters = inspect.signature(plugin_class).parameters.values()
+    return frozenset(
+        p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )
 
 
 def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -1,0 +1,92 @@
+"""Where the local store is, read from a plain manifest without building the manifest's schema.
+
+``floe secrets list`` on the local store otherwise spends most of its time importing pydantic
+and building the manifest models (about 0.2 s of CPU, more than everything else it does), only
+to learn ``plugins.secrets.type``, ``namespace`` and ``config.path``. This reads just those
+three from a manifest of the plain shape and gives up (``None``: the full loader decides, with
+all its checks and messages) on anything else: another backend, an unknown key in the local
+config, a value of the wrong type or form, YAML anchors, aliases or merge keys, Jinja, a file
+that is not a small regular file, or text that is not YAML. It never rejects a manifest; the
+whole manifest is still checked by ``floe secrets validate`` and by every command that needs
+more of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_NAMESPACE = "floe-jobs"
+DEFAULT_STORE = ".floe/secrets"
+_MAX_BYTES = 64 * 1024  # a plain manifest is a few hundred bytes; larger ones take the full path
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_NOT_PLAIN = ("&", "*", "<<", "{{", "{%", "{#", "!")  # anchors, aliases, merges, Jinja, tags
+
+
+@dataclass(frozen=True)
+class LocalStore:
+    """``plugins.secrets`` of a manifest whose backend is the local store."""
+
+    namespace: str
+    path: str
+    """The store directory, resolved against the manifest's folder as the full loader does."""
+
+
+def local_store(manifest: Path) -> LocalStore | None:
+    """The local store a plain ``type: local`` manifest names; ``None`` to use the full loader."""
+    text = _small_regular_file(manifest)
+    if text is None or any(mark in text for mark in _NOT_PLAIN):
+        return None
+    data = _yaml(text)
+    plugins = data.get("plugins") if isinstance(data, dict) else None
+    secrets = plugins.get("secrets") if isinstance(plugins, dict) else None
+    if not isinstance(secrets, dict) or secrets.get("type") != "local":
+        return None
+    if set(secrets) - {"type", "namespace", "config"}:
+        return None
+    namespace = secrets.get("namespace", DEFAULT_NAMESPACE)
+    if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace):
+        return None
+    config = secrets.get("config") or {}
+    if not isinstance(config, dict) or set(config) - {"path"}:
+        return None
+    path = config.get("path", DEFAULT_STORE)
+    if not isinstance(path, str) or not path.strip():
+        return None
+    if not Path(path).is_absolute():
+        path = str(Path(manifest.parent, path).absolute())
+    return LocalStore(namespace=namespace, path=path)
+
+
+def _small_regular_file(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
+            return None
+        raw = os.read(fd, _MAX_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _yaml(text: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, chosen above
+    except (yaml.YAMLError, RecursionError):
+        return None
