@@ -134,15 +134,26 @@ def list_command(target: Target) -> None:
 
 @secrets_group.command("validate")
 @click.option("--strict", is_flag=True, help="Treat manifest naming warnings as errors.")
+@click.option(
+    "--with-manifest",
+    "with_manifests",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Another environment's manifest: fail if it uses a secret of this one (repeatable). "
+    "manifest.<env>.yaml files beside --manifest are compared too.",
+)
 @target_options
-def validate_command(target: Target, strict: bool) -> None:
+def validate_command(target: Target, strict: bool, with_manifests: tuple[Path, ...]) -> None:
     """Check every secret the manifest references exists with its required keys.
 
-    Exits 1 if any is missing or incomplete. Reads key names only, never values.
+    Exits 1 if any is missing or incomplete, or if a secret is also used by another
+    environment's manifest. Reads key names only, never values.
     """
     from floe_dagster_secrets.cli import commands
+    from floe_dagster_secrets.cli.environments import check_environments
 
     required = target.required_secrets(strict=strict)
+    check_environments(target, with_manifests, emit=echo_err, strict=strict)
     plugin = target.plugin()
     with progress("Checking secrets…") as emit:
         code = commands.validate_secrets(

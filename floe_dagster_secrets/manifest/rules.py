@@ -134,21 +134,30 @@ def apply_rules(manifest: Manifest, *, strict: bool, source: str) -> None:
         )
 
 
-def check_no_shared_secrets(manifests: Sequence[Manifest]) -> None:
+def check_no_shared_secrets(
+    manifests: Sequence[Manifest], sources: Sequence[str] | None = None
+) -> None:
     """Reject a secret name referenced by manifests of two different environments.
 
     ADR-0023: secrets MUST NOT be shared across environments. Aliases count as one environment
     (``prod`` and ``production``); several manifests of one environment may share a secret.
 
+    Args:
+        manifests: One manifest per environment (or several for one).
+        sources: The file of each manifest, in the same order, named in the message.
+
     Raises:
         InvalidManifestError: Some name is used by two environments; lists every such name.
     """
-    users: dict[str, dict[str, str]] = {}  # name -> canonical env -> "env (field.path)"
-    for manifest in manifests:
+    if sources is not None and len(sources) != len(manifests):
+        raise ValueError("give one source per manifest")
+    users: dict[str, dict[str, str]] = {}  # name -> canonical env -> "env (file: field.path)"
+    for index, manifest in enumerate(manifests):
         env = canonical_environment(manifest.environment)
+        where = f"{sources[index]}: " if sources is not None else ""
         for ref in manifest.secret_references():
             users.setdefault(ref.name, {}).setdefault(
-                env, f"{manifest.environment} ({ref.field_path})"
+                env, f"{manifest.environment} ({where}{ref.field_path})"
             )
     shared = {name: envs for name, envs in users.items() if len(envs) > 1}
     if not shared:
