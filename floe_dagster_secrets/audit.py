@@ -15,9 +15,11 @@ record as ``record.floe_audit``::
     {"event": "secret_access", "backend": "k8s", "operation": "get", "namespace": "floe-jobs",
      "name": "warehouse-dev-credentials", "path": null, "keys": ["PASSWORD"],
      "actor": "dagster-run:0f1e…", "outcome": "ok", "error": null, "duration_ms": 4.1,
-     "time": "2026-11-28T15:20:00.123456+00:00"}
+     "time": "2026-11-28T15:20:00.123456+00:00", "version": "41"}
 
-``keys`` are key names (the keys read, written or found), never values. ``outcome`` is ``ok`` or
+``keys`` are key names (the keys read, written or found), never values. ``version`` is the
+secret's version when the access learnt it (a ``describe``, or a backend that calls
+:func:`record_version`), else ``null``. ``outcome`` is ``ok`` or
 one of :data:`OUTCOMES`' values. ``actor`` is who asked, as far as this process knows: the value
 given to :func:`acting_as` (floe's Dagster resources set ``dagster-run:<run id>`` around their
 reads in a run), else ``$FLOE_AUDIT_ACTOR``, else the Dagster run
@@ -87,6 +89,11 @@ OUTCOMES: Mapping[type[BaseException], str] = {
 
 _ACTOR: ContextVar[str | None] = ContextVar("floe_audit_actor", default=None)
 _ACTIVE: ContextVar[bool] = ContextVar("floe_audit_active", default=False)
+_CURRENT: ContextVar[AuditEvent | None] = ContextVar("floe_audit_current", default=None)
+
+AuditSink = Callable[["AuditEvent", Any], None]
+"""Called with each finished event and the object that made the access (the plugin, or None)."""
+_SINKS: list[AuditSink] = []
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,6 +113,7 @@ class AuditEvent:
     error: str | None = None
     duration_ms: float = 0.0
     time: str = ""
+    version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The event as logged, with ``"event": "secret_access"`` first."""
@@ -123,6 +131,7 @@ class AuditEvent:
             "error": self.error,
             "duration_ms": self.duration_ms,
             "time": self.time,
+            "version": self.version,
         }
 
 
@@ -169,11 +178,34 @@ def outcome_of(error: BaseException) -> str:
     return "error"
 
 
-def _emit(event: AuditEvent) -> None:
+def add_sink(sink: AuditSink) -> None:
+    """Also hand every finished event to ``sink`` (once, however often it is added).
+
+    The Dagster edge adds one that writes each fetch into the current run's event log
+    (:mod:`floe_dagster_secrets.assets.access_events`); this module stays free of Dagster.
+    """
+    if sink not in _SINKS:
+        _SINKS.append(sink)
+
+
+def record_version(version: str | None) -> None:
+    """Note the version of the secret the current access read (a backend that knows it cheaply).
+
+    Outside an audited access this does nothing.
+    """
+    event = _CURRENT.get()
+    if event is not None and version is not None:
+        event.version = str(version)
+
+
+def _emit(event: AuditEvent, source: Any = None) -> None:
     document = event.to_json()
     # An audit handler that fails must not fail the secret access it reports.
     with contextlib.suppress(Exception):
         logger.info(json.dumps(document, default=str), extra={"floe_audit": document})
+    for sink in list(_SINKS):
+        with contextlib.suppress(Exception):
+            sink(event, source)
 
 
 @contextlib.contextmanager
@@ -185,6 +217,7 @@ def audited(
     name: str | None = None,
     path: str | None = None,
     keys: list[str] | None = None,
+    source: Any = None,
 ) -> Iterator[AuditEvent]:
     """THE hook: record one access around the block; nested accesses are not recorded again.
 
@@ -210,6 +243,7 @@ def audited(
         yield event
         return
     token = _ACTIVE.set(True)
+    current = _CURRENT.set(event)
     started = time.perf_counter()
     event.time = datetime.now(UTC).isoformat()
     event.actor = current_actor()
@@ -221,8 +255,9 @@ def audited(
         raise
     finally:
         _ACTIVE.reset(token)
+        _CURRENT.reset(current)
         event.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        _emit(event)
+        _emit(event, source)
 
 
 def _result_keys(result: Any) -> list[str]:
@@ -264,10 +299,14 @@ def audit_method(operation: str, method: F) -> F:
             name=str(name) if name is not None else None,
             path=path,
             keys=given_keys,
+            source=self,
         ) as event:
             result = method(self, *args, **kwargs)
             if given_keys is None and operation in ("get", "describe"):
                 event.keys = _result_keys(result)
+            version = getattr(result, "version", None)
+            if event.version is None and isinstance(version, str):
+                event.version = version
             return result
 
     wrapper.__floe_audited__ = True  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 """Secrets as Dagster assets: lineage edges, catalog tags, observations, run-log events."""
 
+from floe_dagster_secrets.assets.access_events import access_metadata, install_run_log_events
 from floe_dagster_secrets.assets.keys import (
     SECRET_ASSET_PREFIX,
     SECRET_GROUP,
@@ -16,10 +17,15 @@ from floe_dagster_secrets.assets.lineage import (
 )
 from floe_dagster_secrets.assets.observations import observations, secret_asset_key
 
+# Every code location that models secrets as assets gets the fetch events in its run logs.
+install_run_log_events()
+
 __all__ = [
     "SECRET_ASSET_PREFIX",
     "SECRET_GROUP",
     "SECRET_TAG_PREFIX",
+    "access_metadata",
+    "install_run_log_events",
     "manifest_secret_names",
     "observations",
     "secret_asset_key",

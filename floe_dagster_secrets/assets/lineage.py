@@ -24,7 +24,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import dagster as dg
 
 from floe_dagster_secrets.assets.keys import SECRET_GROUP, secret_asset_path, secret_tags
-from floe_dagster_secrets.assets.observations import observations, secret_asset_key
+from floe_dagster_secrets.assets.observations import (
+    DATA_VERSION_TAG,
+    observations,
+    secret_asset_key,
+)
 from floe_dagster_secrets.manifest import Manifest
 from floe_dagster_secrets.resources.base import FloeSecretsResource
 from floe_dagster_secrets.resources.metadata import secrets_from_metadata, secrets_metadata
@@ -178,7 +182,7 @@ def secret_assets(
             backend=resource.backend,
             namespace=resource.namespace,
         ):
-            version = event.tags.get(dg.DATA_VERSION_TAG)
+            version = event.tags.get(DATA_VERSION_TAG)
             yield dg.ObserveResult(
                 asset_key=event.asset_key,
                 metadata=dict(event.metadata),

@@ -5,10 +5,16 @@ reports the versions its tick already read.
 """
 
 from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 
 from floe_dagster_secrets.assets.keys import secret_asset_path
+
+DATA_VERSION_TAG = "dagster/data_version"
+"""The tag an observation's data version travels in. Dagster reads it from observations of
+external assets, but exports the name only privately (``dagster._core.definitions.data_version``);
+a unit test pins the two together."""
 
 
 def secret_asset_key(name: str) -> dg.AssetKey:
@@ -22,7 +28,7 @@ def observations(
     """One observation per secret: data version = backend version; ``None`` = missing."""
     found = []
     for name, version in sorted(versions.items()):
-        metadata: dict[str, dg.RawMetadataValue] = {
+        metadata: dict[str, Any] = {
             "backend": backend,
             "namespace": namespace,
             "exists": version is not None,
@@ -30,7 +36,7 @@ def observations(
         tags = {}
         if version is not None:
             metadata["version"] = version
-            tags[dg.DATA_VERSION_TAG] = version
+            tags[DATA_VERSION_TAG] = version
         found.append(
             dg.AssetObservation(asset_key=secret_asset_key(name), metadata=metadata, tags=tags)
         )
