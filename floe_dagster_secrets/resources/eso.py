@@ -16,19 +16,20 @@ from floe_dagster_secrets.resources.base import FloeSecretsResource
 class ESOSecretsResource(FloeSecretsResource):
     """Secrets synced by the External Secrets Operator into ``namespace``.
 
-    Example:
-        .. code-block:: python
+    For example:
 
-            from dagster import Definitions
+    ```python
+    from dagster import Definitions
 
-            from floe_dagster_secrets.resources import ESOSecretsResource
+    from floe_dagster_secrets.resources import ESOSecretsResource
 
-            defs = Definitions(
-                assets=[...],
-                resources={"secrets": ESOSecretsResource(namespace="floe-jobs",
-                                                         store="aws-secrets-manager",
-                                                         provider="aws", region="eu-west-1")},
-            )
+    defs = Definitions(
+        assets=[...],
+        resources={"secrets": ESOSecretsResource(namespace="floe-jobs",
+                                                 store="aws-secrets-manager",
+                                                 provider="aws", region="eu-west-1")},
+    )
+    ```
     """
 
     backend: ClassVar[str] = "external-secrets"

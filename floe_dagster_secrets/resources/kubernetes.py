@@ -17,18 +17,19 @@ class K8sSecretsResource(FloeSecretsResource):
     three unset, the plugin uses the in-cluster config inside a pod and the default kubeconfig
     elsewhere.
 
-    Example:
-        .. code-block:: python
+    For example:
 
-            from dagster import Definitions
+    ```python
+    from dagster import Definitions
 
-            from floe_dagster_secrets.resources import K8sSecretsResource
+    from floe_dagster_secrets.resources import K8sSecretsResource
 
-            defs = Definitions(
-                assets=[...],
-                resources={"secrets": K8sSecretsResource(namespace="floe-jobs",
-                                                         in_cluster=True)},
-            )
+    defs = Definitions(
+        assets=[...],
+        resources={"secrets": K8sSecretsResource(namespace="floe-jobs",
+                                                 in_cluster=True)},
+    )
+    ```
     """
 
     backend: ClassVar[str] = "k8s"

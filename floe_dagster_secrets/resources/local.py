@@ -15,25 +15,26 @@ class LocalSecretsResource(FloeSecretsResource):
     The resource holds the store's *path*, never a value, so nothing secret reaches the job
     snapshot, GraphQL or the UI.
 
-    Example:
-        .. code-block:: python
+    For example:
 
-            from dagster import Definitions, asset
+    ```python
+    from dagster import Definitions, asset
 
-            from floe_dagster_secrets.resources import LocalSecretsResource
-
-
-            @asset
-            def orders(secrets: LocalSecretsResource) -> None:
-                env = secrets.env_for(["duckdb-dev-credentials"])
-                ...  # hand env to a subprocess
+    from floe_dagster_secrets.resources import LocalSecretsResource
 
 
-            defs = Definitions(
-                assets=[orders],
-                resources={"secrets": LocalSecretsResource(path=".floe/secrets",
-                                                           namespace="floe-jobs")},
-            )
+    @asset
+    def orders(secrets: LocalSecretsResource) -> None:
+        env = secrets.env_for(["duckdb-dev-credentials"])
+        ...  # hand env to a subprocess
+
+
+    defs = Definitions(
+        assets=[orders],
+        resources={"secrets": LocalSecretsResource(path=".floe/secrets",
+                                                   namespace="floe-jobs")},
+    )
+    ```
     """
 
     backend: ClassVar[str] = "local"

@@ -41,31 +41,32 @@ from floe_dagster_secrets.types import SecretData, SecretValue
 class VaultSecretsResource(FloeSecretsResource):
     """Secrets from Vault's KV v2 engine and dynamic database credentials, fetched in the run.
 
-    Example:
-        .. code-block:: python
+    For example:
 
-            from dagster import Definitions, asset
+    ```python
+    from dagster import Definitions, asset
 
-            from floe_dagster_secrets.resources import VaultSecretsResource
-
-
-            @asset
-            def orders(vault: VaultSecretsResource) -> None:
-                creds = vault.database_credentials()  # leased for this run only
-                ...  # hand creds.username / creds.password.reveal() to a subprocess
+    from floe_dagster_secrets.resources import VaultSecretsResource
 
 
-            defs = Definitions(
-                assets=[orders],
-                resources={
-                    "vault": VaultSecretsResource(
-                        address="https://vault.example.com",
-                        auth_method="kubernetes",
-                        role="floe",
-                        database_role="dbt-runner",
-                    )
-                },
+    @asset
+    def orders(vault: VaultSecretsResource) -> None:
+        creds = vault.database_credentials()  # leased for this run only
+        ...  # hand creds.username / creds.password.reveal() to a subprocess
+
+
+    defs = Definitions(
+        assets=[orders],
+        resources={
+            "vault": VaultSecretsResource(
+                address="https://vault.example.com",
+                auth_method="kubernetes",
+                role="floe",
+                database_role="dbt-runner",
             )
+        },
+    )
+    ```
     """
 
     backend: ClassVar[str] = "vault"
