@@ -47,6 +47,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import yaml
@@ -151,7 +152,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         self._instance_literals: list[str] | None = None
         self._preflight: PreflightReader | None = None
         self._lock = threading.Lock()
-        self._launching: dict[str, LaunchRecord] = {}  # run id -> record, during launch_run
+        self._launching: dict[str, _Launch] = {}  # run id -> what _prepare found, during launch
         self._refs: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # digest tags, read once
 
     # --- dagster.yaml ---------------------------------------------------------------------------
@@ -176,7 +177,15 @@ class FloeK8sRunLauncher(K8sRunLauncher):
     # --- the pure seam ------------------------------------------------------------------------
 
     def get_container_context_for_run(self, dagster_run: DagsterRun) -> K8sContainerContext:
-        """``super()``'s context with the run's secrets merged last (no I/O: see module doc)."""
+        """``super()``'s context with the run's secrets merged last (no I/O: see module doc).
+
+        During ``launch_run``, the context its check already built (dagster-k8s asks again while
+        building the Job; building it costs more than the rest of floe's launch work).
+        """
+        with self._lock:
+            launching = self._launching.get(dagster_run.run_id)
+        if launching is not None:
+            return launching.context
         context = super().get_container_context_for_run(dagster_run)
         names = self.secret_refs(dagster_run)
         return self.with_secrets(context, self.floe.contribution(names))
@@ -196,7 +205,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         with self._lock:
             launching = self._launching.get(run.run_id)
             if launching is not None:
-                return launching.refs
+                return launching.record.refs
             cached = self._refs.get(run.run_id)
         if cached is not None:
             return cached
@@ -243,7 +252,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         """Check and record the run's secrets, then create the Job (or fail the run, no Job)."""
         run = context.dagster_run
         try:
-            record = self._prepare(run, context)
+            prepared = self._prepare(run, context)
         except FloeSecretsError as e:
             self._fail_before_job(run, [e])
             return
@@ -252,9 +261,9 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             return
         # dagster-k8s builds the Job from this in-memory run and writes its tags (with ours, in
         # its one add_run_tags call) and its launch event (with our record) before the Job.
-        tagged = run.with_tags({**run.tags, **record.tags()})
+        tagged = run.with_tags({**run.tags, **prepared.record.tags()})
         with self._lock:
-            self._launching[run.run_id] = record
+            self._launching[run.run_id] = prepared
         try:
             super().launch_run(LaunchRunContext(dagster_run=tagged, workspace=context.workspace))
         except Exception as e:
@@ -324,9 +333,9 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         their versions were checked at the first launch.
         """
         with self._lock:
-            record = self._launching.get(run.run_id)
-        if record is None:  # resume_run: same secrets as the launch recorded
-            record = LaunchRecord(refs=self.secret_refs(run))
+            launching = self._launching.get(run.run_id)
+        # resume_run: the same secrets as the launch recorded
+        record = launching.record if launching else LaunchRecord(refs=self.secret_refs(run))
         self._instance.report_engine_event(
             "Creating Kubernetes run worker job",
             run,
@@ -355,7 +364,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             self._instance_literals = found
         return self._instance_literals
 
-    def _prepare(self, run: DagsterRun, context: LaunchRunContext) -> LaunchRecord:
+    def _prepare(self, run: DagsterRun, context: LaunchRunContext) -> _Launch:
         literal_config = self._instance_credentials()
         if literal_config:
             raise literal_instance_credentials_error(literal_config)
@@ -379,10 +388,11 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         )
         if conflict is not None:
             raise conflict
+        pod = self.with_secrets(theirs, contribution)
         found: dict[str, SecretMetadata] = {}
         checked = contribution.kubernetes_secrets
         if not (self.floe.preflight_check and checked):
-            return LaunchRecord(refs=names)
+            return _Launch(LaunchRecord(refs=names), pod)
         required = {name: self.floe.keys_for(name) for name in checked}
         if self._preflight is None:  # watch-fed metadata cache, started on first launch
             self._preflight = PreflightReader.for_plugin(self.secrets_plugin())
@@ -393,7 +403,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         self._warn_non_portable_keys(run, found, namespace)
         versions = {name: found[name].version for name in checked}
         key = self.floe.fingerprint_key()
-        return LaunchRecord.checked(names, versions, namespace=namespace, key=key)
+        return _Launch(LaunchRecord.checked(names, versions, namespace=namespace, key=key), pod)
 
     def _service_account_source(self, run: DagsterRun, account: str | None) -> str:
         """Where ``account``, the run pod's service account, was set (for an error message)."""
@@ -512,6 +522,14 @@ def _job_name(run_id: str, resume_attempt: int | None = None) -> str:
     """dagster-k8s's name for the Job of ``run_id`` (typed wrapper)."""
     name: str = get_job_name_from_run_id(run_id, resume_attempt_number=resume_attempt)  # type: ignore[no-untyped-call]
     return name
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """What ``_prepare`` found for a run being launched: the record and the pod's context."""
+
+    record: LaunchRecord
+    context: K8sContainerContext
 
 
 class _PreflightFailed(Exception):
