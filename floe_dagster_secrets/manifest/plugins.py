@@ -200,13 +200,18 @@ class CatalogPluginConfig(FrozenModel):
     config: PolarisCatalogConfig
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """Drop ``default: null`` from an optional section's schema: absent is right, null is not."""
+    schema.pop("default", None)
+
+
 class Plugins(FrozenModel):
     """``plugins:``."""
 
     secrets: SecretsPluginConfig = Field(default_factory=SecretsPluginConfig)
     # Optional: ADR-0023's cloud-store examples configure only the secrets backend. Absent, not
     # null: the JSON Schema keeps one shape for it, so editors report errors inside it.
-    compute: ComputePluginConfig | SkipJsonSchema[None] = None
+    compute: ComputePluginConfig | SkipJsonSchema[None] = Field(None, json_schema_extra=_no_default)
     catalog: CatalogPluginConfig | None = None
 
     @field_validator("compute", mode="wrap")

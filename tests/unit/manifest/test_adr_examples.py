@@ -10,11 +10,17 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
 from floe_dagster_secrets.errors import InvalidManifestError
-from floe_dagster_secrets.manifest import FloeNamingWarning, Manifest, load_manifest
+from floe_dagster_secrets.manifest import (
+    FloeNamingWarning,
+    Manifest,
+    load_manifest,
+    manifest_json_schema,
+)
 from floe_dagster_secrets.manifest.environment import DEFAULT_ENVIRONMENT
 
 EXAMPLES = Path(__file__).parents[2] / "adr_examples"
@@ -51,6 +57,15 @@ def _load(path: Path, **kwargs: object) -> tuple[Manifest, list[str]]:
         manifest = load_manifest(path, **kwargs)  # type: ignore[arg-type]
     assert all(issubclass(w.category, FloeNamingWarning) for w in caught)
     return manifest, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("name", [m[0] for m in ADR_MANIFESTS])
+def test_adr_manifest_matches_the_json_schema(name: str) -> None:
+    """Editors that read `floe manifest schema` accept the ADR's manifests too."""
+    validator = jsonschema.Draft202012Validator(manifest_json_schema())
+    assert [
+        e.message for e in validator.iter_errors(yaml.safe_load((EXAMPLES / name).read_text()))
+    ] == []
 
 
 def test_fixtures_have_no_environment_key() -> None:
