@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 REDACTED = "***"
@@ -70,11 +70,58 @@ def reveal_all(data: SecretData) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class SyncState:
+    """What an operator that copies a secret from an external store says about its last copy.
+
+    The External Secrets Operator's ``Ready`` condition and refresh times, typed, so the
+    pre-flight, the CLI and the sensors read the same fields whatever backend produced them.
+
+    Attributes:
+        ready: The sync succeeded (ESO's ``Ready`` condition is ``True``).
+        reason: The operator's reason (``SecretSynced``, ``SecretSyncedError`` …), or ``Pending``.
+        message: The operator's message for that condition (never a value: it reports errors).
+        refresh_time: When the operator last fetched from the store.
+        synced_version: Which version of the sync's definition the last successful sync served.
+        refresh_interval: How often it refreshes (zero: never after the first sync).
+        source: The store it copies from (ESO's SecretStore), for display.
+    """
+
+    ready: bool
+    reason: str
+    message: str
+    refresh_time: datetime | None
+    synced_version: str
+    refresh_interval: timedelta
+    source: str = ""
+
+    def is_stale(self, now: datetime, *, grace: timedelta = timedelta(minutes=1)) -> bool:
+        """Whether the last sync is older than one refresh interval (plus ``grace``).
+
+        One that never refreshes (interval 0) is stale only if it never synced.
+        """
+        if self.refresh_time is None:
+            return True
+        if not self.refresh_interval:
+            return False
+        return now - self.refresh_time > self.refresh_interval + grace
+
+    def label(self) -> str:
+        """``Synced``, or the operator's reason when the sync is not Ready."""
+        if self.ready:
+            return "Synced"
+        return self.reason or "NotReady"
+
+
+@dataclass(frozen=True)
 class SecretMetadata:
     """What can be said about a secret without reading its values.
 
     ``version`` is the backend's cheap change marker (Kubernetes ``resourceVersion``, Vault
     ``current_version``, the local store's counter): equal versions mean equal contents.
+    ``keys_known`` is False where the backend cannot tell key names without reading values (a
+    Kubernetes Secret floe did not write, seen through a metadata-only list): ``keys`` is then
+    empty, not "no keys". ``sync`` is set for a secret an operator copies from an external store
+    (ESO). ``extra`` holds backend-specific details for display only; nothing decides on it.
     """
 
     name: str
@@ -88,6 +135,8 @@ class SecretMetadata:
     managed_by_floe: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    keys_known: bool = True
+    sync: SyncState | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--output json``: names, keys, type, times, version; no values."""
@@ -101,7 +150,5 @@ class SecretMetadata:
             "created": self.created.isoformat() if self.created else None,
             "updated": self.updated.isoformat() if self.updated else None,
             "managed_by_floe": self.managed_by_floe,
-            # False where the backend cannot tell key names without reading values (a
-            # Kubernetes Secret that floe did not write, seen through a metadata-only list).
-            "keys_known": bool(self.extra.get("keys_known", True)),
+            "keys_known": self.keys_known,
         }

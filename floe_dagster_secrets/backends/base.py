@@ -1,16 +1,28 @@
-"""The one interface every secrets backend implements.
+"""The one interface every secrets backend implements, and the capabilities some add.
 
 ADR-0023 sketches ``get_secret``, ``create_secret``, ``inject_env_vars`` and
 ``generate_secret_mounts``. The CLI, the launcher and the rotation sensor also need to list and
 describe secrets without reading their values, to change a secret (rotation), and to learn cheaply
-whether a secret changed; those are here too, so no caller ever special-cases a backend.
+whether a secret changed; those are :class:`SecretsPlugin`'s methods.
+
+What only some backends can do is a small ``runtime_checkable`` protocol below. Code outside a
+backend's folder asks ``isinstance(plugin, Capability)`` and never tests a backend's name or
+reaches for a private attribute:
+
+- :class:`ContributesToRunPod`: what a run's pod gets for the backend's secrets (``envFrom``
+  for Kubernetes and ESO; Vault's address, role, mount and service account for Vault).
+- :class:`ProvidesKubernetesClient`: the backend's secrets are Kubernetes Secrets, read with a
+  client it can share (the launcher's metadata watch, ``rotate --restart-deployments``).
+- :class:`ReportsSelectedVersions`: versions of just the named secrets, cheaper than a listing.
+- :class:`ChecksSyncBeforeRun`: refuses secrets an operator has not freshly synced.
+- :class:`ReportsSyncState`: every secret with its typed sync state (``floe secrets status``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from floe_dagster_secrets import audit
 from floe_dagster_secrets.kube.pod_spec import (
@@ -20,6 +32,9 @@ from floe_dagster_secrets.kube.pod_spec import (
     env_from_secret_keys,
 )
 from floe_dagster_secrets.types import SecretData, SecretMetadata
+
+if TYPE_CHECKING:
+    from floe_dagster_secrets.errors import FloeSecretsError
 
 
 class SecretsPlugin(ABC):
@@ -146,4 +161,52 @@ class ProvidesKubernetesClient(Protocol):
 
     def kubernetes_api_client(self) -> Any:
         """The backend's ``ApiClient``, created on first call (not at construction)."""
+        ...
+
+
+@runtime_checkable
+class ReportsSelectedVersions(Protocol):
+    """A backend that reads the versions of just the named secrets more cheaply than a listing.
+
+    The rotation sensor asks for exactly the watched names (Vault: one KV ``metadata`` GET per
+    referenced path, which the least-privilege policy grants, where a listing would need
+    ``list`` on the folder). Without it the sensor uses ``secret_versions`` of the namespace.
+    """
+
+    def secret_versions_of(self, names: list[str], namespace: str) -> dict[str, str]:
+        """Name → version for those of ``names`` that exist (a missing one is absent)."""
+        ...
+
+
+@runtime_checkable
+class ChecksSyncBeforeRun(Protocol):
+    """A backend that can tell whether secrets an operator copies from a store are fresh.
+
+    A Secret the External Secrets Operator synced once and then failed to refresh still
+    exists with its keys, so an existence check passes it and a run would use a value the store
+    no longer holds. The run launcher's pre-flight asks this of its backend after finding the
+    secrets; a run starts only when the answer is empty.
+    """
+
+    def unsynced(
+        self, namespace: str, found: Mapping[str, SecretMetadata]
+    ) -> list[FloeSecretsError]:
+        """One error per secret of ``found`` whose sync is not Ready or is stale; no value read.
+
+        May read the operator's objects, but only when a secret of ``found`` was synced by one
+        (a cluster without the operator costs nothing).
+        """
+        ...
+
+
+@runtime_checkable
+class ReportsSyncState(Protocol):
+    """A backend whose secrets are copies an operator keeps in sync with an external store.
+
+    ``floe secrets status`` shows its sync table (store, sync status, last sync) instead of
+    versions; each listed :class:`~floe_dagster_secrets.types.SecretMetadata` carries ``sync``.
+    """
+
+    def sync_states(self, namespace: str) -> list[SecretMetadata]:
+        """Every secret in ``namespace`` with its ``sync`` state set, sorted by name."""
         ...

@@ -338,20 +338,23 @@ def rotate_command(
     dry_run: bool,
 ) -> None:
     """Write a new version of secret NAME; given keys change, the others are kept."""
+    from floe_dagster_secrets.backends.base import ProvidesKubernetesClient
     from floe_dagster_secrets.cli import commands, rotation
 
     data, generated = _collect(env_file, from_stdin, literals, generate)
-    if restart_deployments and target.backend_type() != "k8s":
+    plugin = target.plugin()  # constructed without I/O; its capability decides
+    if restart_deployments and not isinstance(plugin, ProvidesKubernetesClient):
         raise click.UsageError(
             "--restart-deployments needs the k8s backend (plugins.secrets.type: k8s or "
             f"--backend k8s); the backend here is '{target.backend_type()}'"
         )
-    plugin = target.plugin()
     if restart_deployments or dry_run:
         manifest = target.manifest()
         assets = manifest.assets_for_secret(name) if manifest is not None else ()
         policy = manifest.secret_policy(name).on_rotation if manifest is not None else None
-        client = getattr(plugin, "_client", None)  # the backend's own lazily built ApiClient
+        client = None
+        if restart_deployments and isinstance(plugin, ProvidesKubernetesClient):
+            client = plugin.kubernetes_api_client  # the backend's own, built on first call
         with progress(f"Rotating {name}…") as emit:
             code = rotation.rotate_secret(
                 plugin,
@@ -359,7 +362,7 @@ def rotate_command(
                 target.namespace,
                 data,
                 emit=emit,
-                api_client=client if restart_deployments else None,
+                api_client=client,
                 assets=assets,
                 on_rotation=policy or "rematerialize",
                 dry_run=dry_run,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from floe_dagster_secrets.backends.base import SecretsPlugin
+from floe_dagster_secrets.backends.base import ReportsSyncState, SecretsPlugin
 from floe_dagster_secrets.cli.output import Emit, age, plural, print_warning, table, to_json
 from floe_dagster_secrets.cli.values import format_dotenv
 from floe_dagster_secrets.env_names import non_portable_keys, non_portable_warning
@@ -225,11 +225,18 @@ def secrets_status(
     policy cares about. Secrets older than their policy's ``max_age_days`` are flagged. Always 0:
     ``validate`` is the gate; ``status`` informs.
     """
-    if plugin.name == "external-secrets":  # sync state, not versions: the ADR's ESO table
-        from floe_dagster_secrets.cli._eso_status import eso_status
+    if isinstance(plugin, ReportsSyncState):  # sync state, not versions: the ADR's ESO table
+        from floe_dagster_secrets.cli.sync_status import sync_status
 
-        return eso_status(
-            plugin, namespace, required, emit=emit, output=output, now=now, fix_flags=fix_flags
+        return sync_status(
+            plugin,
+            plugin,
+            namespace,
+            required,
+            emit=emit,
+            output=output,
+            now=now,
+            fix_flags=fix_flags,
         )
     now = now or datetime.now(UTC)
     secrets = plugin.list_secrets(namespace)

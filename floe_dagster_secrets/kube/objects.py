@@ -152,5 +152,6 @@ def metadata_from_object(
         updated=updated,
         managed_by_floe=managed,
         labels=labels,
-        extra={"keys_known": keys_known, "uid": meta.get("uid")},
+        keys_known=keys_known,
+        extra={"uid": meta.get("uid")},
     )

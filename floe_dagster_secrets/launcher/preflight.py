@@ -18,7 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from floe_dagster_secrets.backends.base import ProvidesKubernetesClient, SecretsPlugin
+from floe_dagster_secrets.backends.base import (
+    ChecksSyncBeforeRun,
+    ProvidesKubernetesClient,
+    SecretsPlugin,
+)
 from floe_dagster_secrets.kube.watch import MetadataCache
 from floe_dagster_secrets.types import SecretMetadata
 
@@ -42,7 +46,7 @@ def _with_keys(
         meta = known.get(name)
         if meta is None:
             continue
-        if keys and not meta.extra.get("keys_known", True):
+        if keys and not meta.keys_known:
             meta = plugin.describe_secret(name, namespace)
         found[name] = meta
     return found
@@ -56,7 +60,7 @@ def needs_recheck(meta: SecretMetadata | None, keys: Sequence[str]) -> bool:
     """
     if meta is None:
         return True
-    return bool(meta.extra.get("keys_known", True)) and any(k not in meta.keys for k in keys)
+    return meta.keys_known and any(k not in meta.keys for k in keys)
 
 
 class PreflightReader:
@@ -84,13 +88,15 @@ class PreflightReader:
     ) -> dict[str, SecretMetadata]:
         """Metadata of the referenced secrets that exist (see the module docstring).
 
-        The first call for a namespace starts its watch and reads directly. A secret synced by
-        the External Secrets Operator must also be Ready and fresh (raises the first that is not).
+        The first call for a namespace starts its watch and reads directly. A secret an operator
+        syncs from an external store must also be Ready and fresh, when the backend can tell
+        (``ChecksSyncBeforeRun``; raises the first that is not).
         """
-        from floe_dagster_secrets.backends.eso.preflight import refuse_unsynced
-
         found = self._secrets_metadata(namespace, required_keys)
-        refuse_unsynced(self.plugin, namespace, found)
+        if isinstance(self.plugin, ChecksSyncBeforeRun):
+            errors = self.plugin.unsynced(namespace, found)
+            if errors:
+                raise errors[0]
         return found
 
     def _secrets_metadata(

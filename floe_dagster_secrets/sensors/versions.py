@@ -1,43 +1,23 @@
-"""The cheapest read of the watched secrets' versions, per backend. Metadata only, never values.
+"""The cheapest read of the watched secrets' versions. Metadata only, never values.
 
-A sensor tick costs one of these reads, so each backend gets the read that scales best:
+A sensor tick costs one of these reads, so each backend gets the read that scales best, chosen
+by capability, never by the backend's name:
 
-- **Kubernetes** (and anything without a better answer): the plugin's ``secret_versions``, one
-  metadata-only LIST of the namespace that carries every ``resourceVersion`` — one request per
-  namespace whatever the number of secrets.
-- **Vault**: the KV ``metadata`` of each *referenced* path (``current_version``), one GET each.
-  Listing the folder as well would cost a request more and need ``list`` on the folder, which
-  the least-privilege policy (:mod:`floe_dagster_secrets.backends.vault.policy`) does not grant.
-- **Any backend that defines** ``secret_versions_of(names, namespace) -> {name: version}`` is
-  asked for exactly the watched names. This is the seam for the External Secrets Operator
-  backend, whose version is that of the synced target Secret, and for third-party plugins.
+- A backend with :class:`~floe_dagster_secrets.backends.base.ReportsSelectedVersions` is asked
+  for exactly the watched names (Vault: the KV ``metadata`` of each referenced path, one GET
+  each, which the least-privilege policy grants where a folder listing would need ``list``).
+- Any other: the plugin's ``secret_versions``; for Kubernetes one metadata-only LIST of the
+  namespace that carries every ``resourceVersion``, one request whatever the number of secrets.
 
 A secret that does not exist is simply absent from the answer; the cursor records it as missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from collections.abc import Iterable
 
-from floe_dagster_secrets.backends.base import SecretsPlugin
-from floe_dagster_secrets.errors import FloeSecretsError, SecretNotFoundError
-
-VersionsOf = Callable[[list[str], str], dict[str, str]]
-
-
-def _vault_versions(plugin: Any, namespace: str, names: list[str]) -> dict[str, str]:
-    """``current_version`` from each path's KV metadata (a 404 means the secret is missing)."""
-    versions: dict[str, str] = {}
-    for name in names:
-        try:
-            metadata = plugin.read_metadata(name, namespace)
-        except SecretNotFoundError:
-            continue
-        current = metadata.get("current_version")
-        if current is not None:
-            versions[name] = str(current)
-    return versions
+from floe_dagster_secrets.backends.base import ReportsSelectedVersions, SecretsPlugin
+from floe_dagster_secrets.errors import FloeSecretsError
 
 
 def read_versions(plugin: SecretsPlugin, namespace: str, names: Iterable[str]) -> dict[str, str]:
@@ -50,12 +30,9 @@ def read_versions(plugin: SecretsPlugin, namespace: str, names: Iterable[str]) -
     wanted = sorted(set(names))
     if not wanted:
         return {}
-    selective = getattr(plugin, "secret_versions_of", None)
-    if callable(selective):
-        answer = cast("VersionsOf", selective)(wanted, namespace)
+    if isinstance(plugin, ReportsSelectedVersions):
+        answer = plugin.secret_versions_of(wanted, namespace)
         return {name: str(answer[name]) for name in wanted if name in answer}
-    if plugin.name == "vault" and callable(getattr(plugin, "read_metadata", None)):
-        return _vault_versions(plugin, namespace, wanted)
     everything = plugin.secret_versions(namespace)
     return {name: everything[name] for name in wanted if name in everything}
 

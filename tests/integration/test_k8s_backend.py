@@ -154,7 +154,7 @@ def test_crud_round_trip(
     described = plugin.describe_secret("pg-prod-credentials", k8s_namespace)
     assert described.keys == ("PG_PASSWORD", "PG_USER")
     assert described.version == created.version
-    assert described.extra["keys_known"] is True
+    assert described.keys_known is True
 
     merged = plugin.update_secret(
         "pg-prod-credentials", k8s_namespace, {"PG_PASSWORD": rotated}, merge=True
@@ -253,10 +253,10 @@ def test_list_is_metadata_only_on_the_wire(
     floe_made = by_name["snowflake-prod-credentials"]
     assert floe_made.keys == ("SNOWFLAKE_PASSWORD",)
     assert floe_made.managed_by_floe
-    assert floe_made.extra["keys_known"] is True
+    assert floe_made.keys_known is True
     operator_made = by_name["operator-made-secret"]
     assert not operator_made.managed_by_floe
-    assert operator_made.extra["keys_known"] is False
+    assert operator_made.keys_known is False
     assert operator_made.type == "unknown"
     assert operator_made.created is not None
     # describe reads the one secret to give the real keys and type, and keeps no value

@@ -109,7 +109,7 @@ def test_foreign_secret_keys_come_from_one_data_read(
             "POST", f"secret/data/{plugin.secret_path(NAME, NS)}", {"data": {"B": value, "A": "x"}}
         )
         listed = plugin.list_secrets(NS)
-        assert listed[0].extra["keys_known"] is False
+        assert listed[0].keys_known is False
         assert listed[0].managed_by_floe is False
         described = plugin.describe_secret(NAME, NS)
         assert described.keys == ("A", "B")

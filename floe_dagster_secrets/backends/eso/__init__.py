@@ -4,10 +4,12 @@ Public surface: :class:`ESOSecretsPlugin` (the ``floe.secrets`` entry point
 ``external-secrets``). Inside this folder: ``plugin.py`` (the backend), ``api.py`` (ESO's custom
 resources over the shared Kubernetes call), ``objects.py`` (ExternalSecret bodies and their sync
 state), ``stores.py`` (SecretStore / ClusterSecretStore bodies), ``sync.py`` (waiting for a
-sync) and ``preflight.py`` (refusing a run whose secrets are not synced). Code outside this
+sync) and ``preflight.py`` (refusing a run whose secrets are not synced; ``unsynced_targets``
+is what the Kubernetes backend answers for the Secrets ESO wrote). Code outside this
 folder imports only what this ``__init__`` exports.
 """
 
 from floe_dagster_secrets.backends.eso.plugin import ESOSecretsPlugin as ESOSecretsPlugin
+from floe_dagster_secrets.backends.eso.preflight import unsynced_targets as unsynced_targets
 
-__all__ = ["ESOSecretsPlugin"]
+__all__ = ["ESOSecretsPlugin", "unsynced_targets"]

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from floe_dagster_secrets.backends import validation
-from floe_dagster_secrets.types import SecretMetadata
+from floe_dagster_secrets.types import SecretMetadata, SyncState
 
 BACKEND = "external-secrets"
 GROUP = "external-secrets.io"
@@ -124,45 +123,6 @@ def _time(value: object) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-@dataclass(frozen=True)
-class SyncState:
-    """What an ExternalSecret's status says about its last sync.
-
-    Attributes:
-        ready: The ``Ready`` condition is ``True``.
-        reason: ESO's reason (``SecretSynced``, ``SecretSyncedError`` …), or ``Pending``.
-        message: ESO's message for that condition (never a value: ESO reports errors, not data).
-        refresh_time: When ESO last fetched from the store.
-        synced_version: ``status.syncedResourceVersion``: which version of the ExternalSecret
-            (generation and metadata hash) the last successful sync served.
-        refresh_interval: ``spec.refreshInterval``.
-    """
-
-    ready: bool
-    reason: str
-    message: str
-    refresh_time: datetime | None
-    synced_version: str
-    refresh_interval: timedelta
-
-    def is_stale(self, now: datetime, *, grace: timedelta = timedelta(minutes=1)) -> bool:
-        """Whether the last sync is older than one refresh interval (plus ``grace``).
-
-        An ExternalSecret that never refreshes (interval 0) is stale only if it never synced.
-        """
-        if self.refresh_time is None:
-            return True
-        if not self.refresh_interval:
-            return False
-        return now - self.refresh_time > self.refresh_interval + grace
-
-    def label(self) -> str:
-        """``Synced``, or ESO's reason when the ExternalSecret is not Ready."""
-        if self.ready:
-            return "Synced"
-        return self.reason or "NotReady"
-
-
 def sync_state(obj: Mapping[str, Any]) -> SyncState:
     """The :class:`SyncState` of an ExternalSecret as the apiserver returned it."""
     status: Mapping[str, Any] = obj.get("status") or {}
@@ -182,6 +142,7 @@ def sync_state(obj: Mapping[str, Any]) -> SyncState:
         refresh_time=_time(status.get("refreshTime")),
         synced_version=str(status.get("syncedResourceVersion") or ""),
         refresh_interval=interval,
+        source=store_name(obj),
     )
 
 
@@ -226,15 +187,9 @@ def metadata_from_external_secret(
         managed_by_floe=labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE,
         labels=labels,
         extra={
-            "keys_known": True,
             "store": store_name(obj),
             "target": target_name(obj),
-            "sync": state,
-            "ready": state.ready,
-            "reason": state.reason,
-            "message": state.message,
-            "refresh_time": state.refresh_time.isoformat() if state.refresh_time else None,
             "refresh_interval": (obj.get("spec") or {}).get("refreshInterval"),
-            "synced_resource_version": state.synced_version,
         },
+        sync=state,
     )

@@ -34,7 +34,6 @@ from floe_dagster_secrets.backends.eso.objects import (
     DEFAULT_API_VERSION,
     FORCE_SYNC_ANNOTATION,
     ApiVersion,
-    SyncState,
     api_path,
     external_secret_body,
     metadata_from_external_secret,
@@ -43,6 +42,7 @@ from floe_dagster_secrets.backends.eso.objects import (
     sync_state,
     target_name,
 )
+from floe_dagster_secrets.backends.eso.preflight import sync_errors
 from floe_dagster_secrets.backends.eso.stores import (
     Provider,
     StoreSettings,
@@ -68,7 +68,7 @@ from floe_dagster_secrets.kube.pod_spec import (
     RunPodSettings,
     kubernetes_secrets_contribution,
 )
-from floe_dagster_secrets.types import SecretData, SecretMetadata
+from floe_dagster_secrets.types import SecretData, SecretMetadata, SyncState
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -174,7 +174,7 @@ class ESOSecretsPlugin(SecretsPlugin):
         self._k8s = K8sSecretsPlugin(
             kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, api_client=api_client
         )
-        self._api = EsoApi(self._k8s._client)
+        self._api = EsoApi(self._k8s.kubernetes_api_client)
         self._source_plugin: VaultSecretsPlugin | None = None
         self._source_lock = threading.Lock()
 
@@ -333,6 +333,17 @@ class ESOSecretsPlugin(SecretsPlugin):
             for obj in items
         ]
         return sorted(found, key=lambda meta: meta.name)
+
+    def sync_states(self, namespace: str) -> list[SecretMetadata]:
+        """Every ExternalSecret with its sync state (``ReportsSyncState``): the listing."""
+        return self.list_secrets(namespace)
+
+    def unsynced(
+        self, namespace: str, found: Mapping[str, SecretMetadata]
+    ) -> list[FloeSecretsError]:
+        """``ChecksSyncBeforeRun``: the found ExternalSecrets not Ready or stale (no request)."""
+        del namespace  # the metadata already carries each sync state
+        return list(sync_errors(found.values()))
 
     # --- sync -----------------------------------------------------------------------------------
 

@@ -5,25 +5,31 @@ generic existence-and-keys check would pass it, whether the launcher reads throu
 backend or, as the run launcher does, through the Kubernetes backend; a job would then run on a
 value the store no longer holds (rotated, revoked). So an ExternalSecret must be ``Ready`` and
 have synced within its refresh interval (plus a grace period).
+
+Both backends answer :class:`~floe_dagster_secrets.backends.base.ChecksSyncBeforeRun` with these
+functions: the ESO backend from the sync state its metadata carries (:func:`sync_errors`), the
+Kubernetes backend with :func:`unsynced_targets` for the Secrets that carry ESO's label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.backends.eso.api import EsoApi
 from floe_dagster_secrets.backends.eso.objects import (
     BACKEND,
     DEFAULT_API_VERSION,
-    SyncState,
     api_path,
     metadata_from_external_secret,
     target_name,
 )
-from floe_dagster_secrets.errors import BackendUnavailableError
+from floe_dagster_secrets.errors import BackendUnavailableError, FloeSecretsError
 from floe_dagster_secrets.types import SecretMetadata
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 STALE_GRACE = timedelta(minutes=1)
 
@@ -35,8 +41,8 @@ def sync_errors(
     now = now or datetime.now(UTC)
     errors: list[BackendUnavailableError] = []
     for meta in found:
-        state = meta.extra.get("sync")
-        if meta.backend != BACKEND or not isinstance(state, SyncState):
+        state = meta.sync
+        if state is None:
             continue
         where = {"backend": BACKEND, "secret": meta.name, "namespace": meta.namespace}
         fix = (
@@ -70,32 +76,31 @@ ESO_MANAGED_LABEL = "reconcile.external-secrets.io/managed"
 """Label ESO puts on every Secret it writes (value ``"true"``)."""
 
 
-def refuse_unsynced(
-    plugin: SecretsPlugin, namespace: str, found: Mapping[str, SecretMetadata]
-) -> None:
-    """Raise the first sync error among the referenced secrets that ESO manages.
+def unsynced_targets(
+    api_client: Callable[[], ApiClient], namespace: str, found: Mapping[str, SecretMetadata]
+) -> list[FloeSecretsError]:
+    """Sync errors of the Secrets in ``found`` that ESO wrote, judged by their ExternalSecrets.
 
-    With the ESO backend the metadata already carries the sync state. With the Kubernetes
-    backend (what the run launcher reads with), a Secret that ESO wrote carries ESO's managed
-    label: only then is one LIST of the namespace's ExternalSecrets made, and each such Secret is
-    judged by the ExternalSecret that targets it. A cluster without ESO costs nothing.
+    What the Kubernetes backend (the run launcher's reader) answers: a Secret that ESO wrote
+    carries ESO's managed label; only then is one LIST of the namespace's ExternalSecrets made,
+    and each such Secret is judged by the ExternalSecret that targets it. A cluster without ESO
+    costs nothing.
+
+    Args:
+        api_client: Gives the Kubernetes backend's own client (same credentials and RBAC).
+        namespace: Where the secrets were found.
+        found: The referenced secrets that exist, by name.
     """
-    if plugin.name == BACKEND:
-        errors = sync_errors(found.values())
-    else:
-        managed = {
-            name for name, meta in found.items() if meta.labels.get(ESO_MANAGED_LABEL) == "true"
-        }
-        client = getattr(plugin, "_client", None)  # the Kubernetes backend's lazy ApiClient
-        if not managed or client is None:
-            return
-        listed = EsoApi(client).send(
-            "GET", api_path(DEFAULT_API_VERSION, namespace), verb="list", namespace=namespace
-        )
-        errors = sync_errors(
+    managed = {name for name, meta in found.items() if meta.labels.get(ESO_MANAGED_LABEL) == "true"}
+    if not managed:
+        return []
+    listed = EsoApi(api_client).send(
+        "GET", api_path(DEFAULT_API_VERSION, namespace), verb="list", namespace=namespace
+    )
+    return list(
+        sync_errors(
             metadata_from_external_secret(obj, namespace)
             for obj in listed.get("items") or ()
             if target_name(obj) in managed
         )
-    if errors:
-        raise errors[0]
+    )

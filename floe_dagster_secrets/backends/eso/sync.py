@@ -17,8 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from floe_dagster_secrets.backends.eso.objects import BACKEND, SyncState, sync_state
+from floe_dagster_secrets.backends.eso.objects import BACKEND, sync_state
 from floe_dagster_secrets.errors import BackendUnavailableError
+from floe_dagster_secrets.types import SyncState
 
 Progress = Callable[[str], None]
 

@@ -32,7 +32,7 @@ from floe_dagster_secrets.backends._retry import (
     RetryPolicy,
 )
 from floe_dagster_secrets.backends.base import SecretsPlugin
-from floe_dagster_secrets.errors import BackendUnavailableError
+from floe_dagster_secrets.errors import BackendUnavailableError, FloeSecretsError
 from floe_dagster_secrets.kube import objects
 from floe_dagster_secrets.kube.errors import translate
 from floe_dagster_secrets.kube.http import METADATA_LIST_ACCEPT, call_json
@@ -159,6 +159,18 @@ class K8sSecretsPlugin(SecretsPlugin):
         to the Secrets (``ContributesToRunPod``).
         """
         return kubernetes_secrets_contribution(names, settings)
+
+    def unsynced(
+        self, namespace: str, found: Mapping[str, SecretMetadata]
+    ) -> list[FloeSecretsError]:
+        """``ChecksSyncBeforeRun``: Secrets that ESO wrote must have a Ready, fresh sync.
+
+        One LIST of ExternalSecrets, only when a found Secret carries ESO's managed label (see
+        :func:`floe_dagster_secrets.backends.eso.unsynced_targets`); otherwise no request.
+        """
+        from floe_dagster_secrets.backends.eso import unsynced_targets
+
+        return unsynced_targets(self.kubernetes_api_client, namespace, found)
 
     def close(self) -> None:
         """Close the client this plugin created (a client passed in is left to its owner)."""
@@ -321,7 +333,7 @@ class K8sSecretsPlugin(SecretsPlugin):
         """Every secret in the namespace (floe's and others'), as metadata only, by name.
 
         Keys come from floe's ``floe.dev/keys`` annotation; for a secret floe did not write they
-        are unknown (``extra["keys_known"]`` is False, ``type`` is ``"unknown"``): use
+        are unknown (``keys_known`` is False, ``type`` is ``"unknown"``): use
         :meth:`describe_secret` for that one secret.
         """
         found = [

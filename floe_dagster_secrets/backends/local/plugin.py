@@ -328,9 +328,9 @@ class LocalSecretsPlugin(SecretsPlugin):
             version="",
             type=UNREADABLE_TYPE,
             managed_by_floe=True,
+            keys_known=False,
             extra={
                 "path": str(self._path(name, namespace)),
-                "keys_known": False,
                 "problem": error.problem,
                 "fix": error.fix,
             },

@@ -53,8 +53,8 @@ def metadata_from_kv(
         updated=parse_time(meta.get("updated_time")),
         managed_by_floe=custom.get(MANAGED_METADATA) == "floe",
         labels={},
+        keys_known=keys_text is not None,
         extra={
-            "keys_known": keys_text is not None,
             "current_version": current,
             "oldest_version": int(meta.get("oldest_version") or 0),
             "path": data_path,

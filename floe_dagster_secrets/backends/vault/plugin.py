@@ -25,6 +25,7 @@ one re-login on 403) are in :mod:`._vault_auth`; hvac is imported on first use o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -306,20 +307,38 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
         ctx = RequestContext("read metadata of", path, secret=name, namespace=namespace)
         return dict(self.session.request("GET", path, ctx).get("data") or {})
 
+    def secret_versions_of(self, names: list[str], namespace: str) -> dict[str, str]:
+        """``current_version`` from each path's KV metadata (``ReportsSelectedVersions``).
+
+        One GET per referenced path, which the least-privilege policy grants; listing the
+        folder would cost a request more and need ``list``, which it does not. A missing secret
+        (404) is absent from the answer.
+        """
+        from floe_dagster_secrets.errors import SecretNotFoundError
+
+        versions: dict[str, str] = {}
+        for name in names:
+            try:
+                metadata = self.read_metadata(name, namespace)
+            except SecretNotFoundError:
+                continue
+            current = metadata.get("current_version")
+            if current is not None:
+                versions[name] = str(current)
+        return versions
+
     def _metadata(self, name: str, namespace: str, meta: Mapping[str, Any]) -> SecretMetadata:
         return metadata_from_kv(name, namespace, meta, data_path=self.data_path(name, namespace))
 
     def describe_secret(self, name: str, namespace: str) -> SecretMetadata:
         """Metadata; key names from floe's custom_metadata, else from one data read (dropped)."""
         meta = self._metadata(name, namespace, self.read_metadata(name, namespace))
-        if meta.extra["keys_known"]:
+        if meta.keys_known:
             return meta
         data, _ = self._read_data(name, namespace)
         keys = tuple(sorted(data))
         del data  # the values were never wrapped, registered or kept
-        return SecretMetadata(
-            **{**meta.__dict__, "keys": keys, "extra": {**meta.extra, "keys_known": True}}
-        )
+        return dataclasses.replace(meta, keys=keys, keys_known=True)
 
     def _names(self, namespace: str) -> list[str]:
         validation.check_namespace(namespace, backend=BACKEND)
@@ -376,7 +395,7 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
             created=parse_time(written.get("created_time")),
             updated=parse_time(written.get("created_time")),
             managed_by_floe=True,
-            extra={"keys_known": True, "current_version": int(written.get("version") or 0)},
+            extra={"current_version": int(written.get("version") or 0)},
         )
 
     def _write_custom_metadata(self, name: str, namespace: str, keys: tuple[str, ...]) -> None:
@@ -426,7 +445,7 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
             or {}
         )
         before = self._metadata(name, namespace, meta)
-        keys = tuple(sorted({*before.keys, *clean})) if before.extra["keys_known"] else ()
+        keys = tuple(sorted({*before.keys, *clean})) if before.keys_known else ()
         if keys:
             self._write_custom_metadata(name, namespace, keys)
         return SecretMetadata(
@@ -439,7 +458,8 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
             created=before.created,
             updated=parse_time(written.get("created_time")),
             managed_by_floe=before.managed_by_floe,
-            extra={"keys_known": bool(keys), "current_version": int(written.get("version") or 0)},
+            keys_known=bool(keys),
+            extra={"current_version": int(written.get("version") or 0)},
         )
 
     def delete_secret(self, name: str, namespace: str) -> None:

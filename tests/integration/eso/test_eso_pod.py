@@ -84,7 +84,7 @@ def test_run_pod_gets_the_value_eso_synced_from_openbao(
         synced = eso.create_secret("alpha-app-credentials", k8s_namespace, {"ALPHA_TOKEN": canary})
     finally:
         eso.close()
-    assert synced.extra["ready"] is True
+    assert synced.sync.ready is True
 
     manifest = _manifest(tmp_path / "manifest.yaml", vault_store_env)
     home = tmp_path / "home"

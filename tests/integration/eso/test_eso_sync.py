@@ -60,8 +60,8 @@ def test_external_secret_syncs_a_real_value_and_rotate_delivers_the_new_one(
     created = eso.create_secret(name, k8s_namespace, {"PASSWORD": first, "USER": "dbt"})
 
     assert created.keys == ("PASSWORD", "USER")
-    assert created.extra["ready"] is True
-    assert created.extra["reason"] == "SecretSynced"
+    assert created.sync.ready is True
+    assert created.sync.reason == "SecretSynced"
     assert created.version  # the synced Secret's resourceVersion
     assert eso.get_secret(name, k8s_namespace)["PASSWORD"].reveal() == first
     # the value is in OpenBao at the path the ExternalSecret names
@@ -104,8 +104,8 @@ def test_not_ready_external_secret_reports_esos_reason_and_fails_preflight(
     assert "did not sync" in str(raised.value)
 
     meta = eso.describe_secret("missing-credentials", k8s_namespace)
-    assert meta.extra["ready"] is False
-    assert meta.extra["reason"] == "SecretSyncedError"
+    assert meta.sync.ready is False
+    assert meta.sync.reason == "SecretSyncedError"
     with pytest.raises(SecretNotFoundError, match="has not synced"):
         eso.get_secret("missing-credentials", k8s_namespace)
     with pytest.raises(BackendUnavailableError, match="is not Ready") as refused:

@@ -103,7 +103,7 @@ def test_foreign_secret_keys_unknown() -> None:
     store = seeded(partial("tls-app-secret", "5", keys=None, managed=False))
     meta = store.get("tls-app-secret")
     assert meta is not None
-    assert meta.extra["keys_known"] is False
+    assert meta.keys_known is False
 
 
 def test_freshness_needs_seed_and_bounded_disconnection() -> None:
@@ -195,7 +195,7 @@ def cached(name: str, keys: Sequence[str], *, known: bool = True) -> SecretMetad
         backend="k8s",
         keys=tuple(keys),
         version="1",
-        extra={"keys_known": known},
+        keys_known=known,
     )
 
 

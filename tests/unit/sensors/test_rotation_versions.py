@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from floe_dagster_secrets.backends.base import ReportsSelectedVersions
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
+from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.errors import BackendUnavailableError, SecretNotFoundError
 from floe_dagster_secrets.sensors.versions import read_versions, tick_error
 
@@ -22,14 +26,6 @@ class _Recorder:
         return {"a": "1", "b": "2", "unrelated": "9"}
 
 
-class _Vault(_Recorder):
-    def read_metadata(self, name: str, namespace: str) -> dict[str, Any]:
-        self.calls.append(("read_metadata", name, namespace))
-        if name == "gone":
-            raise SecretNotFoundError("no such secret", fix="create it")
-        return {"current_version": 4, "versions": {}}
-
-
 class _Selective(_Recorder):
     def secret_versions_of(self, names: list[str], namespace: str) -> dict[str, str]:
         self.calls.append(("secret_versions_of", tuple(names), namespace))
@@ -42,10 +38,23 @@ def test_default_is_one_listing_filtered_to_the_watched_names() -> None:
     assert plugin.calls == [("secret_versions", "ns")]
 
 
-def test_vault_reads_only_the_referenced_paths_and_skips_missing_ones() -> None:
-    plugin = _Vault("vault")
-    assert read_versions(plugin, "ns", ["gone", "a"]) == {"a": "4"}  # type: ignore[arg-type]
-    assert plugin.calls == [("read_metadata", "a", "ns"), ("read_metadata", "gone", "ns")]
+def test_vault_reads_only_the_referenced_paths_and_skips_missing_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Vault answers ``ReportsSelectedVersions``: one KV metadata read per watched path."""
+    plugin = VaultSecretsPlugin(address="https://vault.invalid", auth_method="token")
+    calls: list[tuple[str, str]] = []
+
+    def read_metadata(name: str, namespace: str) -> dict[str, Any]:
+        calls.append((name, namespace))
+        if name == "gone":
+            raise SecretNotFoundError("no such secret", fix="create it")
+        return {"current_version": 4, "versions": {}}
+
+    monkeypatch.setattr(plugin, "read_metadata", read_metadata)
+    assert isinstance(plugin, ReportsSelectedVersions)
+    assert read_versions(plugin, "ns", ["gone", "a"]) == {"a": "4"}
+    assert calls == [("a", "ns"), ("gone", "ns")]
 
 
 def test_a_backend_with_secret_versions_of_is_asked_for_exactly_the_names() -> None:

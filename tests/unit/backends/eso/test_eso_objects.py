@@ -221,7 +221,7 @@ def test_metadata_from_an_external_secret() -> None:
     assert meta.updated == datetime(2026, 11, 28, 11, 58, tzinfo=UTC)
     assert meta.managed_by_floe
     assert meta.extra["store"] == "store"
-    assert meta.extra["ready"] is True
+    assert meta.sync.ready is True
 
 
 def test_sync_state_of_a_pending_and_a_failing_external_secret() -> None:

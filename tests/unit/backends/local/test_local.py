@@ -566,7 +566,7 @@ def test_one_bad_file_is_listed_by_name_and_the_others_still_list(
     for bad, why in (("b-corrupt", "invalid JSON"), ("c-link", "symbolic link")):
         assert listed[bad].type == local_module.UNREADABLE_TYPE
         assert why in listed[bad].extra["problem"]
-        assert listed[bad].extra["keys_known"] is False
+        assert listed[bad].keys_known is False
         assert CANARY not in str(listed[bad])
     assert store.secret_versions(NS) == {"a-ok": "1", "d-ok": "1"}  # no version to watch
     with pytest.raises(InvalidSecretValueError, match="corrupted: invalid JSON"):

@@ -1,23 +1,34 @@
-"""``floe secrets status`` for the External Secrets Operator: the sync state of each secret.
+"""``floe secrets status`` for a backend whose secrets an operator syncs: the sync table.
 
-The ADR's table, ``NAME STORE SYNC STATUS LAST SYNC`` (``Synced   2m ago``). A secret that is
-not Ready shows ESO's reason, and its message is repeated under the table; one whose last sync
-is older than its refresh interval is marked stale. Only ExternalSecret objects and Secret
-metadata are read, never a value.
+For a backend with :class:`~floe_dagster_secrets.backends.base.ReportsSyncState` (the External
+Secrets Operator): the ADR's table, ``NAME STORE SYNC STATUS LAST SYNC`` (``Synced   2m ago``),
+rendered from each secret's typed :class:`~floe_dagster_secrets.types.SyncState`. A secret that
+is not Ready shows the operator's reason, and its message is repeated under the table; one whose
+last sync is older than its refresh interval is marked stale. Only metadata is read, never a
+value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from floe_dagster_secrets.backends.eso.objects import SyncState
 from floe_dagster_secrets.cli.output import Emit, age, table, to_json
+from floe_dagster_secrets.types import SecretMetadata, SyncState
 
 if TYPE_CHECKING:
-    from floe_dagster_secrets.backends.base import SecretsPlugin
+    from floe_dagster_secrets.backends.base import ReportsSyncState, SecretsPlugin
     from floe_dagster_secrets.cli.commands import RequiredSecret
+
+_NEVER = SyncState(
+    ready=False,
+    reason="Pending",
+    message="not reported",
+    refresh_time=None,
+    synced_version="",
+    refresh_interval=timedelta(0),
+)
 
 
 def _last_sync(state: SyncState, now: datetime) -> str:
@@ -26,8 +37,13 @@ def _last_sync(state: SyncState, now: datetime) -> str:
     return f"{age(state.refresh_time, now=now)} ago"
 
 
-def eso_status(
+def _state(meta: SecretMetadata) -> SyncState:
+    return meta.sync or _NEVER
+
+
+def sync_status(
     plugin: SecretsPlugin,
+    reporter: ReportsSyncState,
     namespace: str,
     required: Sequence[RequiredSecret] = (),
     *,
@@ -36,12 +52,15 @@ def eso_status(
     now: datetime | None = None,
     fix_flags: str = "",
 ) -> int:
-    """Print every ExternalSecret's sync state; missing referenced secrets marked. Always 0."""
+    """Print every secret's sync state; missing referenced secrets marked. Always 0.
+
+    ``reporter`` is ``plugin`` seen through its ``ReportsSyncState`` capability.
+    """
     now = now or datetime.now(UTC)
-    secrets = plugin.list_secrets(namespace)
+    secrets = reporter.sync_states(namespace)
     present = {meta.name for meta in secrets}
     missing = [item.name for item in required if item.name not in present]
-    states: dict[str, SyncState] = {meta.name: meta.extra["sync"] for meta in secrets}
+    states: dict[str, SyncState] = {meta.name: _state(meta) for meta in secrets}
     stale = [name for name, state in states.items() if state.is_stale(now)]
     if output == "json":
         documents = []
@@ -49,7 +68,7 @@ def eso_status(
             document = meta.to_json()
             state = states[meta.name]
             document.update(
-                store=meta.extra.get("store"),
+                store=state.source or None,
                 ready=state.ready,
                 reason=state.reason,
                 message=state.message,
@@ -73,7 +92,7 @@ def eso_status(
     rows = [
         (
             meta.name,
-            str(meta.extra.get("store") or "-"),
+            states[meta.name].source or "-",
             states[meta.name].label() + (" (stale)" if meta.name in stale else ""),
             _last_sync(states[meta.name], now),
         )

@@ -1,4 +1,6 @@
-"""``floe secrets status`` with the ESO backend: the ADR's NAME STORE SYNC STATUS LAST SYNC table.
+"""``floe secrets status`` with a ``ReportsSyncState`` backend (ESO): the sync table.
+
+The ADR's NAME STORE SYNC STATUS LAST SYNC table.
 
 The plugin here is an in-memory stand-in that returns fixed metadata (pure table logic); the
 real backend is exercised against the real controller in tests/integration/eso.
@@ -44,6 +46,10 @@ class Listed(SecretsPlugin):
         self.found = found
 
     def list_secrets(self, namespace: str) -> list[SecretMetadata]:
+        return self.found
+
+    def sync_states(self, namespace: str) -> list[SecretMetadata]:
+        """``ReportsSyncState``: what makes ``status`` show the sync table."""
         return self.found
 
     def get_secret(self, name: str, namespace: str) -> SecretData:
