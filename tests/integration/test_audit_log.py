@@ -116,13 +116,20 @@ def _verbs_by(events: list[dict[str, Any]], user: str) -> set[str]:
     return {e["verb"] for e in events if e["user"]["username"] == user}
 
 
-def _launcher_preflight(cluster: Cluster) -> None:
-    """What the run launcher does before it creates a Job: the pre-flight reads."""
+def _launcher_preflight(cluster: Cluster, kube: KubeApiServer | None = None) -> None:
+    """What the run launcher does before it creates a Job: the pre-flight reads.
+
+    The launcher's reader: a direct metadata LIST on the first launch in a namespace, which also
+    starts the WATCH that feeds its cache; with ``kube``, kept open until that watch is audited.
+    """
     plugin = K8sSecretsPlugin(kubeconfig=str(cluster.kubeconfigs["launcher"]))
-    reader = PreflightReader(plugin)
+    reader = PreflightReader.for_plugin(plugin)
     try:
         found = reader.secrets_metadata(cluster.namespace, {name: ["PASSWORD"] for name in SECRETS})
         assert set(found) == set(SECRETS)
+        if kube is not None:
+            user = cluster.user("launcher")
+            _wait_for(kube, cluster.namespace, lambda e: "watch" in _verbs_by(e, user))
     finally:
         reader.close()
         plugin.close()
@@ -194,7 +201,7 @@ def test_each_component_read_is_audited_with_its_identity(
     kube_apiserver: KubeApiServer, cluster: Cluster, tmp_path: Path
 ) -> None:
     ns = cluster.namespace
-    _launcher_preflight(cluster)
+    _launcher_preflight(cluster, kube_apiserver)
     _sensor_tick(cluster)
     result = _cli_validate(cluster, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -209,7 +216,8 @@ def test_each_component_read_is_audited_with_its_identity(
         assert verbs, f"no audit event for the {component}'s reads as {user}"
         assert verbs <= {"get", "list", "watch"}, (component, verbs)
     # each read is attributed: who, which verb, which object, and the answer
-    assert "list" in _verbs_by(events, users["launcher"])  # one metadata LIST per namespace
+    # one metadata LIST per namespace, and the WATCH that keeps its cache
+    assert {"list", "watch"} <= _verbs_by(events, users["launcher"])
     assert "list" in _verbs_by(events, users["sensor"])  # versions: one metadata LIST
     for event in events:
         assert event["level"] == "Metadata", event
