@@ -16,6 +16,7 @@ _SERVER_VARIABLES = (
     "KUBECONFIG",
     "KUBERNETES_SERVICE_HOST",
     "KUBERNETES_SERVICE_PORT",
+    "FLOE_ENVIRONMENT",  # would say which environment every manifest of a test is for
 )
 
 
