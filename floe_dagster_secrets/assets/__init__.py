@@ -1,6 +1,7 @@
 """Secrets as Dagster assets: lineage edges, catalog tags, observations, run-log events."""
 
 from floe_dagster_secrets.assets.access_events import access_metadata, install_run_log_events
+from floe_dagster_secrets.assets.automation import on_secret_rotation
 from floe_dagster_secrets.assets.keys import (
     SECRET_ASSET_PREFIX,
     SECRET_GROUP,
@@ -28,6 +29,7 @@ __all__ = [
     "install_run_log_events",
     "manifest_secret_names",
     "observations",
+    "on_secret_rotation",
     "secret_asset_key",
     "secret_asset_specs",
     "secret_assets",

@@ -9,6 +9,8 @@ import pytest
 
 from floe_dagster_secrets.assets import (
     SECRET_GROUP,
+    observations,
+    on_secret_rotation,
     secret_asset_key,
     secret_assets,
     secret_lineage,
@@ -166,3 +168,41 @@ def test_the_data_version_tag_is_dagsters() -> None:
     from dagster._core.definitions.data_version import DATA_VERSION_TAG as DAGSTERS
 
     assert DATA_VERSION_TAG == DAGSTERS
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning")  # inside evaluate_automation_conditions
+def test_on_secret_rotation_fires_once_per_new_secret_version() -> None:
+    @dg.asset(metadata=secrets_metadata([CONNECTION]))
+    def loads() -> int:
+        return 1
+
+    @dg.asset(deps=[loads])
+    def downstream() -> int:
+        return 2
+
+    [lineage] = with_secret_lineage([loads])
+    lineage = lineage.map_asset_specs(
+        lambda s: s.replace_attributes(automation_condition=on_secret_rotation())
+    )
+    defs = dg.Definitions(
+        assets=[lineage, downstream, secret_assets(MANIFEST)],
+        resources={"secrets": LocalSecretsResource(path="unused")},
+    )
+
+    def observe(version: str) -> None:
+        (event,) = observations({CONNECTION: version}, backend="local", namespace=NS)
+        instance.report_runless_asset_event(event)
+
+    with dg.instance_for_test() as instance:
+        observe("1")
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor
+        )
+        assert result.get_num_requested(dg.AssetKey("loads")) == 0
+        observe("2")
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor
+        )
+        assert result.get_num_requested(dg.AssetKey("loads")) == 1
+        assert result.get_num_requested(dg.AssetKey("downstream")) == 0
