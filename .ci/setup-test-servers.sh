@@ -88,6 +88,16 @@ install_node_packages() {  # containerd + runc + the loopback CNI plugin for the
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+install_chromium() {  # Debian's headless-capable Chromium for the UI test (Playwright drives it)
+  if command -v chromium >/dev/null; then
+    say "chromium: present ($(chromium --version 2>/dev/null | awk '{print $2}'))"
+    return
+  fi
+  say "chromium: installing Debian's chromium"
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+}
+
 build_go_servers() {
   if ! command -v go >/dev/null; then
     say "go: not found on PATH (needed to build kube-apiserver, kubectl and etcd)"
@@ -116,6 +126,7 @@ check_openbao() {
 step "postgresql" install_postgres
 step "postgres user" ensure_pg_user
 step "node packages" install_node_packages
+step "chromium" install_chromium
 step "go servers" build_go_servers
 step "eso controller" build_eso
 step "user-code image" build_images
