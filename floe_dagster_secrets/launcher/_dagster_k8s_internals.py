@@ -25,6 +25,9 @@ version and fails loudly, naming what to re-check, when that version changes.
 - ``K8sRunLauncher._launch_k8s_job_with_args`` is overridden with a copy of its body
   (:data:`LAUNCH_JOB_SOURCE_SHA256` pins the source copied) so that its one ``add_run_tags``
   call also writes floe's run tags, before the Job; ``DOCKER_IMAGE_TAG`` is the tag it writes.
+- ``K8sContainerContext._merge_k8s_config``: merges floe's run config into a context with one
+  merge, where ``context.merge(K8sContainerContext(run_k8s_config=…))`` rebuilds the context
+  (six merges; a sixth of the launcher's own work per launch).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from dagster import DagsterRun
     from dagster_k8s import K8sRunLauncher
     from dagster_k8s.client import DagsterKubernetesClient
+    from dagster_k8s.container_context import K8sContainerContext
     from dagster_k8s.executor import K8sStepHandler
 
     from floe_dagster_secrets._dagster_internals import StepDelegatingExecutor
@@ -55,6 +59,9 @@ OVERRIDDEN_HOOKS: dict[str, dict[str, tuple[str, ...]]] = {
         "_report_run_worker_created": ("self", "run"),
         "_launch_k8s_job_with_args": ("self", "job_name", "args", "run"),
     },
+    "dagster_k8s.container_context.K8sContainerContext": {
+        "_merge_k8s_config": ("onto_config", "from_config"),
+    },
     "dagster_k8s.executor.K8sStepHandler": {
         "_get_container_context": ("self", "step_handler_context"),
         "_get_step_key": ("self", "step_handler_context"),
@@ -70,6 +77,19 @@ def kubernetes_client(owner: K8sRunLauncher | K8sStepHandler) -> DagsterKubernet
     """The ``DagsterKubernetesClient`` a launcher or step handler created in its constructor."""
     client: DagsterKubernetesClient = owner._api_client
     return client
+
+
+def merge_run_k8s_config(context: K8sContainerContext, config: Any) -> K8sContainerContext:
+    """``context`` with ``config`` (a ``UserDefinedDagsterK8sConfig``) merged into its run config.
+
+    The same result as ``context.merge(K8sContainerContext(run_k8s_config=config))`` (its merge
+    behaviour is ``config``'s), without rebuilding every other part of the context.
+    """
+    from dagster_k8s.container_context import K8sContainerContext as Context
+
+    merged = Context._merge_k8s_config(context.run_k8s_config, config)
+    result: K8sContainerContext = context._replace(run_k8s_config=merged)
+    return result
 
 
 def set_job_create_retry_wait(client: DagsterKubernetesClient, seconds: float) -> None:

@@ -223,7 +223,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         current = service_account_of(context)
         config = run_k8s_config(contribution, self.floe.pod, current_service_account=current)
         ours = UserConfig.from_dict(config)  # type: ignore[no-untyped-call]
-        return context.merge(K8sContainerContext(run_k8s_config=ours))
+        return internals.merge_run_k8s_config(context, ours)
 
     # --- launch -------------------------------------------------------------------------------
 
