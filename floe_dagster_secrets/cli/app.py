@@ -109,6 +109,7 @@ def cli() -> None:
     lazy_subcommands={
         "rbac": "floe_dagster_secrets.cli.rbac:rbac_command",
         "audit-policy": "floe_dagster_secrets.cli.audit_policy:audit_policy_command",
+        "eso": "floe_dagster_secrets.cli.eso_apply:eso_group",
     },
 )
 def secrets_group() -> None:
@@ -320,8 +321,9 @@ def create_command(
 @click.option(
     "--restart-deployments",
     is_flag=True,
-    help="Then restart the Deployments/StatefulSets/DaemonSets that consume NAME (k8s backend; "
-    "never Jobs: runs in flight keep their credential). Reloader-managed ones are skipped.",
+    help="Then restart the Deployments/StatefulSets/DaemonSets that consume NAME (k8s and "
+    "external-secrets: wherever the value lands in a Kubernetes Secret; never Jobs: runs in "
+    "flight keep their credential). Reloader-managed ones are skipped.",
 )
 @click.option(
     "--dry-run", is_flag=True, help="Change nothing; print what would be updated and restarted."
@@ -338,23 +340,19 @@ def rotate_command(
     dry_run: bool,
 ) -> None:
     """Write a new version of secret NAME; given keys change, the others are kept."""
-    from floe_dagster_secrets.backends.base import ProvidesKubernetesClient
     from floe_dagster_secrets.cli import commands, rotation
+    from floe_dagster_secrets.cli.rotation_lines import restart_client, restart_refusal
 
     data, generated = _collect(env_file, from_stdin, literals, generate)
     plugin = target.plugin()  # constructed without I/O; its capability decides
-    if restart_deployments and not isinstance(plugin, ProvidesKubernetesClient):
-        raise click.UsageError(
-            "--restart-deployments needs the k8s backend (plugins.secrets.type: k8s or "
-            f"--backend k8s); the backend here is '{target.backend_type()}'"
-        )
+    refusal = restart_refusal(plugin) if restart_deployments else None
+    if refusal:  # only where the rotated value lands in a Kubernetes Secret (k8s, ESO)
+        raise click.UsageError(refusal)
     if restart_deployments or dry_run:
         manifest = target.manifest()
         assets = manifest.assets_for_secret(name) if manifest is not None else ()
         policy = manifest.secret_policy(name).on_rotation if manifest is not None else None
-        client = None
-        if restart_deployments and isinstance(plugin, ProvidesKubernetesClient):
-            client = plugin.kubernetes_api_client  # the backend's own, built on first call
+        client = restart_client(plugin) if restart_deployments else None  # built on first call
         with progress(f"Rotating {name}…") as emit:
             code = rotation.rotate_secret(
                 plugin,

@@ -113,6 +113,15 @@ def _check(plugin: SecretsPlugin, namespace: str, required: RequiredSecret, flag
         return _Check(required, False, f"access denied ({e.problem})", fix=e.fix)
     except FloeSecretsError as e:  # e.g. a corrupt file: report it, check the others
         return _Check(required, False, f"unreadable ({e.problem})", fix=e.fix)
+    if meta.sync is not None and not meta.sync.ready:  # an ExternalSecret ESO never synced
+        return _Check(
+            required,
+            False,
+            f"not synced ({meta.sync.reason}: {meta.sync.message})",
+            fix=f"check ClusterSecretStore '{meta.sync.source}' and the remote key, then "
+            f"'floe secrets status{flags}'",
+            keys=meta.keys,
+        )
     missing = tuple(key for key in required.keys if key not in meta.keys)
     if missing:
         return _Check(
@@ -332,6 +341,8 @@ def rotate_secret(
     warn: Emit = print_warning,
 ) -> int:
     """``floe secrets rotate``: merge new values into a new version of an existing secret."""
+    from floe_dagster_secrets.cli.rotation_lines import after_update_lines, updated_line
+
     if output != "json":
         emit(f"Rotating secret: {name}")
     meta = plugin.update_secret(name, namespace, data, merge=True)
@@ -342,7 +353,9 @@ def rotate_secret(
         document["generated_keys"] = list(generated)
         emit(to_json(document))
         return 0
-    emit(f"✓ Secret updated in {backend_label(plugin)} (version {meta.version})")
+    emit(updated_line(plugin, meta, label=backend_label(plugin)))
+    for line in after_update_lines(plugin):  # ESO: the forced sync, as ADR-0023 prints it
+        emit(line)
     if generated:
         emit(
             f"✓ Generated new values for {', '.join(generated)} "

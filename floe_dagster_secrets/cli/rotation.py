@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.cli.commands import backend_label
 from floe_dagster_secrets.cli.output import Emit, plural, to_json
+from floe_dagster_secrets.cli.rotation_lines import after_update_lines, updated_line
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.kube import rollout
 
@@ -93,7 +94,9 @@ def rotate_secret(
         emit(f"Rotating secret: {name}")
     meta = plugin.update_secret(name, namespace, data, merge=True)
     if output != "json":
-        emit(f"✓ Secret updated in {backend_label(plugin)} (version {meta.version})")
+        emit(updated_line(plugin, meta, label=backend_label(plugin)))
+        for line in after_update_lines(plugin):
+            emit(line)
         if generated:
             emit(
                 f"✓ Generated new values for {', '.join(generated)} "

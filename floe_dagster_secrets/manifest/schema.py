@@ -44,6 +44,7 @@ from floe_dagster_secrets.manifest.environment import (
 )
 from floe_dagster_secrets.manifest.naming import DnsLabel, EnvVarName, SecretName, dotted_path
 from floe_dagster_secrets.manifest.plugins import ComputePluginConfig, Plugins
+from floe_dagster_secrets.manifest.remote import RemoteSecret
 from floe_dagster_secrets.manifest.rules import apply_rules
 from floe_dagster_secrets.manifest.secrets_config import FrozenModel
 
@@ -129,6 +130,27 @@ class SecretPolicy(FrozenModel):
     assets: Annotated[list[AssetKeyText], AfterValidator(lambda v: _unique(v, "asset"))] = Field(
         default_factory=list, description="Asset keys ('a/b' for multi-part) that use the secret."
     )
+    remote: RemoteSecret | None = Field(
+        None,
+        description="external-secrets only: the secret's remote key in the store and, per env "
+        "key, the property it comes from (or the whole secret). Without it: "
+        "{remote_key_prefix}{namespace}/{name}, property = env key.",
+    )
+
+    @model_validator(mode="after")
+    def _keys_match_remote(self) -> SecretPolicy:
+        """The mapped env keys are the required keys; ``keys`` may repeat them, not differ."""
+        if self.remote is None:
+            return self
+        mapped = self.remote.env_keys()
+        if not self.keys:
+            self.__dict__["keys"] = mapped  # frozen for users; filled once, while validating
+        elif set(self.keys) != set(mapped):
+            raise ValueError(
+                f"keys ({', '.join(self.keys)}) and the keys remote maps ({', '.join(mapped)}) "
+                "differ: list the same keys in both, or drop keys (remote's are used)"
+            )
+        return self
 
 
 @dataclass(frozen=True)

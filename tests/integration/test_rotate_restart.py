@@ -308,10 +308,13 @@ def test_restart_works_with_exactly_the_rendered_restart_role(
     }
 
 
-def test_restart_deployments_needs_the_k8s_backend(tmp_path: Path) -> None:
+def test_restart_deployments_is_refused_where_no_kubernetes_secret_holds_the_value(
+    tmp_path: Path,
+) -> None:
     result = floe(
         "secrets", "rotate", SECRET, "--from-literal", "A=b", "--restart-deployments",
         "--backend", "local", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "--restart-deployments needs the k8s backend" in result.stderr
+    assert "restarts the workloads that read a rotated Kubernetes Secret" in result.stderr
+    assert "the local store is files on this machine" in result.stderr

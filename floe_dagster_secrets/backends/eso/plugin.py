@@ -43,6 +43,7 @@ from floe_dagster_secrets.backends.eso.objects import (
     target_name,
 )
 from floe_dagster_secrets.backends.eso.preflight import sync_errors
+from floe_dagster_secrets.backends.eso.render import STORE_LABELS
 from floe_dagster_secrets.backends.eso.stores import (
     Provider,
     StoreSettings,
@@ -187,6 +188,21 @@ class ESOSecretsPlugin(SecretsPlugin):
         (``ContributesToRunPod``).
         """
         return kubernetes_secrets_contribution(names, settings)
+
+    def secrets_api_client(self) -> ApiClient:
+        """The client of the cluster ESO's synced Secrets live in.
+
+        Those are ordinary Kubernetes Secrets read through ``envFrom``, so ``rotate
+        --restart-deployments`` restarts their consumers through it. (Deliberately not
+        ``ProvidesKubernetesClient``: the pre-flight must judge ESO secrets by their
+        ExternalSecrets, not by a Secret metadata cache.)
+        """
+        return self._k8s.kubernetes_api_client()
+
+    def source_label(self) -> str:
+        """How ADR-0023 names the store behind the ClusterSecretStore (``AWS Secrets Manager``)."""
+        provider = self.settings.provider if self.settings is not None else None
+        return STORE_LABELS.get(str(provider), f"ClusterSecretStore '{self.store}'")
 
     def set_progress(self, progress: Progress | None) -> None:
         """Where forced-sync waits report progress (the CLI passes a stderr printer)."""

@@ -114,7 +114,8 @@ def test_floe_secrets_commands_with_external_secrets(
 
     (tmp_path / "second.env").write_text(f"DUCKDB_ENCRYPTION_KEY={second}\n")
     rotated = run("rotate", NAME, "--from-env-file", "second.env")
-    assert "✓ Secret updated in External Secrets Operator" in rotated.stdout
+    assert "✓ Secret updated in Vault (version " in rotated.stdout  # the store ESO syncs from
+    assert "✓ ExternalSecret sync triggered" in rotated.stdout.splitlines()
     assert "Rotation complete." in rotated.stdout
     assert synced_value(kube_apiserver, k8s_namespace) == second
 

@@ -65,7 +65,8 @@ def test_restart_deployments_is_a_usage_error_off_kubernetes(run: Run, workdir: 
     result = run("secrets", "rotate", SALESFORCE, "--generate", "CLIENT_SECRET",
                  "--restart-deployments")  # fmt: skip
     assert result.exit_code == 2
-    assert "--restart-deployments needs the k8s backend" in result.stderr
+    assert "restarts the workloads that read a rotated Kubernetes Secret" in result.stderr
+    assert "the local store is files on this machine" in result.stderr
     assert store.describe_secret(SALESFORCE, NS).version == version
 
 

@@ -1,0 +1,91 @@
+"""What ``floe secrets rotate`` says per backend, and where ``--restart-deployments`` applies.
+
+ADR-0023's rotate output names the store the value went to and, under ESO, the sync::
+
+    Rotating secret: snowflake-credentials
+    ✓ Secret updated in AWS Secrets Manager
+    ✓ ExternalSecret sync triggered
+    ✓ Restarting deployments: dagster-daemon
+    Rotation complete.
+
+Restarts (step 3 of its static rotation workflow) make sense wherever the rotated value lands in
+a Kubernetes Secret that pods read through ``envFrom``: the ``k8s`` backend, and ESO, whose
+synced Secrets are ordinary Secrets. They are refused, with the reason, where it does not: Vault
+values never land in a Secret (each run reads Vault when it starts: "unless using Vault"), and
+the local store is files on this machine that no workload reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from floe_dagster_secrets.backends.base import ProvidesKubernetesClient, SecretsPlugin
+
+if TYPE_CHECKING:
+    from floe_dagster_secrets.types import SecretMetadata
+
+SYNC_TRIGGERED = "✓ ExternalSecret sync triggered"
+
+_NO_SECRET = {
+    "vault": "the vault backend's values never land in a Kubernetes Secret: each run reads Vault "
+    "when it starts, so no workload holds the old value in its environment (ADR-0023: restarts "
+    "are needed 'unless using Vault')",
+    "local": "the local store is files on this machine: no Kubernetes workload reads it",
+}
+
+
+@runtime_checkable
+class SyncsIntoKubernetesSecrets(Protocol):
+    """A backend whose values an operator copies into Kubernetes Secrets (ESO).
+
+    Its Secrets are ordinary ones, read by pods through ``envFrom``, so their consumers can be
+    restarted through :meth:`secrets_api_client`, the cluster client those Secrets live in.
+    """
+
+    def secrets_api_client(self) -> Any:
+        """The ``ApiClient`` of the cluster the synced Secrets live in."""
+        ...
+
+    def source_label(self) -> str:
+        """How the ADR names the store values are copied from (``AWS Secrets Manager``)."""
+        ...
+
+
+def restart_client(plugin: SecretsPlugin) -> Callable[[], Any] | None:
+    """How to reach the cluster holding the rotated Secret, or None where no Secret holds it."""
+    if isinstance(plugin, ProvidesKubernetesClient):
+        return plugin.kubernetes_api_client
+    if isinstance(plugin, SyncsIntoKubernetesSecrets):
+        return plugin.secrets_api_client
+    return None
+
+
+def restart_refusal(plugin: SecretsPlugin) -> str | None:
+    """Why ``--restart-deployments`` does not apply to ``plugin``; None when it does."""
+    if restart_client(plugin) is not None:
+        return None
+    why = _NO_SECRET.get(
+        plugin.name,
+        f"the '{plugin.name}' backend does not write its values into Kubernetes Secrets",
+    )
+    return (
+        f"--restart-deployments restarts the workloads that read a rotated Kubernetes Secret "
+        f"(backends k8s and external-secrets), but {why}. Rotate without it."
+    )
+
+
+def updated_line(plugin: SecretsPlugin, meta: SecretMetadata, *, label: str) -> str:
+    """``✓ Secret updated in <where the value went> (version N)``.
+
+    Under ESO that is the store behind the ClusterSecretStore (``Vault``, ``AWS Secrets
+    Manager`` …), as the ADR writes it; else ``label``, the backend's own name.
+    """
+    if isinstance(plugin, SyncsIntoKubernetesSecrets):
+        label = plugin.source_label()
+    return f"✓ Secret updated in {label} (version {meta.version})"
+
+
+def after_update_lines(plugin: SecretsPlugin) -> list[str]:
+    """The lines that follow the update: ESO's forced sync (done and waited for by then)."""
+    return [SYNC_TRIGGERED] if isinstance(plugin, SyncsIntoKubernetesSecrets) else []
