@@ -5,7 +5,7 @@ PostgreSQL storage (every table, every row, zlib-compressed snapshot blobs infla
 (compute logs, dbt ``target/`` and ``logs/``, generated files), every listable object in the
 kube-apiserver except Secrets (found through discovery, so a new resource kind is scanned
 without a change here), the apiserver's and OpenBao's audit logs, and captured text (CLI output,
-exceptions).
+exceptions), and the observations of the ``secrets/*`` assets as Dagster reads them back.
 
 :func:`find_leaks` searches them for each canary in its plain, base64 and URL-encoded forms
 (:func:`floe_dagster_secrets.masking.encoded_forms`, the same forms the masker redacts).
@@ -192,6 +192,33 @@ def apiserver_artifacts(api_client: Any, *, kind: str = "apiserver") -> list[Art
     blind = [why for key, why in failed.items() if key not in listed]
     if blind:
         raise AssertionError(f"cannot list, so cannot scan: {blind}")
+    return found
+
+
+def secret_event_artifacts(instance: Any, *, kind: str = "secret-events") -> list[Artifact]:
+    """Every observation of a ``secrets/*`` asset, as Dagster reads it back (the UI's view).
+
+    The rotation sensor's observations (data version = the backend's version) and the run log's
+    fetch events (name, backend, version, step, key names): each one's stored entry and its
+    description, metadata and tags rendered as text.
+    """
+    from dagster import AssetKey
+    from dagster_shared.serdes import serialize_value
+
+    found = []
+    for key in instance.get_asset_keys(prefix=["secrets"]):
+        records = instance.fetch_observations(AssetKey(key.path), limit=10_000).records
+        for record in records:
+            observation = record.asset_observation
+            shown = {
+                "description": observation.description if observation else None,
+                "metadata": {k: str(v.value) for k, v in (observation.metadata or {}).items()}
+                if observation
+                else {},
+                "tags": dict(observation.tags or {}) if observation else {},
+            }
+            text = serialize_value(record.event_log_entry) + "\n" + json.dumps(shown, default=str)
+            found.append(Artifact(kind, f"{key.to_user_string()}#{record.storage_id}", text))
     return found
 
 

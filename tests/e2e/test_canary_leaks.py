@@ -21,8 +21,10 @@ apiserver but Secrets, CLI output, the containers' logs, the node's kubelet dire
 log files, containerd's state and the containers' writable layers (``node``; containerd's copy
 of each container's spec, where every Kubernetes env var lives, is checked apart in
 ``test_launcher_e2e``), every Python log record and ``floe.audit`` event of
-this process, exceptions, OpenBao's audit log (plain values only: it HMACs them) and the
-kube-apiserver's audit log (every form: floe's audit policy logs Metadata only).
+this process, exceptions, OpenBao's audit log (plain values only: it HMACs them), the
+kube-apiserver's audit log (every form: floe's audit policy logs Metadata only) and the
+observations of the ``secrets/*`` assets read back from Dagster (the demo run's fetch events,
+the rotation sensor's version observations).
 
 The second half proves the scanner can fail: one leak planted on purpose per artifact class.
 """
@@ -47,6 +49,7 @@ import psycopg2
 import pytest
 from dagster import (
     AssetExecutionContext,
+    AssetObservation,
     DagsterInstance,
     DagsterRunStatus,
     asset,
@@ -71,6 +74,7 @@ from tests.e2e.leak_scan import (
     find_leaks,
     openbao_audit_artifact,
     postgres_artifacts,
+    secret_event_artifacts,
     sqlite_artifacts,
     text_artifact,
 )
@@ -83,6 +87,9 @@ from tests.integration.test_rotation_sensor import (
     _Daemon,
     _daemon_workspace,
 )
+from tests.integration.test_secret_lineage_k8s import KUBECONFIG_VAR as LINEAGE_KUBECONFIG_VAR
+from tests.integration.test_secret_lineage_k8s import NAMESPACE_VAR as LINEAGE_NAMESPACE_VAR
+from tests.integration.test_secret_lineage_k8s import _daemon as lineage_daemon
 from tests.integration.vault_helpers import database_engine, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]  # its setup may start the node
@@ -104,6 +111,7 @@ KINDS = (
     "exceptions",
     "openbao-audit",
     "apiserver-audit",
+    "secret-events",
 )
 
 
@@ -198,6 +206,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     canary = _canary("demolocal")
     location = copy_location(tmp_path_factory.mktemp("canary-demo"))
     LocalSecretsPlugin(path=location.store).create_secret(SECRET, NAMESPACE, {KEY: canary})
+    # as tools/demo.py configures it: floe.audit records reach the run's event log too
+    (location.home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\npython_logs:\n  managed_python_loggers: [floe.audit]\n"
+    )
     box: dict[str, Any] = {}
 
     def run() -> None:
@@ -215,6 +227,10 @@ def _collect_demo(suite: Suite, location: Any, box: dict[str, Any]) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     suite.timings["demo on the local backend"] = box["seconds"]
     suite.artifacts += sqlite_artifacts([location.home])
+    with DagsterInstance.from_config(str(location.home)) as instance:
+        events = secret_event_artifacts(instance)
+    assert any('"step"' in a.text and SECRET in a.where for a in events), "no fetch event"
+    suite.artifacts += events
     compute = file_artifacts([location.home], kind="compute-logs", suffixes=(".out", ".err"))
     assert any(a.text for a in compute), "the demo captured no compute log"
     suite.artifacts += compute
@@ -335,6 +351,15 @@ def _rotation(suite: Suite, kube: Any, namespace: str, mp: pytest.MonkeyPatch) -
         suite.artifacts += file_artifacts(
             [Path(instance.root_directory)], kind="compute-logs", suffixes=(".out", ".err")
         )
+    # the same namespace through a location with secret assets: the sensor observes them
+    mp.setenv(LINEAGE_KUBECONFIG_VAR, str(kube.admin_kubeconfig))
+    mp.setenv(LINEAGE_NAMESPACE_VAR, namespace)
+    with instance_for_test() as instance, lineage_daemon(instance, "lineage_defs") as ticker:
+        ticker.tick()
+        events = secret_event_artifacts(instance)
+        assert any(SECRET_A in a.where for a in events), "the sensor observed no secret asset"
+        suite.artifacts += events
+        suite.artifacts += sqlite_artifacts([Path(instance.root_directory)])
     suite.timings["rotation (CLI + sensor)"] = time.monotonic() - started
 
 
@@ -584,6 +609,12 @@ def _plant(kind: str, value: str, suite: Suite, kube: Any, bao: Any, pg: Any) ->
         with pytest.raises(Exception):  # noqa: B017, PT011 - 404 or 403: only the path matters
             bao.request("GET", f"secret/data/{value}")
         return [openbao_audit_artifact(bao.audit_log)]
+    if kind == "secret-events":  # an observation of a secret asset, metadata holding a value
+        with instance_for_test(temp_dir=str(tmp)) as instance:
+            instance.report_runless_asset_event(
+                AssetObservation(asset_key=["secrets", "planted"], metadata={"version": value})
+            )
+            return secret_event_artifacts(instance)
     if kind == "apiserver-audit":  # Metadata level logs the request URI: plant it there
         k8s.CoreV1Api(kube.api_client()).list_namespaced_config_map(
             suite.env.namespace, label_selector=f"planted={value}"
