@@ -5,7 +5,10 @@ intermediate → mart, dbt tests as asset checks), a ``floe_secrets`` check on e
 secrets exist, hold their keys and are younger than ``max_age_days``), a job that builds and
 checks all of it, a daily schedule, the ``floe_secret_rotation`` sensor (re-runs the assets of a
 rotated secret, per the manifest's ``on_rotation``), and two resources — ``dbt`` and
-``secrets``. The ``secrets`` resource holds where the store is, not what is in it; the DuckDB
+``secrets``. The secret itself is the observable asset ``secrets/duckdb-dev-credentials``
+(group ``floe_secrets``), upstream of every dbt asset, which carries a
+``floe/secret.duckdb-dev-credentials`` tag; each fetch is an observation of it in the run log
+(docs/lineage.md). The ``secrets`` resource holds where the store is, not what is in it; the DuckDB
 key is read from the store when the step runs and reaches dbt only as
 ``DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY`` in the dbt process environment.
 """
