@@ -3,7 +3,8 @@
 For every asset whose metadata names secrets under ``floe/secrets``, one check ``floe_secrets``
 reads those secrets' metadata through the secrets resource (``describe_secret``, never values)
 and fails with severity ERROR when one is missing or lacks a required key, WARN when one is older
-than its policy's ``max_age_days``.
+than its policy's ``max_age_days``. ``age_days`` and ``max_age_days`` are numeric metadata, so
+the check's Plots panel in the UI draws the secret's age over time against its limit.
 
 No ``from __future__ import annotations`` here: Dagster inspects the check function's ``context``
 annotation at definition time and rejects a string.

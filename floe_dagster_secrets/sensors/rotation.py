@@ -8,6 +8,12 @@ metadata are compared with the cursor (:mod:`floe_dagster_secrets.sensors.cursor
 secret gives one run request for the assets that depend on it, following the manifest's
 ``on_rotation`` policy.
 
+What the UI shows: the description names every watched secret with its policy; a tick that
+launches nothing returns a skip reason ("baseline recorded for N secrets", "no rotation since
+…"); and the versions this tick read are reported as observations of the ``secrets/<name>``
+assets (:mod:`floe_dagster_secrets.assets`) when the code location defines them — only the
+versions new to the cursor, so the event log grows with rotations, and with no extra request.
+
 A backend error fails the tick with our :class:`~floe_dagster_secrets.errors.FloeSecretsError`;
 the cursor is then left as it was, so the rotation is picked up by the next successful tick.
 """
