@@ -1,10 +1,10 @@
 """The demo job through Dagster against a plain ``dbt build`` of the same project, and where the
 demo's extra time goes.
 
-- demo: ``floe_demo_job`` as ``tools/demo.py`` runs it (``dagster job execute``, a fresh process
-  that loads the code location, then the in-process executor: the dbt step fetches the DuckDB key
-  from the local store, checks it, and runs ``dbt build`` through dagster-dbt; then the secret
-  checks);
+- demo: ``floe_demo_job`` as ``tools/demo.py`` runs it (``dagster job launch -w workspace.yaml``
+  into the demo's instance: a code server and a run worker that load the code location, then
+  the in-process executor: the dbt step fetches the DuckDB key from the local store, checks
+  it, and runs ``dbt build`` through dagster-dbt; then the secret checks);
 - baseline: ``dbt build`` of the same project and profile, with the key already in the
   environment — what a dbt user runs. Both reuse dbt's partial parse from the previous run.
 
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 from dagster import DagsterEventType, DagsterInstance  # noqa: E402
-from demo import JOB, ensure_demo_secret, run_job  # noqa: E402
+from demo import JOB, dagster_home, ensure_demo_secret, run_job  # noqa: E402
 
 from benchmarks._common import median, print_machine, require, spread, timed  # noqa: E402
 from definitions.project import DBT_PROJECT_DIR, PROFILES_DIR, dbt_executable, load_project  # noqa: E402
@@ -103,9 +103,7 @@ def main() -> None:
     startup: list[float] = []
     split: dict[str, list[float]] = {p: [] for p in PHASES}
     with tempfile.TemporaryDirectory() as scratch:
-        home = Path(scratch) / "home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        home = dagster_home(Path(scratch) / "home")  # the demo's instance (launches at once)
         log = Path(scratch) / "run.log"
 
         def demo_run() -> tuple[float, float]:
