@@ -78,7 +78,8 @@ def evaluate(
         return SecretFinding(requirement, "missing", detail="secret not found")
     moment = meta.updated or meta.created
     age_days = (now - moment).days if moment is not None else None
-    missing = tuple(key for key in requirement.keys if key not in meta.keys)
+    # key names of a Secret floe did not write are unknown (values are never read): not judged
+    missing = tuple(k for k in requirement.keys if k not in meta.keys) if meta.keys_known else ()
     if missing:
         return SecretFinding(
             requirement,

@@ -122,6 +122,8 @@ def _check(plugin: SecretsPlugin, namespace: str, required: RequiredSecret, flag
             f"'floe secrets status{flags}'",
             keys=meta.keys,
         )
+    if not meta.keys_known:  # a Secret floe did not write: its key count, never its values
+        return _unnamed_keys_check(required, meta, flags)
     missing = tuple(key for key in required.keys if key not in meta.keys)
     if missing:
         return _Check(
@@ -133,6 +135,34 @@ def _check(plugin: SecretsPlugin, namespace: str, required: RequiredSecret, flag
             missing_keys=missing,
         )
     return _Check(required, True, f"exists, {plural(len(meta.keys), 'key')}", keys=meta.keys)
+
+
+def _unnamed_keys_check(required: RequiredSecret, meta: SecretMetadata, flags: str) -> _Check:
+    """Judge a secret whose key names cannot be known without reading its values.
+
+    Kubernetes shows a Secret's key names only with the values, so for one floe did not write
+    (no ``floe.dev/keys`` annotation) validate checks the key count the apiserver's Table gives
+    and says that the names were not checked.
+    """
+    from floe_dagster_secrets.kube.table import data_count
+
+    count = data_count(meta)
+    held = plural(count, "key") if count is not None else "keys"
+    if count is not None and count < len(required.keys):
+        return _Check(
+            required,
+            False,
+            f"holds {held}, fewer than the {len(required.keys)} it needs "
+            f"({', '.join(required.keys)})",
+            fix=f"floe secrets rotate {required.name} --from-env-file FILE{flags}",
+        )
+    note = (
+        " (key names not checked: floe did not write it, and Kubernetes shows them only with "
+        "the values)"
+        if required.keys
+        else ""
+    )
+    return _Check(required, True, f"exists, {held}{note}")
 
 
 def _fix_sentence(checks: Sequence[_Check]) -> str:
@@ -371,6 +401,14 @@ def _warn_non_portable(name: str, namespace: str, data: Mapping[str, str], warn:
         warn(non_portable_warning(name, bad, namespace=namespace))
 
 
+def _keys_shown(meta: SecretMetadata) -> str:
+    if meta.keys_known:
+        return ", ".join(meta.keys) or "(none)"
+    count = meta.extra.get("data_count")
+    held = f"{plural(count, 'key')}, " if isinstance(count, int) else ""
+    return f"({held}names shown only with --reveal: floe did not write this secret)"
+
+
 def _describe_lines(meta: SecretMetadata, now: datetime | None) -> list[str]:
     rows = [
         ("Name:", meta.name),
@@ -381,7 +419,7 @@ def _describe_lines(meta: SecretMetadata, now: datetime | None) -> list[str]:
         ("Created:", f"{meta.created.isoformat() if meta.created else '-'}"),
         ("Updated:", f"{meta.updated.isoformat() if meta.updated else '-'}"),
         ("Age:", age(meta.created, now=now)),
-        ("Keys:", ", ".join(meta.keys) or "(none)"),
+        ("Keys:", _keys_shown(meta)),
     ]
     return [f"{label:<11}{value}" for label, value in rows]
 
@@ -405,7 +443,7 @@ def get_secret(
     """
     if not reveal:
         meta = plugin.describe_secret(name, namespace)
-        if key is not None and key not in meta.keys:
+        if key is not None and meta.keys_known and key not in meta.keys:
             raise _missing_key(plugin, name, namespace, key, meta.keys)
         if output == "json":
             emit(to_json(meta.to_json()))

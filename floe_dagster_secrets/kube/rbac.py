@@ -14,8 +14,8 @@ its own Role and RoleBinding so each identity gets only what its job needs:
   referenced secrets, and ``get``/``list``/``patch`` on Deployments, StatefulSets and DaemonSets.
 - ``launcher``: ``FloeK8sRunLauncher`` in the daemon and webserver: create and watch Jobs and
   their Pods (what dagster-k8s's launcher calls), plus ``list``/``watch`` on secrets for the
-  pre-flight's metadata cache and ``get`` on the referenced ones (the pre-flight reads the key
-  names of a secret floe did not write).
+  pre-flight's metadata cache and its metadata-only reads (the apiserver's Table narrowed by
+  name). No ``get``: the pre-flight never reads a Secret whole, so never a value.
 
 A Role with an empty ``resourceNames`` grants every name, so a component whose name list would be
 empty is refused rather than rendered.
@@ -212,9 +212,9 @@ def render_objects(
         found.append(role("floe-rotate-restart", ns, "restart", rules))
         found.append(role_binding("floe-rotate-restart", ns, "restart", [rotator]))
     if "launcher" in wanted:
-        # get on the referenced names: the pre-flight reads the keys of a secret floe did
-        # not write (describe_secret); list already exposes values, so this widens nothing.
-        rules = [*LAUNCHER_RULES, _secrets_get(names, ["get"]), *eso]
+        # no get: the pre-flight reads metadata and the apiserver's Table (type, key count),
+        # by LIST (narrowed by name where it needs one secret), never a Secret with its values
+        rules = [*LAUNCHER_RULES, *eso]
         found.append(role("floe-run-launcher", ns, "launcher", rules))
         found.append(role_binding("floe-run-launcher", ns, "launcher", [daemon]))
     return found

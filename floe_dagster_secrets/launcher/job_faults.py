@@ -130,7 +130,9 @@ def gone_secrets_errors(
     for name in refs:
         meta = found.get(name)
         keys = required_keys.get(name, ())
-        missing_keys = [] if meta is None else [k for k in keys if k not in meta.keys]
+        missing_keys = (
+            [k for k in keys if k not in meta.keys] if meta is not None and meta.keys_known else []
+        )
         if meta is not None and not missing_keys:
             continue
         what = (

@@ -314,7 +314,8 @@ def preflight_errors(
                 )
             )
             continue
-        missing = [key for key in keys if key not in meta.keys]
+        # a Secret floe did not write: names unknown (never read with the values), not judged
+        missing = [key for key in keys if key not in meta.keys] if meta.keys_known else []
         if missing:
             errors.append(
                 SecretNotFoundError(

@@ -3,7 +3,8 @@
 One metadata-only LIST per namespace (``PartialObjectMetadataList``: names, annotations,
 ``resourceVersion``, never ``data``) answers for every secret floe wrote, whose key names are in
 its ``floe.dev/keys`` annotation. Only a referenced secret that floe did not write, and whose
-keys matter, costs one more read (``describe_secret``), and that call drops the values unseen.
+keys matter, costs one more read (``describe_secret``), which with Kubernetes is the apiserver's
+Table (type, key count; no value): key names come only with values, so they are not checked.
 
 With the Kubernetes backend, :class:`PreflightReader` answers from a WATCH-fed
 :class:`~floe_dagster_secrets.kube.watch.MetadataCache` instead of that LIST, once

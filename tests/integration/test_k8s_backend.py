@@ -33,7 +33,7 @@ from floe_dagster_secrets.errors import (
     SecretConflictError,
     SecretNotFoundError,
 )
-from floe_dagster_secrets.kube.http import METADATA_LIST_ACCEPT
+from floe_dagster_secrets.kube.table import TABLE_ACCEPT
 from floe_dagster_secrets.masking import get_masker
 from floe_dagster_secrets.types import SecretValue
 from tests.servers import KubeApiServer, ServerStartError
@@ -238,11 +238,14 @@ def test_list_is_metadata_only_on_the_wire(
     call = recorder.calls[0]
     assert call["method"] == "GET"
     assert call["url"].endswith(f"/api/v1/namespaces/{k8s_namespace}/secrets")
-    assert call["headers"]["Accept"] == METADATA_LIST_ACCEPT
+    # the server-side Table (what kubectl get reads), its rows carrying metadata only
+    assert call["headers"]["Accept"] == TABLE_ACCEPT
     raw: bytes = call["raw"]
     body = json.loads(raw)
-    assert body["kind"] == "PartialObjectMetadataList"
-    assert all("data" not in item and "stringData" not in item for item in body["items"])
+    assert body["kind"] == "Table"
+    objects = [row["object"] for row in body["rows"]]
+    assert {o["kind"] for o in objects} == {"PartialObjectMetadata"}
+    assert all("data" not in o and "stringData" not in o for o in objects)
     for value in (ours, foreign):
         assert value.encode() not in raw
         assert base64.b64encode(value.encode()) not in raw
@@ -257,13 +260,22 @@ def test_list_is_metadata_only_on_the_wire(
     operator_made = by_name["operator-made-secret"]
     assert not operator_made.managed_by_floe
     assert operator_made.keys_known is False
-    assert operator_made.type == "unknown"
+    assert operator_made.type == "Opaque"  # the real type, from the Table's Type cell
+    assert operator_made.extra["data_count"] == 1
     assert operator_made.created is not None
-    # describe reads the one secret to give the real keys and type, and keeps no value
+    # describe is the same Table narrowed to the name: type and key count, never a value (the
+    # key names of a secret floe did not write come only with the values: not read)
+    recorder.calls.clear()
     described = plugin.describe_secret("operator-made-secret", k8s_namespace)
-    assert described.keys == ("token",)
-    assert described.type == "Opaque"
-    assert foreign not in json.dumps(described.to_json())
+    assert (described.type, described.keys_known, described.extra["data_count"]) == (
+        "Opaque",
+        False,
+        1,
+    )
+    (call,) = recorder.calls
+    assert call["headers"]["Accept"] == TABLE_ACCEPT
+    assert foreign.encode() not in call["raw"]
+    assert base64.b64encode(foreign.encode()) not in call["raw"]
 
 
 def test_thousand_secrets_listed_in_one_request(
@@ -477,7 +489,8 @@ def test_non_utf8_value_names_the_key(
     assert "'KEYSTORE'" in str(caught.value)
     assert "UTF-8" in str(caught.value)
     assert base64.b64encode(binary).decode() not in str(caught.value)
-    assert plugin.describe_secret("binary-secret", k8s_namespace).keys == ("KEYSTORE", "OK")
+    described = plugin.describe_secret("binary-secret", k8s_namespace)  # no value read
+    assert (described.keys_known, described.extra["data_count"]) == (False, 2)
 
 
 def test_apiserver_validation_error_names_no_value(
@@ -496,7 +509,8 @@ def test_apiserver_validation_error_names_no_value(
         plugin.update_secret("tls-secret", k8s_namespace, {"other": value})
     assert "tls.crt" in str(caught.value)
     assert_no_value(caught.value, value)
-    assert plugin.describe_secret("tls-secret", k8s_namespace).keys == ("tls.crt", "tls.key")
+    described = plugin.describe_secret("tls-secret", k8s_namespace)  # unchanged, no value read
+    assert (described.type, described.extra["data_count"]) == ("kubernetes.io/tls", 2)
 
 
 def test_values_never_in_error_text(plugin: K8sSecretsPlugin, k8s_namespace: str) -> None:

@@ -148,7 +148,8 @@ def test_launcher_role_runs_the_preflight_and_creates_jobs(
     from floe_dagster_secrets.launcher.preflight import secrets_metadata
 
     ns = k8s_namespace
-    # a referenced secret floe did not write: its keys are unknown until the pre-flight GETs it
+    # a referenced secret floe did not write: its key names stay unknown (the pre-flight never
+    # reads values to learn them); the apiserver's Table gives its type and key count
     k8s.CoreV1Api(kube_apiserver.api_client()).replace_namespaced_secret(
         GRANTED[1],
         ns,
@@ -162,7 +163,14 @@ def test_launcher_role_runs_the_preflight_and_creates_jobs(
     plugin, api = _plugin_for(kube_apiserver, ns, "daemon")
     try:
         found = secrets_metadata(plugin, ns, {GRANTED[0]: ["PASSWORD"], GRANTED[1]: ["CLIENT_ID"]})
-        assert found[GRANTED[1]].keys == ("CLIENT_ID",)
+        foreign = found[GRANTED[1]]
+        assert (foreign.keys_known, foreign.type, foreign.extra["data_count"]) == (
+            False,
+            "Opaque",
+            1,
+        )
+        with pytest.raises(SecretAccessDeniedError, match="may not 'get'"):
+            plugin.get_secret(GRANTED[1], ns)  # no get at all: the launcher reads no value
         job = {
             "metadata": {"name": "dagster-run-rbac"},
             "spec": {

@@ -32,7 +32,12 @@ from floe_dagster_secrets.backends._retry import (
     RetryPolicy,
 )
 from floe_dagster_secrets.backends.base import SecretsPlugin
-from floe_dagster_secrets.errors import BackendUnavailableError, FloeSecretsError
+from floe_dagster_secrets.errors import (
+    BackendUnavailableError,
+    FloeSecretsError,
+    SecretAccessDeniedError,
+    SecretNotFoundError,
+)
 from floe_dagster_secrets.kube import objects
 from floe_dagster_secrets.kube.errors import translate
 from floe_dagster_secrets.kube.http import METADATA_LIST_ACCEPT, call_json
@@ -41,6 +46,7 @@ from floe_dagster_secrets.kube.pod_spec import (
     RunPodSettings,
     kubernetes_secrets_contribution,
 )
+from floe_dagster_secrets.kube.table import TABLE_ACCEPT, TABLE_QUERY, metadata_from_table
 from floe_dagster_secrets.masking import get_masker
 from floe_dagster_secrets.types import SecretData, SecretMetadata, SecretValue
 
@@ -299,10 +305,50 @@ class K8sSecretsPlugin(SecretsPlugin):
         )
 
     def describe_secret(self, name: str, namespace: str) -> SecretMetadata:
-        """Metadata with the real key names and type; the values read are dropped unseen."""
-        obj = self._read(name, namespace)
-        keys = tuple(sorted((obj.get("data") or {}).keys()))
-        return objects.metadata_from_object(obj, namespace, data_keys=keys)
+        """Type, key count and metadata of one secret, as the apiserver's Table: no value read.
+
+        One LIST narrowed to the name (``fieldSelector``), so an identity with the ``list`` the
+        metadata listing needs (the launcher, the sensor) needs no ``get``; an identity granted
+        only ``get`` on named secrets (``resourceNames``) is answered by the same Table for that
+        one object instead. Neither transfers a value. Key names come from floe's
+        ``floe.dev/keys`` annotation; for a secret floe did not write they are not known
+        (``keys_known`` False; the count is ``extra["data_count"]``): Kubernetes shows them only
+        with the values (:mod:`floe_dagster_secrets.kube.table`).
+
+        Raises:
+            SecretNotFoundError: No secret of that name in the namespace.
+        """
+        objects.check_name(name, namespace)
+        try:
+            table = self._send(
+                "GET",
+                self._path(namespace),
+                verb="list",
+                namespace=namespace,
+                name=name,
+                query=[*TABLE_QUERY, ("fieldSelector", f"metadata.name={name}")],
+                accept=TABLE_ACCEPT,
+            )
+        except SecretAccessDeniedError:  # no list: get on this name (resourceNames) may do
+            table = self._send(
+                "GET",
+                self._path(namespace, name),
+                verb="get",
+                namespace=namespace,
+                name=name,
+                query=list(TABLE_QUERY),
+                accept=TABLE_ACCEPT,
+            )
+        found = metadata_from_table(table, namespace)
+        if not found:
+            raise SecretNotFoundError(
+                f"Secret '{name}' not found in namespace '{namespace}'",
+                fix=f"create it with `floe secrets create {name} --namespace {namespace}`",
+                backend=self.name,
+                secret=name,
+                namespace=namespace,
+            )
+        return found[0]
 
     def list_metadata(self, namespace: str) -> list[dict[str, Any]]:
         """Every secret's ``PartialObjectMetadata`` in the namespace: no ``data``, ever.
@@ -332,14 +378,29 @@ class K8sSecretsPlugin(SecretsPlugin):
     def list_secrets(self, namespace: str) -> list[SecretMetadata]:
         """Every secret in the namespace (floe's and others'), as metadata only, by name.
 
-        Keys come from floe's ``floe.dev/keys`` annotation; for a secret floe did not write they
-        are unknown (``keys_known`` is False, ``type`` is ``"unknown"``): use
-        :meth:`describe_secret` for that one secret.
+        Read as the apiserver's server-side Table, so each secret's real ``type`` and key count
+        come without its values. Key names come from floe's ``floe.dev/keys`` annotation; for a
+        secret floe did not write they are not known (``keys_known`` is False).
         """
-        found = [
-            objects.metadata_from_object(obj, namespace) for obj in self.list_metadata(namespace)
-        ]
-        return sorted(found, key=lambda meta: meta.name)
+        validation.check_namespace(namespace, backend=self.name)
+        found: list[SecretMetadata] = []
+        token: str | None = None
+        while True:  # the server-side Table (what kubectl get reads): type and key count, no data
+            query: list[tuple[str, Any]] = [*TABLE_QUERY, ("limit", self.list_page_size)]
+            if token:
+                query.append(("continue", token))
+            page = self._send(
+                "GET",
+                self._path(namespace),
+                verb="list",
+                namespace=namespace,
+                query=query,
+                accept=TABLE_ACCEPT,
+            )
+            found.extend(metadata_from_table(page, namespace))
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return sorted(found, key=lambda meta: meta.name)
 
     def secret_versions(self, namespace: str) -> dict[str, str]:
         """Name → ``resourceVersion`` of every secret, from the same metadata-only LIST."""

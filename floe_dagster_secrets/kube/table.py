@@ -1,0 +1,56 @@
+"""Secrets as the apiserver's server-side Table: name, type, data count, age, metadata; no value.
+
+What ``kubectl get secrets`` reads (``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``):
+the apiserver renders each Secret into the cells ``Name``, ``Type``, ``Data`` (the number of
+keys) and ``Age``, and with ``includeObject=Metadata`` attaches the object's
+``PartialObjectMetadata`` (labels, annotations, ``resourceVersion``), never its ``data``. So a
+listing or a describe can show the real type (``Opaque``, ``kubernetes.io/tls`` …) and how many
+keys a Secret holds without a single value crossing the wire.
+
+What it cannot give is the key *names* of a Secret floe did not write: Kubernetes shows them only
+with the values. floe's own Secrets carry them in the ``floe.dev/keys`` annotation; for the
+others ``keys_known`` stays False and the key count is in ``extra["data_count"]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from floe_dagster_secrets.kube.objects import metadata_from_object
+from floe_dagster_secrets.types import SecretMetadata
+
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
+"""Ask for the server-side Table rendering (with ``includeObject=Metadata``: no ``data``)."""
+TABLE_QUERY: tuple[tuple[str, str], ...] = (("includeObject", "Metadata"),)
+
+
+def _cells(table: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    names = [str(column.get("name", "")) for column in table.get("columnDefinitions") or ()]
+    return dict(zip(names, row.get("cells") or (), strict=False))
+
+
+def metadata_from_table(table: Mapping[str, Any], namespace: str) -> list[SecretMetadata]:
+    """One :class:`SecretMetadata` per row of a Secrets Table.
+
+    Type and key count come from the cells, the rest from the row's metadata (key names from
+    floe's annotation where floe wrote the Secret).
+    """
+    found: list[SecretMetadata] = []
+    for row in table.get("rows") or ():
+        cells = _cells(table, row)
+        meta = metadata_from_object(row.get("object") or {}, namespace)
+        extra = dict(meta.extra)
+        if isinstance(cells.get("Data"), int):
+            extra["data_count"] = cells["Data"]
+        found.append(
+            dataclasses.replace(meta, type=str(cells.get("Type") or meta.type), extra=extra)
+        )
+    return found
+
+
+def data_count(meta: SecretMetadata) -> int | None:
+    """How many keys the Secret holds, from the Table's ``Data`` cell (None when not known)."""
+    count = meta.extra.get("data_count")
+    return count if isinstance(count, int) else None
