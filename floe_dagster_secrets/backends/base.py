@@ -20,6 +20,7 @@ reaches for a private attribute:
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -35,6 +36,7 @@ from floe_dagster_secrets.types import SecretData, SecretMetadata
 
 if TYPE_CHECKING:
     from floe_dagster_secrets.errors import FloeSecretsError
+    from floe_dagster_secrets.manifest.secrets_config import BackendConfig
 
 
 class SecretsPlugin(ABC):
@@ -63,7 +65,38 @@ class SecretsPlugin(ABC):
         return None
 
     name: ClassVar[str]
+    """The ``floe.secrets`` entry-point name, i.e. ``plugins.secrets.type`` (``k8s`` …)."""
     version: ClassVar[str]
+
+    # --- the backend's one declaration: everything else is derived from it ------------------
+    label: ClassVar[str] = ""
+    """How messages name the backend (``Kubernetes Secrets``); empty: its :attr:`name`."""
+    config_model: ClassVar[type[BackendConfig] | str | None] = None
+    """The model of ``plugins.secrets.config`` (its ``backend_kwargs()`` are this class's
+    constructor arguments), or ``"module:Class"`` naming it so that importing the plugin does not
+    import pydantic (the CLI's fast paths). The manifest, its JSON Schema and the resource
+    validate with it; read it through :meth:`config_class`."""
+    config_required: ClassVar[bool] = False
+    """Whether a manifest must write ``plugins.secrets.config`` (no usable defaults)."""
+    extra: ClassVar[str | None] = None
+    """The pip extra that brings the client library (``vault``), for "not installed" errors."""
+    resource: ClassVar[str | None] = None
+    """``module:Class`` of its Dagster resource (a string: backends never import dagster)."""
+
+    @classmethod
+    def config_class(cls) -> type[BackendConfig] | None:
+        """:attr:`config_model`, imported when it is declared as ``"module:Class"``."""
+        declared = cls.config_model
+        if isinstance(declared, str):
+            module, _, attribute = declared.partition(":")
+            loaded: type[BackendConfig] = getattr(importlib.import_module(module), attribute)
+            return loaded
+        return declared
+
+    @classmethod
+    def display_name(cls) -> str:
+        """:attr:`label`, or :attr:`name` when the backend declares none."""
+        return cls.label or cls.name
 
     @abstractmethod
     def get_secret(self, name: str, namespace: str) -> SecretData:

@@ -14,9 +14,6 @@ from floe_dagster_secrets.errors import BackendNotInstalledError
 
 ENTRY_POINT_GROUP = "floe.secrets"
 
-# Which extra brings each backend's client library, for the error message.
-_EXTRAS = {"vault": "floe-dagster-secrets[vault]"}
-
 
 def available_backends() -> dict[str, EntryPoint]:
     """Backend name → its entry point, for every installed backend."""
@@ -37,10 +34,14 @@ def load_backend_class(name: str) -> type[SecretsPlugin]:
     try:
         plugin = backends[name].load()
     except ImportError as e:
-        extra = _EXTRAS.get(name, "the package that provides it")
+        # A built-in backend's client library comes with the extra of the same name; a
+        # backend's own `extra` declaration is on the class, which could not be imported.
+        ours = backends[name].value.startswith("floe_dagster_secrets.")
         raise BackendNotInstalledError(
             f"The '{name}' secrets backend cannot be imported ({e.name or e})",
-            fix=f"pip install '{extra}'",
+            fix=f"pip install 'floe-dagster-secrets[{name}]'"
+            if ours
+            else "install the package that provides it",
             backend=name,
         ) from e
     if not (isinstance(plugin, type) and issubclass(plugin, SecretsPlugin)):

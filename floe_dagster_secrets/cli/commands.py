@@ -23,17 +23,10 @@ from floe_dagster_secrets.errors import (
 )
 from floe_dagster_secrets.types import SecretMetadata, reveal_all
 
-BACKEND_LABELS = {
-    "local": "local store",
-    "k8s": "Kubernetes Secrets",
-    "external-secrets": "External Secrets Operator",
-    "vault": "Vault",
-}
-
 
 def backend_label(plugin: SecretsPlugin) -> str:
-    """How a backend is named in messages, e.g. ``local store`` or ``Kubernetes Secrets``."""
-    return BACKEND_LABELS.get(plugin.name, plugin.name)
+    """How a backend is named in messages, e.g. ``local store``: the backend's own ``label``."""
+    return plugin.display_name()
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,7 @@ from floe_dagster_secrets.manifest.schema import Pipeline as Pipeline
 from floe_dagster_secrets.manifest.schema import PipelineSource as PipelineSource
 from floe_dagster_secrets.manifest.schema import SecretPolicy as SecretPolicy
 from floe_dagster_secrets.manifest.schema import SecretReference as SecretReference
-from floe_dagster_secrets.manifest.secrets_config import (
-    SECRETS_CONFIG_MODELS as SECRETS_CONFIG_MODELS,
-)
+from floe_dagster_secrets.manifest.secrets_config import BackendConfig as BackendConfig
 from floe_dagster_secrets.manifest.secrets_config import (
     ExternalSecretsConfig as ExternalSecretsConfig,
 )
@@ -42,3 +40,6 @@ from floe_dagster_secrets.manifest.secrets_config import LocalSecretsConfig as L
 from floe_dagster_secrets.manifest.secrets_config import SecretsBackendType as SecretsBackendType
 from floe_dagster_secrets.manifest.secrets_config import SecretsConfig as SecretsConfig
 from floe_dagster_secrets.manifest.secrets_config import VaultSecretsConfig as VaultSecretsConfig
+from floe_dagster_secrets.manifest.secrets_config import (
+    secrets_config_model as secrets_config_model,
+)

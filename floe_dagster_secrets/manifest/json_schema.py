@@ -2,8 +2,10 @@
 
 Pydantic derives it from the models; this module adds what pydantic cannot express: the model of
 ``plugins.secrets.config`` is chosen by ``plugins.secrets.type`` (``if``/``then``), and an
-omitted ``config`` means that backend's defaults. Rules that span the whole manifest (naming,
-environments) are checked by the loader only.
+omitted ``config`` means that backend's defaults. The backends and their models are the installed
+ones (each plugin class's ``config_model`` and ``config_required``, found through the
+``floe.secrets`` entry points), so a third-party backend's config is in the schema too. Rules that
+span the whole manifest (naming, environments) are checked by the loader only.
 """
 
 from __future__ import annotations
@@ -12,32 +14,50 @@ import json
 from typing import Any, TextIO
 
 from floe_dagster_secrets.manifest.schema import Manifest
+from floe_dagster_secrets.manifest.secrets_config import BackendConfig
 
 __all__ = ["JSON_SCHEMA_DIALECT", "manifest_json_schema", "write_json_schema"]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-_CONFIG_DEFS = {
-    "k8s": "K8sSecretsConfig",
-    "local": "LocalSecretsConfig",
-    "external-secrets": "ExternalSecretsConfig",
-    "vault": "VaultSecretsConfig",
-}
-_CONFIG_REQUIRED = frozenset({"external-secrets", "vault"})
+DEFAULT_BACKEND = "k8s"
+"""What an omitted ``plugins.secrets.type`` means."""
 
 
-def _secrets_plugin_conditions() -> list[dict[str, Any]]:
+def _installed_configs(defs: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """Backend → (its config model's ``$defs`` name, config required); models added to ``defs``.
+
+    A backend whose class cannot be imported here is left out (the loader reports it).
+    """
+    from floe_dagster_secrets.backends.registry import available_backends, load_backend_class
+    from floe_dagster_secrets.errors import BackendNotInstalledError
+
+    found: dict[str, tuple[str, bool]] = {}
+    for backend in sorted(available_backends()):
+        try:
+            plugin_class = load_backend_class(backend)
+        except BackendNotInstalledError:
+            continue
+        model = plugin_class.config_class() or BackendConfig
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
+        found[backend] = (model.__name__, plugin_class.config_required)
+    return found
+
+
+def _secrets_plugin_conditions(configs: dict[str, tuple[str, bool]]) -> list[dict[str, Any]]:
     conditions: list[dict[str, Any]] = []
-    for backend, definition in _CONFIG_DEFS.items():
+    for backend, (definition, required) in configs.items():
         condition: dict[str, Any] = {"properties": {"type": {"const": backend}}}
-        if backend != "k8s":  # an omitted type means k8s, so only k8s matches without one
+        if backend != DEFAULT_BACKEND:  # an omitted type means k8s: only k8s matches without one
             condition["required"] = ["type"]
         then: dict[str, Any] = {
             "properties": {
                 "config": {"anyOf": [{"$ref": f"#/$defs/{definition}"}, {"type": "null"}]}
             }
         }
-        if backend in _CONFIG_REQUIRED:
+        if required:
             then = {"properties": {"config": {"$ref": f"#/$defs/{definition}"}}}
             then["required"] = ["config"]
         conditions.append({"if": condition, "then": then})
@@ -60,10 +80,17 @@ def manifest_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``manifest.yaml``."""
     schema = Manifest.model_json_schema()
     _close_pattern_maps(schema)
-    plugin = schema["$defs"]["SecretsPluginConfig"]
+    defs: dict[str, Any] = schema["$defs"]
+    configs = _installed_configs(defs)
+    plugin = defs["SecretsPluginConfig"]
     config = plugin["properties"]["config"]
-    config["anyOf"] = [*config.get("anyOf", []), {"type": "null"}]
-    plugin["allOf"] = _secrets_plugin_conditions()
+    config.pop("$ref", None)
+    refs = [{"$ref": f"#/$defs/{name}"} for name in dict.fromkeys(n for n, _ in configs.values())]
+    config["anyOf"] = [*refs, {"type": "null"}]
+    plugin["properties"]["type"]["enum"] = sorted(configs)
+    plugin["allOf"] = _secrets_plugin_conditions(configs)
+    if "BackendConfig" in defs and all(name != "BackendConfig" for name, _ in configs.values()):
+        del defs["BackendConfig"]
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": "floe manifest.yaml (ADR-0023 secrets configuration)",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
+    SerializeAsAny,
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
@@ -21,13 +22,14 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from floe_dagster_secrets.errors import BackendNotInstalledError
 from floe_dagster_secrets.manifest.naming import DnsLabel, HttpUrlText, SecretName
 from floe_dagster_secrets.manifest.secrets_config import (
-    SECRETS_CONFIG_MODELS,
     FrozenModel,
     K8sSecretsConfig,
     SecretsBackendType,
     SecretsConfig,
+    secrets_config_model,
 )
 
 __all__ = [
@@ -107,15 +109,34 @@ def _credential_keys(
 class SecretsPluginConfig(FrozenModel):
     """``plugins.secrets``: the backend that holds the secrets and the namespace jobs run in."""
 
-    type: SecretsBackendType = Field("k8s", description="Secret backend.")
+    type: SecretsBackendType = Field(
+        "k8s",
+        min_length=1,
+        description="Secret backend: an installed `floe.secrets` entry point (k8s, "
+        "external-secrets, vault, local, or a third party's).",
+    )
     namespace: DnsLabel = Field(
         "floe-jobs", description="Kubernetes namespace of the job pods and their Secrets."
     )
-    config: SecretsConfig = Field(
+    # SerializeAsAny: dumped as the backend's own model (its fields), not the declared base.
+    config: SerializeAsAny[SecretsConfig] = Field(
         None,
         validate_default=True,
         description="Backend settings; the model is chosen by `type`, omitted means defaults.",
     )
+
+    @field_validator("type")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        # Checked against what is installed, not a fixed list: a third-party backend registered
+        # through the `floe.secrets` entry point is a valid `type`.
+        try:
+            secrets_config_model(value)
+        except BackendNotInstalledError as e:
+            raise PydanticCustomError(
+                "floe_backend", "{problem}; {fix}", {"problem": e.problem, "fix": e.fix}
+            ) from None
+        return value
 
     @field_validator("config", mode="wrap")
     @classmethod
@@ -128,7 +149,7 @@ class SecretsPluginConfig(FrozenModel):
         backend = info.data.get("type")
         if backend is None:  # `type` itself failed; that error is enough.
             return K8sSecretsConfig()
-        model = SECRETS_CONFIG_MODELS[backend]
+        model = secrets_config_model(backend)  # the installed backend's declaration
         if value is None:
             value = {}
         if isinstance(value, FrozenModel) and not isinstance(value, model):
@@ -137,8 +158,7 @@ class SecretsPluginConfig(FrozenModel):
                 "a {given} does not configure the {backend} backend",
                 {"given": type(value).__name__, "backend": backend},
             )
-        validated: SecretsConfig = model.model_validate(value)  # type: ignore[assignment]
-        return validated
+        return model.model_validate(value)
 
 
 class ComputePluginConfig(FrozenModel):

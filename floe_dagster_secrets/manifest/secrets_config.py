@@ -3,6 +3,12 @@
 The manifest only ever names *where* a credential comes from (an env var name, a file path, a
 ClusterSecretStore): a field that would hold a Vault token or AppRole secret itself does not
 exist, and writing one gets an error that says which field to use instead.
+
+Which model validates a manifest's ``config`` is the installed backend's declaration
+(``SecretsPlugin.config_model``, found through the ``floe.secrets`` entry point by
+:func:`secrets_config_model`), so a third-party ``type:`` validates against its own model and
+nothing here lists backends. The built-in backends' models are defined here, beside the rules
+they share; each plugin class names its own.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from floe_dagster_secrets.manifest.bounds import (
 from floe_dagster_secrets.manifest.naming import EnvVarName, HttpUrlText, ResourceName
 
 __all__ = [
-    "SECRETS_CONFIG_MODELS",
+    "BackendConfig",
     "ExternalSecretsConfig",
     "FrozenModel",
     "K8sSecretsConfig",
@@ -29,9 +35,11 @@ __all__ = [
     "SecretsBackendType",
     "SecretsConfig",
     "VaultSecretsConfig",
+    "secrets_config_model",
 ]
 
-SecretsBackendType = Literal["k8s", "external-secrets", "vault", "local"]
+SecretsBackendType = str
+"""A ``floe.secrets`` entry-point name (``k8s``, ``vault`` … or a third party's)."""
 
 # Go's time.ParseDuration without a sign: "1h", "30m", "1h30m", "0" (ESO: never refresh).
 GO_DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+)$"
@@ -86,6 +94,30 @@ class FrozenModel(BaseModel):
         raise ValidationError.from_exception_data(cls.__name__, errors, hide_input=True)
 
 
+class BackendConfig(FrozenModel):
+    """Base of a backend's ``plugins.secrets.config`` model (a third-party backend's too).
+
+    Its fields mirror the plugin constructor's keyword arguments; :meth:`backend_kwargs` turns
+    them into those arguments. References only (names of env vars, paths), never a credential.
+    """
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the plugin: every field that is set."""
+        return self.model_dump(exclude_none=True)
+
+
+def secrets_config_model(backend: str) -> type[BackendConfig]:
+    """The config model the installed backend ``backend`` declares (``config_model``).
+
+    Raises:
+        BackendNotInstalledError: no backend of that name is installed.
+    """
+    from floe_dagster_secrets.backends.registry import load_backend_class
+
+    declared = load_backend_class(backend).config_class()
+    return declared if declared is not None else BackendConfig
+
+
 def _literal_credential_guard(data: Any, replacements: dict[str, str], title: str) -> Any:
     """Reject keys that would hold a credential itself, naming the field to use instead."""
     if not isinstance(data, dict):
@@ -108,7 +140,7 @@ def _literal_credential_guard(data: Any, replacements: dict[str, str], title: st
     return data
 
 
-class LocalSecretsConfig(FrozenModel):
+class LocalSecretsConfig(BackendConfig):
     """Files on the developer's machine (``floe secrets`` for local runs, never production)."""
 
     path: str = Field(".floe/secrets", min_length=1, description="Directory holding the secrets.")
@@ -118,7 +150,7 @@ class LocalSecretsConfig(FrozenModel):
         return {"path": self.path}
 
 
-class K8sSecretsConfig(FrozenModel):
+class K8sSecretsConfig(BackendConfig):
     """Kubernetes Secrets (the default): in a pod the service account, else a kubeconfig."""
 
     kubeconfig: str | None = Field(
@@ -131,7 +163,7 @@ class K8sSecretsConfig(FrozenModel):
         return {k: v for k, v in (("kubeconfig", self.kubeconfig), ("context", self.context)) if v}
 
 
-class ExternalSecretsConfig(FrozenModel):
+class ExternalSecretsConfig(BackendConfig):
     """External Secrets Operator: ExternalSecrets that sync from a ClusterSecretStore."""
 
     _PROVIDER_FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -254,7 +286,7 @@ class ExternalSecretsConfig(FrozenModel):
         return self.model_dump()
 
 
-class VaultSecretsConfig(FrozenModel):
+class VaultSecretsConfig(BackendConfig):
     """HashiCorp Vault / OpenBao, KV v2. Credentials are named (env var, file), never written."""
 
     address: HttpUrlText = Field(description="Vault address, e.g. https://vault.example.com.")
@@ -341,12 +373,5 @@ class VaultSecretsConfig(FrozenModel):
         return self.model_dump()
 
 
-SecretsConfig = LocalSecretsConfig | K8sSecretsConfig | ExternalSecretsConfig | VaultSecretsConfig
-
-SECRETS_CONFIG_MODELS: dict[str, type[FrozenModel]] = {
-    "local": LocalSecretsConfig,
-    "k8s": K8sSecretsConfig,
-    "external-secrets": ExternalSecretsConfig,
-    "vault": VaultSecretsConfig,
-}
-"""The config model for each ``plugins.secrets.type``."""
+SecretsConfig = BackendConfig
+"""Any backend's config model (the built-in four, or a third party's)."""

@@ -1,26 +1,58 @@
-"""Build the secrets resource a manifest asks for, so code locations never hard-code a backend."""
+"""Build the secrets resource a manifest asks for, so code locations never hard-code a backend.
+
+Which resource class serves a backend is the backend's own declaration
+(``SecretsPlugin.resource``, a ``module:Class`` string since backends never import dagster),
+found through the ``floe.secrets`` entry point: a third-party backend that declares one works
+here without any change to this package.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from floe_dagster_secrets.backends.registry import load_backend_class
 from floe_dagster_secrets.errors import BackendNotInstalledError
 from floe_dagster_secrets.resources.base import FloeSecretsResource
-from floe_dagster_secrets.resources.eso import ESOSecretsResource
-from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
-from floe_dagster_secrets.resources.local import LocalSecretsResource
-from floe_dagster_secrets.resources.vault import VaultSecretsResource
 
 if TYPE_CHECKING:
     from floe_dagster_secrets.manifest import Manifest
 
-_RESOURCES: dict[str, type[FloeSecretsResource]] = {
-    "local": LocalSecretsResource,
-    "k8s": K8sSecretsResource,
-    "vault": VaultSecretsResource,
-    "external-secrets": ESOSecretsResource,
-}
+
+def resource_class_for(backend: str) -> type[FloeSecretsResource]:
+    """The resource class the installed backend ``backend`` declares.
+
+    Raises:
+        BackendNotInstalledError: the backend is not installed, declares no resource, or its
+            declaration does not name a ``FloeSecretsResource`` subclass.
+    """
+    plugin_class = load_backend_class(backend)
+    declared = plugin_class.resource
+    if not declared:
+        raise BackendNotInstalledError(
+            f"The '{backend}' secrets backend declares no Dagster resource",
+            fix=f"set {plugin_class.__name__}.resource = 'module:ResourceClass' in the package "
+            "that provides it, or use the plugin directly",
+            backend=backend,
+        )
+    module_name, _, attribute = declared.partition(":")
+    try:
+        resource_class = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as e:
+        raise BackendNotInstalledError(
+            f"The '{backend}' secrets backend's resource '{declared}' cannot be imported",
+            fix="install the package that provides it, or fix its resource declaration",
+            backend=backend,
+        ) from e
+    if not (isinstance(resource_class, type) and issubclass(resource_class, FloeSecretsResource)):
+        raise BackendNotInstalledError(
+            f"The '{backend}' secrets backend's resource '{declared}' is not a "
+            "FloeSecretsResource subclass",
+            fix="fix the resource declaration of the package that provides it",
+            backend=backend,
+        )
+    return resource_class
 
 
 def secrets_resource_from_manifest(
@@ -35,17 +67,10 @@ def secrets_resource_from_manifest(
             directory. ``None`` leaves them relative to the working directory.
 
     Raises:
-        BackendNotInstalledError: the manifest names a backend that has no Dagster resource yet.
+        BackendNotInstalledError: the manifest names a backend that has no Dagster resource.
     """
     section = manifest.plugins.secrets
-    resource_class = _RESOURCES.get(section.type)
-    if resource_class is None:
-        known = ", ".join(sorted(_RESOURCES))
-        raise BackendNotInstalledError(
-            f"There is no Dagster resource for the '{section.type}' secrets backend yet",
-            fix=f"use one of: {known} in plugins.secrets.type for Dagster code locations",
-            backend=section.type,
-        )
+    resource_class = resource_class_for(section.type)
     kwargs = dict(section.config.backend_kwargs()) if section.config is not None else {}
     path = kwargs.get("path")
     if base_dir is not None and isinstance(path, str) and not Path(path).is_absolute():

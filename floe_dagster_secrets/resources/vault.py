@@ -21,10 +21,11 @@ See :mod:`floe_dagster_secrets.backends.vault.leases` for how, and for the bound
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from dagster import InitResourceContext
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, ValidationError
 
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.backends.vault import (
@@ -36,6 +37,36 @@ from floe_dagster_secrets.backends.vault import (
 from floe_dagster_secrets.errors import InvalidManifestError
 from floe_dagster_secrets.resources.base import FloeSecretsResource
 from floe_dagster_secrets.types import SecretData, SecretValue
+
+
+def _manifest_checks(fields: Mapping[str, Any]) -> None:
+    """The checks ``plugins.secrets.config`` gets in a manifest, on the fields it shares with it.
+
+    The Vault backend's parameters are declared once, by its config model
+    (``VaultSecretsPlugin.config_model``): an address that is not a URL, an unknown auth method,
+    approle auth without its env var names or a bad mount path fail here as they would in a
+    manifest, instead of at the first request.
+
+    Raises:
+        InvalidManifestError: a field the manifest would refuse (names the field, never a value).
+    """
+    model = VaultSecretsPlugin.config_class()
+    if model is None:
+        return
+    shared = {k: v for k, v in fields.items() if k in model.model_fields and v is not None}
+    try:
+        model.model_validate(shared)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'config'}: {error['msg']}"
+            for error in e.errors()
+        )
+        raise InvalidManifestError(
+            f"VaultSecretsResource is misconfigured: {problems}",
+            fix="correct the resource's fields as you would plugins.secrets.config in "
+            "manifest.yaml",
+            backend="vault",
+        ) from None
 
 
 class VaultSecretsResource(FloeSecretsResource):
@@ -143,8 +174,9 @@ class VaultSecretsResource(FloeSecretsResource):
         run's later steps a different value than its earlier ones; the next run reads the new one.
         """
         if self._plugin is None:
-            kwargs = {**self.backend_kwargs(), **pod_login_overrides(os.environ)}
-            self._plugin = VaultSecretsPlugin(**kwargs)
+            fields = self.backend_kwargs()
+            _manifest_checks(fields)
+            self._plugin = VaultSecretsPlugin(**{**fields, **pod_login_overrides(os.environ)})
         return self._plugin
 
     def vault(self) -> VaultSecretsPlugin:

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
+    from floe_dagster_secrets.manifest.secrets_config import BackendConfig
 
 __all__ = ["ESOSecretsPlugin", "SyncState", "SyncWait"]
 
@@ -111,6 +112,12 @@ class ESOSecretsPlugin(SecretsPlugin):
 
     name: ClassVar[str] = BACKEND
     version: ClassVar[str] = "1.0.0"
+    label: ClassVar[str] = "External Secrets Operator"
+    config_model: ClassVar[type[BackendConfig] | str | None] = (
+        "floe_dagster_secrets.manifest.secrets_config:ExternalSecretsConfig"
+    )
+    config_required: ClassVar[bool] = True
+    resource: ClassVar[str | None] = "floe_dagster_secrets.resources.eso:ESOSecretsResource"
 
     def __init__(
         self,

@@ -53,6 +53,8 @@ from floe_dagster_secrets.types import SecretData, SecretMetadata, SecretValue
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from floe_dagster_secrets.manifest.secrets_config import BackendConfig
+
 _IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
@@ -78,6 +80,11 @@ class K8sSecretsPlugin(SecretsPlugin):
 
     name: ClassVar[str] = "k8s"
     version: ClassVar[str] = "1.0.0"
+    label: ClassVar[str] = "Kubernetes Secrets"
+    config_model: ClassVar[type[BackendConfig] | str | None] = (
+        "floe_dagster_secrets.manifest.secrets_config:K8sSecretsConfig"
+    )
+    resource: ClassVar[str | None] = "floe_dagster_secrets.resources.kubernetes:K8sSecretsResource"
 
     request_timeout: ClassVar[tuple[float, float]] = (5.0, 30.0)
     """(connect, read) seconds for every request."""

@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.backends.local.files import (
@@ -66,6 +66,9 @@ from floe_dagster_secrets.errors import (
 )
 from floe_dagster_secrets.types import SecretData, SecretMetadata, SecretValue
 
+if TYPE_CHECKING:
+    from floe_dagster_secrets.manifest.secrets_config import BackendConfig
+
 LOCK_TIMEOUT_SECONDS = 30.0
 MAX_NAME_LENGTH = 255 - len(".deleted")
 """Longest secret name the store can keep: filenames stop at 255 bytes (Kubernetes allows 253)."""
@@ -94,6 +97,11 @@ class LocalSecretsPlugin(SecretsPlugin):
 
     name: ClassVar[str] = "local"
     version: ClassVar[str] = "1.0.0"
+    label: ClassVar[str] = "local store"
+    config_model: ClassVar[type[BackendConfig] | str | None] = (
+        "floe_dagster_secrets.manifest.secrets_config:LocalSecretsConfig"
+    )
+    resource: ClassVar[str | None] = "floe_dagster_secrets.resources.local:LocalSecretsResource"
 
     def __init__(self, *, path: str | Path = ".floe/secrets") -> None:
         self.root = Path(path).expanduser().absolute()

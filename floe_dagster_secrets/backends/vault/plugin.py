@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from floe_dagster_secrets.backends import validation
 from floe_dagster_secrets.backends._retry import DEFAULT_POLICY, RetryPolicy
@@ -48,6 +48,9 @@ from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretValue
 from floe_dagster_secrets.kube.pod_spec import RunPodContribution, RunPodSettings
 from floe_dagster_secrets.masking import get_masker
 from floe_dagster_secrets.types import SecretData, SecretMetadata, SecretValue
+
+if TYPE_CHECKING:
+    from floe_dagster_secrets.manifest.secrets_config import BackendConfig
 
 __all__ = [
     "KEYS_METADATA",
@@ -114,6 +117,13 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
 
     name: ClassVar[str] = BACKEND
     version: ClassVar[str] = "1.0.0"
+    label: ClassVar[str] = "Vault"
+    config_model: ClassVar[type[BackendConfig] | str | None] = (
+        "floe_dagster_secrets.manifest.secrets_config:VaultSecretsConfig"
+    )
+    config_required: ClassVar[bool] = True
+    extra: ClassVar[str | None] = "vault"
+    resource: ClassVar[str | None] = "floe_dagster_secrets.resources.vault:VaultSecretsResource"
     retry_policy: ClassVar[RetryPolicy] = DEFAULT_POLICY
     """Bounded retries of transient failures (429, 500, 502, 504, the network failing)."""
 

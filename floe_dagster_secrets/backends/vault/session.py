@@ -61,11 +61,21 @@ INSTALL_HINT = "pip install 'floe-dagster-secrets[vault]'"
 
 
 def import_hvac() -> Any:
-    """hvac, imported on first use, with an error that says what to install."""
+    """hvac, imported on first use; if missing, our error with the pip command to run.
+
+    Raises:
+        BackendNotInstalledError: hvac is not installed (the ``vault`` extra).
+    """
     try:
         import hvac
     except ImportError as e:
-        raise ImportError(f"the vault backend needs hvac: {INSTALL_HINT}") from e
+        from floe_dagster_secrets.errors import BackendNotInstalledError
+
+        raise BackendNotInstalledError(
+            "The 'vault' secrets backend needs the hvac library, which is not installed",
+            fix=INSTALL_HINT,
+            backend="vault",
+        ) from e
     return hvac
 
 

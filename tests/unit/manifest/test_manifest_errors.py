@@ -107,7 +107,9 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         "secrets-type",
         (("plugins.secrets.type", "aws"),),
         "plugins.secrets.type",
-        "Input should be 'k8s', 'external-secrets', 'vault' or 'local'",
+        "No secrets backend named 'aws' is installed (installed: external-secrets, k8s, local, "
+        "vault); set plugins.secrets.type to one of: external-secrets, k8s, local, vault, or "
+        "install the package that provides 'aws'",
     ),
     (
         "secrets-namespace",

@@ -13,7 +13,11 @@ from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.backends.vault.leases import DatabaseCredentials
 from floe_dagster_secrets.backends.vault.plugin import parse_time
 from floe_dagster_secrets.backends.vault.session import import_hvac
-from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretReferenceError
+from floe_dagster_secrets.errors import (
+    BackendNotInstalledError,
+    InvalidManifestError,
+    InvalidSecretReferenceError,
+)
 from floe_dagster_secrets.manifest import VaultSecretsConfig
 from floe_dagster_secrets.types import SecretValue
 
@@ -99,7 +103,9 @@ def test_importing_the_backend_does_not_import_hvac() -> None:
 
 def test_missing_hvac_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "hvac", None)
-    with pytest.raises(ImportError, match=r"pip install 'floe-dagster-secrets\[vault\]'"):
+    with pytest.raises(
+        BackendNotInstalledError, match=r"pip install 'floe-dagster-secrets\[vault\]'"
+    ):
         import_hvac()
 
 

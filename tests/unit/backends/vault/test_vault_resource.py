@@ -25,7 +25,12 @@ def test_backend_kwargs_are_the_plugin_constructor() -> None:
 
 
 def test_plugin_is_built_lazily_without_io() -> None:
-    resource = VaultSecretsResource(address="https://vault.example.com", auth_method="approle")
+    resource = VaultSecretsResource(
+        address="https://vault.example.com",
+        auth_method="approle",
+        role_id_env="VAULT_ROLE_ID",  # the manifest's check: approle names both env vars
+        secret_id_env="VAULT_SECRET_ID",
+    )
     plugin = resource.vault()
     assert isinstance(plugin, VaultSecretsPlugin)
     assert plugin.auth.mount_path == "approle"
@@ -59,3 +64,19 @@ def test_resource_from_the_manifest_config() -> None:
     resource = VaultSecretsResource(namespace="floe-jobs", **config.backend_kwargs())
     auth = resource.vault().auth
     assert (auth.method, auth.mount_path, auth.role_id_env) == ("approle", "approle", "ROLE_ID")
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"address": "not-a-url"}, "address"),
+        ({"address": "https://vault.example", "auth_method": "approle"}, "role_id_env"),
+        ({"address": "https://vault.example", "kv_mount": "bad mount!"}, "kv_mount"),
+        ({"address": "https://vault.example", "secret_path_prefix": "no-slash"}, "prefix"),
+    ],
+)
+def test_resource_gets_the_manifests_checks(fields: dict[str, str], named: str) -> None:
+    """The resource validates with the backend's one declaration (its config model)."""
+    resource = VaultSecretsResource(**fields)
+    with pytest.raises(InvalidManifestError, match=named):
+        resource.plugin()
