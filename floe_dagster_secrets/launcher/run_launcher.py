@@ -321,7 +321,8 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         if namespace is None:
             raise ValueError(f"run {run.run_id} has no namespace")
         self._report_run_worker_creating(run, job_name, namespace)
-        self._api_client.create_namespaced_job_with_retries(body=job, namespace=namespace)
+        client = internals.kubernetes_client(self)
+        client.create_namespaced_job_with_retries(body=job, namespace=namespace)
         self._report_run_worker_created(run)
 
     def _report_run_worker_creating(self, run: DagsterRun, job_name: str, namespace: str) -> None:

@@ -130,3 +130,39 @@ def test_executor_config_schema_and_step_handler_attribute(tmp_path: Path) -> No
 
         internals.reclass_step_handler(executor, Sub)
         assert type(internals.step_handler(executor)) is Sub
+
+
+FENCED = {
+    "_api_client",
+    "_get_resume_attempt_number",
+    "_step_handler",
+    "_merge_k8s_config",
+    "_K8S_EXECUTOR_CONFIG_SCHEMA",
+    "__class__",
+}
+"""dagster-k8s private attributes that only ``_dagster_k8s_internals.py`` may touch."""
+
+
+def test_no_module_but_the_internals_touches_a_dagster_k8s_private_attribute() -> None:
+    """Modules that import dagster_k8s reach its private attributes only through the fence."""
+    import ast
+
+    import floe_dagster_secrets
+
+    package = Path(floe_dagster_secrets.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "_dagster_k8s_internals.py":
+            continue
+        source = path.read_text()
+        if "dagster_k8s" not in source:
+            continue
+        for node in ast.walk(ast.parse(source)):
+            name = node.attr if isinstance(node, ast.Attribute) else None
+            if isinstance(node, ast.alias):
+                name = node.name
+            if name in FENCED:
+                offenders.append(f"{path.relative_to(package)}:{node.lineno}: {name}")  # type: ignore[attr-defined]
+    assert offenders == [], "move these into launcher/_dagster_k8s_internals.py:\n" + "\n".join(
+        offenders
+    )
