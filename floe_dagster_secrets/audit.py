@@ -188,6 +188,20 @@ def add_sink(sink: AuditSink) -> None:
         _SINKS.append(sink)
 
 
+@contextlib.contextmanager
+def part_of_current_access() -> Iterator[None]:
+    """Accesses inside the block belong to the access being recorded: no event of their own.
+
+    For the audit layer's own follow-up reads, e.g. the metadata read that completes a fetch's
+    event with the secret's version (:mod:`floe_dagster_secrets.assets.access_events`).
+    """
+    token = _ACTIVE.set(True)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
 def record_version(version: str | None) -> None:
     """Note the version of the secret the current access read (a backend that knows it cheaply).
 

@@ -41,7 +41,8 @@ def _version(event: audit.AuditEvent, source: Any) -> str | None:
 
     A backend that knows the version of what it returned calls :func:`audit.record_version`;
     for the others the plugin that made the access is asked for the secret's metadata
-    (``describe_secret``, never its values).
+    (``describe_secret``, never its values: one metadata request per fetch in a step, recorded
+    as part of the fetch rather than as an access of its own).
     """
     if event.version is not None:
         return event.version
@@ -49,7 +50,9 @@ def _version(event: audit.AuditEvent, source: Any) -> str | None:
     if event.outcome != "ok" or not callable(describe) or not event.name or not event.namespace:
         return None
     try:
-        version = getattr(describe(event.name, event.namespace), "version", None)
+        # part of the fetch's record (its version), not an access of its own in the trail
+        with audit.part_of_current_access():
+            version = getattr(describe(event.name, event.namespace), "version", None)
     except FloeSecretsError:
         return None
     return str(version) if version is not None else None

@@ -136,12 +136,16 @@ def test_observe_records_the_backend_version_as_data_version(store: Path) -> Non
     assert missing.metadata["exists"].value is False
 
 
-def test_each_fetch_in_a_step_is_one_observation_without_the_value(store: Path) -> None:
+def test_each_fetch_in_a_step_is_one_observation_without_the_value(
+    store: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     @dg.asset(metadata=secrets_metadata([CONNECTION]))
     def uses_secret(secrets: LocalSecretsResource) -> int:
         data = secrets.get_secret(CONNECTION)
         return len(data)
 
+    version = LocalSecretsPlugin(path=store).describe_secret(CONNECTION, NS).version
+    caplog.clear()
     result = dg.materialize(
         [uses_secret], resources={"secrets": LocalSecretsResource(path=str(store), namespace=NS)}
     )
@@ -153,7 +157,6 @@ def test_each_fetch_in_a_step_is_one_observation_without_the_value(store: Path) 
     (event,) = events
     assert event.asset_key == secret_asset_key(CONNECTION)
     meta = {k: v.value for k, v in event.metadata.items()}
-    version = LocalSecretsPlugin(path=store).describe_secret(CONNECTION, NS).version
     assert meta["secret"] == CONNECTION
     assert meta["backend"] == "local"
     assert meta["version"] == version
@@ -162,6 +165,9 @@ def test_each_fetch_in_a_step_is_one_observation_without_the_value(store: Path) 
     assert meta["outcome"] == "ok"
     everything = " ".join(str(e) for e in result.all_events)
     assert "canary-value-1" not in everything
+    # the audit trail still holds one access: the version read belongs to the fetch's record
+    trail = [r.floe_audit for r in caplog.records if hasattr(r, "floe_audit")]
+    assert [(e["operation"], e["name"]) for e in trail] == [("get", CONNECTION)]
 
 
 def test_the_data_version_tag_is_dagsters() -> None:
