@@ -50,6 +50,7 @@ def call_json(
             body=body,
             auth_settings=["BearerToken"],
             _preload_content=False,
+            _return_http_data_only=True,  # kubernetes<36 returns a tuple without it
             _request_timeout=timeout,
         )
         try:

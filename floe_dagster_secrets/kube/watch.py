@@ -259,6 +259,7 @@ class NamespaceWatch:
                 header_params={"Accept": accept},
                 auth_settings=["BearerToken"],
                 _preload_content=False,
+                _return_http_data_only=True,  # kubernetes<36 returns a tuple without it
                 _request_timeout=(5.0, read_timeout),
             )
         except ApiException as e:
