@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
-from tests.e2e.demo_location import files_containing, text_hits
+from tests.e2e.demo_location import ASSETS as DEMO_ASSETS
+from tests.e2e.demo_location import copy_location, files_containing, text_hits
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -49,7 +50,7 @@ import dagster as dg
 def defs() -> dg.Definitions:
     return dg.components.load_from_defs_folder(path_within_project=Path(__file__).parent)
 """
-ASSETS = """\
+ASSETS_PY = """\
 import dagster as dg
 
 
@@ -122,7 +123,7 @@ def _scaffold(project: Path, home: Path) -> Path:
     assert made.returncode == 0, made.stdout + made.stderr
     folder = project / "src" / "secured_project" / "defs" / "warehouse"
     assert (folder / "transform").is_dir()
-    (folder / "transform" / "assets.py").write_text(ASSETS)
+    (folder / "transform" / "assets.py").write_text(ASSETS_PY)
     manifest = folder / "manifest.yaml"
     manifest.write_text(manifest.read_text().replace("assets: []", "assets: [raw_orders]"))
     defs_yaml = folder / "defs.yaml"
@@ -175,3 +176,23 @@ def test_dg_check_defs_names_a_missing_manifest(project: Path, home: Path) -> No
     assert checked.returncode != 0
     assert "manifest 'nowhere/manifest.yaml' is not a file" in output
     assert "Fix:" in output
+
+
+def test_dg_check_defs_passes_on_the_demo_project(tmp_path: Path) -> None:
+    """The demo (``definitions/``) is a dg project: ``dg check defs`` loads it as ``dg dev`` would,
+    the FloeSecretsComponent wrapping its dbt assets."""
+    location = copy_location(tmp_path)
+
+    checked = _dg(location.definitions, "check", "defs", home=location.home)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "All definitions loaded successfully" in checked.stdout + checked.stderr
+
+    listed = _dg(location.definitions, "list", "defs", "--json", home=location.home)
+    assert listed.returncode == 0, listed.stderr
+    defs = json.loads(listed.stdout)
+    assets = {a["asset_key"]: a for a in defs["assets"]}
+    assert set(assets) == {*DEMO_ASSETS, f"secrets/{SECRET}"}
+    assert all(f"secrets/{SECRET}" in assets[key]["dependency_keys"] for key in DEMO_ASSETS)
+    assert [s["name"] for s in defs["sensors"]] == ["floe_secret_rotation"]
+    assert [s["name"] for s in defs["schedules"]] == ["floe_demo_daily"]
+    assert {r["name"] for r in defs["resources"]} == {"dbt", "secrets"}

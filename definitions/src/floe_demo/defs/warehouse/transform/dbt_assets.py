@@ -37,13 +37,13 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
+from floe_demo.project import PARTIAL_PARSE_FILE, dbt_executable, load_project
+from floe_demo.warehouse import check_key, row_counts
 from packaging.version import Version
 
 from floe_dagster_secrets.dbt import SECRET_ENV_PREFIX, required_secret_keys
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.resources import FloeSecretsResource, secrets_metadata
-from floe_demo.project import PARTIAL_PARSE_FILE, dbt_executable, load_project
-from floe_demo.warehouse import check_key, row_counts
 
 ENCRYPTION_KEY = "DUCKDB_ENCRYPTION_KEY"
 JOB_NAME = "floe_demo_job"
