@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import dagster as dg
 
+from floe_dagster_secrets.asset_metadata import secrets_from_metadata, secrets_metadata
 from floe_dagster_secrets.assets.keys import SECRET_GROUP, secret_asset_path, secret_tags
 from floe_dagster_secrets.assets.observations import (
     DATA_VERSION_TAG,
@@ -31,7 +32,6 @@ from floe_dagster_secrets.assets.observations import (
 )
 from floe_dagster_secrets.manifest import Manifest
 from floe_dagster_secrets.resources.base import FloeSecretsResource
-from floe_dagster_secrets.resources.metadata import secrets_from_metadata, secrets_metadata
 
 OBSERVE_OP_NAME = "floe_secret_assets"
 VERSION_SOURCES = {

@@ -1,25 +1,20 @@
 """The rules a Kubernetes API server applies to Secrets, checked before anything is written.
 
+The name and key rules themselves live in :mod:`floe_dagster_secrets.kube.names`; this module
+turns a failed rule into our error, and adds the size and encoding rules.
+
 The local store enforces them too, so a secret that works on a laptop also works in a cluster, and a
 bad name fails with our error instead of an API server's 422. Messages name keys, never values.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from floe_dagster_secrets.errors import InvalidSecretReferenceError, InvalidSecretValueError
-
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-"""Kubernetes object names (Secrets, ConfigMaps): at most 253 characters."""
-
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-"""Kubernetes namespace names: at most 63 characters."""
-
-SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-"""The Kubernetes Secret/ConfigMap key rule (``IsConfigMapKey``), at most 253 characters."""
+from floe_dagster_secrets.kube.names import is_dns1123_label, is_dns1123_subdomain
+from floe_dagster_secrets.kube.names import is_secret_key as is_secret_key
 
 MAX_SECRET_BYTES = 1024 * 1024
 """Total size of a secret's values: the limit the Kubernetes API server enforces."""
@@ -35,23 +30,12 @@ def shown(text: object) -> str:
 
 def is_secret_name(name: object) -> bool:
     """Whether ``name`` is a valid Kubernetes object name (DNS-1123 subdomain)."""
-    return isinstance(name, str) and len(name) <= 253 and bool(DNS1123_SUBDOMAIN.match(name))
-
-
-def is_secret_key(key: object) -> bool:
-    """Whether ``key`` is a valid Secret key: ``[-._a-zA-Z0-9]+``, not ``.``/``..``/``..x``."""
-    return (
-        isinstance(key, str)
-        and len(key) <= 253
-        and bool(SECRET_KEY.match(key))
-        and not key.startswith("..")
-        and key != "."
-    )
+    return is_dns1123_subdomain(name)
 
 
 def check_namespace(namespace: object, *, backend: str) -> None:
     """Raise InvalidSecretReferenceError unless ``namespace`` is a DNS-1123 label."""
-    if not (isinstance(namespace, str) and len(namespace) <= 63 and DNS1123_LABEL.match(namespace)):
+    if not is_dns1123_label(namespace):
         raise InvalidSecretReferenceError(
             f"'{shown(namespace)}' is not a valid namespace name",
             fix="use at most 63 lowercase letters, digits and '-', starting and ending with a "

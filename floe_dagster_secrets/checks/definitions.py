@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from floe_dagster_secrets.asset_metadata import secrets_from_metadata
 from floe_dagster_secrets.checks.evaluate import (
     SecretFinding,
     evaluate,
@@ -24,7 +25,6 @@ from floe_dagster_secrets.checks.evaluate import (
 from floe_dagster_secrets.errors import SecretAccessDeniedError, SecretNotFoundError
 from floe_dagster_secrets.manifest import Manifest
 from floe_dagster_secrets.resources.base import FloeSecretsResource
-from floe_dagster_secrets.resources.metadata import secrets_from_metadata
 
 CHECK_NAME = "floe_secrets"
 

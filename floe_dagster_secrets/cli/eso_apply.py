@@ -41,8 +41,11 @@ class EsoPlan:
 
 
 def _store(config: Any, plan: EsoPlan) -> None:
-    from floe_dagster_secrets.backends.eso.render import infer_provider
-    from floe_dagster_secrets.backends.eso.stores import StoreSettings, cluster_secret_store_body
+    from floe_dagster_secrets.backends.eso import (
+        StoreSettings,
+        cluster_secret_store_body,
+        infer_provider,
+    )
 
     fields = config.model_dump()
     provider = infer_provider(fields)
@@ -78,8 +81,7 @@ def eso_plan(manifest: Manifest, namespace: str) -> EsoPlan:
     Raises:
         InvalidManifestError: The manifest's backend is not ``external-secrets``.
     """
-    from floe_dagster_secrets.backends.eso.objects import remote_key
-    from floe_dagster_secrets.backends.eso.render import KeyRef, external_secret_from_refs
+    from floe_dagster_secrets.backends.eso import KeyRef, external_secret_from_refs, remote_key
 
     secrets = manifest.plugins.secrets
     if secrets.type != BACKEND:
@@ -138,7 +140,7 @@ def eso_group() -> None:
 @target_options
 def render_command(target: Target) -> None:
     """Print the ESO objects the manifest implies as YAML (JSON with -o json); no cluster."""
-    from floe_dagster_secrets.backends.eso.render import to_yaml
+    from floe_dagster_secrets.backends.eso import to_yaml
 
     plan = _plan_for(target)
     if target.output == "json":

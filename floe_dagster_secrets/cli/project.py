@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import yaml
 
-from floe_dagster_secrets.backends.local.files import write_atomic
+from floe_dagster_secrets.backends.local import write_atomic
 from floe_dagster_secrets.cli.output import echo
 from floe_dagster_secrets.cli.target import DEFAULT_MANIFEST, load_manifest_showing_warnings
 

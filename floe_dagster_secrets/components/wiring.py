@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from floe_dagster_secrets.asset_metadata import secrets_from_metadata, secrets_metadata
 from floe_dagster_secrets.assets import secret_assets, with_secret_lineage
 from floe_dagster_secrets.checks import secret_asset_checks
 from floe_dagster_secrets.errors import InvalidManifestError
 from floe_dagster_secrets.manifest import Manifest
 from floe_dagster_secrets.resources.base import FloeSecretsResource
-from floe_dagster_secrets.resources.metadata import secrets_from_metadata, secrets_metadata
 from floe_dagster_secrets.sensors import make_secret_rotation_sensor
 
 if TYPE_CHECKING:

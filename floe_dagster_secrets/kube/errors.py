@@ -36,7 +36,8 @@ _FORBIDDEN = re.compile(
 )
 
 
-def _status_body(error: BaseException) -> dict[str, Any]:
+def status_body(error: BaseException) -> dict[str, Any]:
+    """The apiserver's ``Status`` an ``ApiException`` carries (``{}``: none, or not JSON)."""
     body = getattr(error, "body", None)
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
@@ -75,7 +76,7 @@ def translate(
     """
     where: dict[str, Any] = {"backend": BACKEND, "secret": name, "namespace": namespace}
     status_code = http_status(error)
-    status = _status_body(error)
+    status = status_body(error)
     message = _server_message(status, error)
     reason = status.get("reason")
     what = f"secret '{name}'" if name else "secrets"

@@ -30,6 +30,7 @@ from dagster import AssetKey, DagsterEvent, executor, multiple_process_executor_
 from dagster_k8s.executor import K8sStepHandler, k8s_job_executor
 
 from floe_dagster_secrets._dagster_internals import StepDelegatingExecutor, StepHandlerContext
+from floe_dagster_secrets.asset_metadata import secrets_from_metadata
 from floe_dagster_secrets.launcher import _dagster_k8s_internals as internals
 from floe_dagster_secrets.launcher.job_faults import DEFAULT_JOB_REQUEST_TIMEOUT, bound_requests
 from floe_dagster_secrets.launcher.pod_env import (
@@ -37,7 +38,6 @@ from floe_dagster_secrets.launcher.pod_env import (
     service_account_conflict,
 )
 from floe_dagster_secrets.launcher.run_launcher import FloeK8sRunLauncher, service_account_of
-from floe_dagster_secrets.resources.metadata import secrets_from_metadata
 
 
 def step_asset_keys(step_handler_context: StepHandlerContext, step_key: str) -> set[AssetKey]:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from dagster import AssetKey, DagsterInstance, DagsterRun
 
+from floe_dagster_secrets.asset_metadata import secrets_from_metadata
 from floe_dagster_secrets.errors import InvalidSecretReferenceError
-from floe_dagster_secrets.resources.metadata import secrets_from_metadata
 
 if TYPE_CHECKING:
     from floe_dagster_secrets._dagster_internals import BaseWorkspaceRequestContext

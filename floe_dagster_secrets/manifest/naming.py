@@ -15,6 +15,15 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from floe_dagster_secrets.kube.names import (
+    DNS1123_LABEL,
+    DNS1123_LABEL_MAX,
+    DNS1123_LABEL_PATTERN,
+    DNS1123_SUBDOMAIN,
+    DNS1123_SUBDOMAIN_MAX,
+    DNS1123_SUBDOMAIN_PATTERN,
+)
+
 __all__ = [
     "ENVIRONMENT_ALIASES",
     "KNOWN_ENVIRONMENTS",
@@ -44,15 +53,10 @@ class FloeNamingWarning(UserWarning):
     """A secret name breaks ADR-0023's naming convention (an error with ``strict=True``)."""
 
 
-DNS1123_LABEL_MAX = 63
-DNS1123_SUBDOMAIN_MAX = 253
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-DNS1123_LABEL_PATTERN = rf"^{_LABEL}$"
-DNS1123_SUBDOMAIN_PATTERN = rf"^{_LABEL}(\.{_LABEL})*$"
 ENV_VAR_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 HTTP_URL_PATTERN = r"^https?://[^\s/?#]+([/?#]\S*)?$"
-_LABEL_RE = re.compile(DNS1123_LABEL_PATTERN)
-_SUBDOMAIN_RE = re.compile(DNS1123_SUBDOMAIN_PATTERN)
+_LABEL_RE = DNS1123_LABEL
+_SUBDOMAIN_RE = DNS1123_SUBDOMAIN
 _ENV_VAR_RE = re.compile(ENV_VAR_NAME_PATTERN)
 _HTTP_URL_RE = re.compile(HTTP_URL_PATTERN)
 

@@ -18,13 +18,13 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from floe_dagster_secrets.asset_metadata import secrets_from_metadata
 from floe_dagster_secrets.launcher.config import LauncherSecrets
 from floe_dagster_secrets.launcher.pod_env import (
     run_k8s_config,
     run_secret_names,
     service_account_conflict,
 )
-from floe_dagster_secrets.resources.metadata import secrets_from_metadata
 
 
 def step_secret_names(

@@ -1,5 +1,8 @@
 """Dagster resources over the secrets backends: references in config, values fetched at run time."""
 
+from floe_dagster_secrets.asset_metadata import SECRETS_METADATA_KEY as SECRETS_METADATA_KEY
+from floe_dagster_secrets.asset_metadata import secrets_from_metadata as secrets_from_metadata
+from floe_dagster_secrets.asset_metadata import secrets_metadata as secrets_metadata
 from floe_dagster_secrets.resources.base import FloeSecretsResource as FloeSecretsResource
 from floe_dagster_secrets.resources.eso import ESOSecretsResource as ESOSecretsResource
 from floe_dagster_secrets.resources.factory import (
@@ -7,9 +10,6 @@ from floe_dagster_secrets.resources.factory import (
 )
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource as K8sSecretsResource
 from floe_dagster_secrets.resources.local import LocalSecretsResource as LocalSecretsResource
-from floe_dagster_secrets.resources.metadata import SECRETS_METADATA_KEY as SECRETS_METADATA_KEY
-from floe_dagster_secrets.resources.metadata import secrets_from_metadata as secrets_from_metadata
-from floe_dagster_secrets.resources.metadata import secrets_metadata as secrets_metadata
 from floe_dagster_secrets.resources.vault import VaultSecretsResource as VaultSecretsResource
 
 __all__ = [

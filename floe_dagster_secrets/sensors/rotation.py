@@ -39,10 +39,10 @@ from dagster import (
     sensor,
 )
 
+from floe_dagster_secrets.asset_metadata import secrets_from_metadata
 from floe_dagster_secrets.assets.observations import observations, secret_asset_key
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.errors import FloeSecretsError, InvalidSecretReferenceError
-from floe_dagster_secrets.resources.metadata import secrets_from_metadata
 from floe_dagster_secrets.sensors.cursor import (
     Rotation,
     RotationCursor,

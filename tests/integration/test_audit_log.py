@@ -24,10 +24,10 @@ import yaml
 from dagster import DagsterInstance, SkipReason, asset, build_sensor_context
 from kubernetes import client as k8s
 
+from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.kube.audit_policy import BODY_LEVELS, policy_text, secret_levels
 from floe_dagster_secrets.launcher.preflight import PreflightReader
-from floe_dagster_secrets.resources.metadata import secrets_metadata
 from floe_dagster_secrets.sensors import make_secret_rotation_sensor
 from tests.e2e.leak_scan import apiserver_audit_artifact, find_leaks
 from tests.servers import KubeApiServer

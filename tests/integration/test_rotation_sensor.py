@@ -41,11 +41,11 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._time import get_current_datetime
 
+from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.manifest import parse_manifest
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
-from floe_dagster_secrets.resources.metadata import secrets_metadata
 from floe_dagster_secrets.sensors import ROTATED_SECRET_TAG, make_secret_rotation_sensor
 from tests.integration.vault_helpers import put_policy, unique
 from tests.servers import KubeApiServer, OpenBaoServer

@@ -6,10 +6,10 @@ import dagster as dg
 import pytest
 from kubernetes import client
 
+from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.checks import CHECK_NAME, secret_asset_checks
 from floe_dagster_secrets.manifest import Manifest, parse_manifest
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
-from floe_dagster_secrets.resources.metadata import secrets_metadata
 from tests.servers import KubeApiServer
 
 pytestmark = pytest.mark.integration

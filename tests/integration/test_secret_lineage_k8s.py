@@ -26,11 +26,11 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._time import get_current_datetime
 
+from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.assets import secret_asset_key, secret_assets, with_secret_lineage
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.manifest import parse_manifest
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
-from floe_dagster_secrets.resources.metadata import secrets_metadata
 from floe_dagster_secrets.sensors import make_secret_rotation_sensor
 from tests.integration.fault_helpers import apiserver_proxy, kubeconfig_via
 from tests.servers import KubeApiServer

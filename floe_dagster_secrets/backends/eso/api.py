@@ -9,7 +9,6 @@ CRDs are not installed) and a 422 (the apiserver's schema validation refused wha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ from floe_dagster_secrets.errors import (
     FloeSecretsError,
     InvalidSecretValueError,
 )
-from floe_dagster_secrets.kube.errors import translate
+from floe_dagster_secrets.kube.errors import status_body, translate
 from floe_dagster_secrets.kube.http import call_json
 from floe_dagster_secrets.masking import redact
 
@@ -35,17 +34,6 @@ APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "floe"
 REQUEST_TIMEOUT = (5.0, 30.0)
-
-
-def _status(error: BaseException) -> dict[str, Any]:
-    body = getattr(error, "body", None)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    try:
-        parsed = json.loads(body) if isinstance(body, str) and body else {}
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
 
 
 def translate_eso(
@@ -60,7 +48,7 @@ def translate_eso(
 ) -> FloeSecretsError:
     """The error to raise for a failed request about an ExternalSecret or ClusterSecretStore."""
     status_code = http_status(error)
-    status = _status(error)
+    status = status_body(error)
     details = status.get("details") or {}
     where = {"backend": BACKEND, "secret": name, "namespace": namespace}
     if status_code == 404 and not details.get("name"):

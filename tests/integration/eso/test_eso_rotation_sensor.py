@@ -35,8 +35,8 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._time import get_current_datetime
 
+from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
-from floe_dagster_secrets.resources.metadata import secrets_metadata
 from floe_dagster_secrets.sensors import ROTATED_SECRET_TAG, make_secret_rotation_sensor
 from tests.servers.eso import EsoController
 

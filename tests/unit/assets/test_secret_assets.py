@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.assets import (
     SECRET_GROUP,
     observations,
@@ -21,7 +22,6 @@ from floe_dagster_secrets.assets.observations import DATA_VERSION_TAG
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from floe_dagster_secrets.manifest import parse_manifest
 from floe_dagster_secrets.resources import LocalSecretsResource
-from floe_dagster_secrets.resources.metadata import secrets_metadata
 
 NS = "floe-jobs"
 CONNECTION = "warehouse-db-credentials"

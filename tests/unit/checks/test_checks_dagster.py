@@ -9,12 +9,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from floe_dagster_secrets.checks import CHECK_NAME, secret_asset_checks
 from floe_dagster_secrets.manifest import Manifest, parse_manifest
 from floe_dagster_secrets.masking import get_masker
 from floe_dagster_secrets.resources.local import LocalSecretsResource
-from floe_dagster_secrets.resources.metadata import secrets_metadata
 
 NS = "floe-jobs"
 PG = "postgres-dev-credentials"

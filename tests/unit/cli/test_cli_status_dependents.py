@@ -19,7 +19,7 @@ SALESFORCE = "salesforce-dev-credentials"
 CODE = textwrap.dedent(
     f"""\
     from dagster import Definitions, ScheduleDefinition, asset, define_asset_job
-    from floe_dagster_secrets.resources.metadata import secrets_metadata
+    from floe_dagster_secrets.asset_metadata import secrets_metadata
 
     @asset(metadata=secrets_metadata(["{DUCKDB}"]))
     def orders() -> int:

@@ -19,10 +19,10 @@ from dagster import (
     define_asset_job,
 )
 
+from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from floe_dagster_secrets.errors import FloeSecretsError, InvalidSecretReferenceError
 from floe_dagster_secrets.manifest import parse_manifest
-from floe_dagster_secrets.resources.metadata import secrets_metadata
 from floe_dagster_secrets.sensors import (
     ROTATED_SECRET_TAG,
     SecretDependents,

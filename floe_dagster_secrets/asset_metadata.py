@@ -2,6 +2,10 @@
 
 Code locations tag each asset with ``floe/secrets: "name-a,name-b"``; the launcher reads the same
 key back to decide which secrets to mount into the run's pod. Names only, never values.
+
+Pure and free of dagster, at the package's top level: the launcher, the sensors, the checks and
+Pipes read it without depending on the resource layer (``floe_dagster_secrets.resources``
+re-exports both functions for code locations).
 """
 
 from __future__ import annotations
