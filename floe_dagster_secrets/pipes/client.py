@@ -21,7 +21,7 @@ from dagster import AssetExecutionContext, OpExecutionContext
 from dagster._core.pipes.client import PipesClientCompletedInvocation
 from dagster_k8s.pipes import PipesK8sClient
 
-from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretReferenceError
 from floe_dagster_secrets.launcher import config as launcher_config
 from floe_dagster_secrets.masking import install_masker
 from floe_dagster_secrets.pipes.masked_logs import MaskedPodLogsMessageReader
@@ -73,8 +73,9 @@ class FloePipesK8sClient(PipesK8sClient):
         secrets_resource_key: The ``FloeSecretsResource`` through which the step reads the
             pod's secrets before launching it: a missing secret fails the step with our error
             instead of a pod stuck in ``CreateContainerConfigError``, and the values become
-            known to the masker that reads the pod's output. ``None``: not read (output is then
-            masked only for values this process already knows).
+            known to the masker that reads the pod's output; the step must have that resource
+            (``required_resource_keys``). ``None``: not read (output is then masked only for
+            values this process already knows).
         **kwargs: Everything ``PipesK8sClient`` takes; ``message_reader`` defaults to
             :class:`~floe_dagster_secrets.pipes.masked_logs.MaskedPodLogsMessageReader`.
     """
@@ -107,7 +108,14 @@ class FloePipesK8sClient(PipesK8sClient):
             return
         resource = getattr(context.resources, key, None)
         if resource is None:
-            return
+            raise InvalidSecretReferenceError(
+                f"The Pipes pod of step '{context.op_execution_context.op.name}' gets secrets "
+                f"{', '.join(names)}, but the step has no '{key}' resource to read them through, "
+                "so its output could not be masked",
+                fix=f"add '{key}' to the asset's required_resource_keys (or take a "
+                f"FloeSecretsResource parameter named {key}), or pass "
+                "secrets_resource_key=None to FloePipesK8sClient to launch without masking them",
+            )
         for name in names:
             resource.get_secret(name)  # SecretValue registers every value with the masker
 
