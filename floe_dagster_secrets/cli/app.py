@@ -341,13 +341,18 @@ def rotate_command(
 ) -> None:
     """Write a new version of secret NAME; given keys change, the others are kept."""
     from floe_dagster_secrets.cli import commands, rotation
-    from floe_dagster_secrets.cli.rotation_lines import restart_client, restart_refusal
+    from floe_dagster_secrets.cli.rotation_lines import (
+        check_rotatable,
+        restart_client,
+        restart_refusal,
+    )
 
     data, generated = _collect(env_file, from_stdin, literals, generate)
     plugin = target.plugin()  # constructed without I/O; its capability decides
     refusal = restart_refusal(plugin) if restart_deployments else None
     if refusal:  # only where the rotated value lands in a Kubernetes Secret (k8s, ESO)
         raise click.UsageError(refusal)
+    check_rotatable(plugin, target.manifest, name)  # ESO: not a custom remote mapping
     if restart_deployments or dry_run:
         manifest = target.manifest()
         assets = manifest.assets_for_secret(name) if manifest is not None else ()

@@ -21,8 +21,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from floe_dagster_secrets.backends.base import ProvidesKubernetesClient, SecretsPlugin
+from floe_dagster_secrets.errors import InvalidManifestError
 
 if TYPE_CHECKING:
+    from floe_dagster_secrets.manifest import Manifest
     from floe_dagster_secrets.types import SecretMetadata
 
 SYNC_TRIGGERED = "✓ ExternalSecret sync triggered"
@@ -89,3 +91,32 @@ def updated_line(plugin: SecretsPlugin, meta: SecretMetadata, *, label: str) -> 
 def after_update_lines(plugin: SecretsPlugin) -> list[str]:
     """The lines that follow the update: ESO's forced sync (done and waited for by then)."""
     return [SYNC_TRIGGERED] if isinstance(plugin, SyncsIntoKubernetesSecrets) else []
+
+
+def check_rotatable(
+    plugin: SecretsPlugin, manifest: Callable[[], Manifest | None], name: str
+) -> None:
+    """Refuse to rotate under ESO a secret whose manifest maps it to its own remote key.
+
+    floe writes a rotated value at the default layout (``{prefix}{namespace}/{name}``, property
+    = env key); an ExternalSecret rendered from ``secrets.<name>.remote`` reads elsewhere, so the
+    rotation would report success while ESO kept syncing the old value.
+
+    Raises:
+        InvalidManifestError: ``secrets.<name>.remote`` is set and the backend is ESO.
+    """
+    if not isinstance(plugin, SyncsIntoKubernetesSecrets):
+        return  # the manifest is not even loaded (the local store's fast path)
+    loaded = manifest()
+    remote = loaded.secret_policy(name).remote if loaded is not None else None
+    if remote is None:
+        return
+    raise InvalidManifestError(
+        f"secret '{name}' is mapped to the remote key '{remote.key}' (secrets.{name}.remote), "
+        "which floe does not write: rotating it here would leave ESO syncing the old value",
+        fix=f"write the new value at '{remote.key}' with the store's own tool; ESO syncs it at "
+        f"its next refresh, or at once after `kubectl annotate externalsecret {name} "
+        "force-sync=$(date +%s) --overwrite`",
+        secret=name,
+        path=f"secrets.{name}.remote",
+    )

@@ -193,6 +193,20 @@ def test_render_and_apply_the_objects_the_manifest_implies(
     }
     assert external_secret(PROPS)["spec"]["refreshInterval"] in ("30m", "30m0s")  # type: ignore[index]
 
+    # rotate writes at the default layout only: a custom mapping is refused, saying what to do
+    refused = subprocess.run(
+        [str(FLOE), "secrets", "rotate", PROPS, "--from-literal", "SNOWFLAKE_PASSWORD=x"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=clean_env({"HOME": str(tmp_path), "NO_COLOR": "1", "COLUMNS": "200"}),
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"mapped to the remote key 'floe/{k8s_namespace}/snowflake'" in refused.stderr
+    assert f"kubectl annotate externalsecret {PROPS} force-sync=" in refused.stderr
+
     for text in outputs:
         assert password not in text
         assert "private_key" not in text
