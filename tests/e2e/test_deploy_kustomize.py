@@ -29,7 +29,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +254,7 @@ def test_webserver_answers_graphql_with_the_code_location_loaded(deployed: Deplo
 
     (entry,) = _wait("the code location LOADED", loaded, 600, deployed.why)
     assert entry["name"] == LOCATION
-    assert entry["locationOrLoadError"]["__typename"] == "CodeLocation", entry
+    assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
     # no pod of the deployment holds a kubeconfig: each uses its ServiceAccount
     for pod in deployed.core.list_namespaced_pod(deployed.namespace).items:
         for container in pod.spec.containers:
@@ -325,7 +324,12 @@ def test_schedule_tick_runs_the_demo_through_the_launcher_in_cluster(deployed: D
     assert _env_from(deployed, run.run_id) == [(SECRET, "DBT_ENV_SECRET_")]
     materialized, last = _materialized(deployed, run.run_id)
     assert materialized == ASSETS
-    tick = datetime.fromisoformat(done.tags["dagster/scheduled_execution_time"]).timestamp()
+    ticks = deployed.graphql(
+        """query($s: ScheduleSelector!) { scheduleOrError(scheduleSelector: $s) {
+            ... on Schedule { scheduleState { ticks(limit: 10) { timestamp runIds } } } } }""",
+        {"s": _selector("schedule", SCHEDULE)},
+    )["scheduleOrError"]["scheduleState"]["ticks"]
+    (tick,) = [t["timestamp"] for t in ticks if run.run_id in t["runIds"]]
     print(f"in-cluster loop, schedule tick -> assets materialized: {last - tick:.1f} s")
 
 
