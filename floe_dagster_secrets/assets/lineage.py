@@ -30,18 +30,12 @@ from floe_dagster_secrets.assets.observations import (
     observations,
     secret_asset_key,
 )
+from floe_dagster_secrets.backends.registry import load_backend_class
+from floe_dagster_secrets.errors import BackendNotInstalledError
 from floe_dagster_secrets.manifest import Manifest
 from floe_dagster_secrets.resources.base import FloeSecretsResource
 
 OBSERVE_OP_NAME = "floe_secret_assets"
-VERSION_SOURCES = {
-    "k8s": "Kubernetes resourceVersion",
-    "kubernetes": "Kubernetes resourceVersion",
-    "vault": "Vault KV current_version",
-    "external-secrets": "resourceVersion of the Secret ESO synced",
-    "eso": "resourceVersion of the Secret ESO synced",
-    "local": "the local store's version counter",
-}
 
 
 def manifest_secret_names(manifest: Manifest) -> list[str]:
@@ -88,10 +82,19 @@ def with_secret_lineage(
     ]
 
 
+def _version_source(backend: str) -> str:
+    """What the backend's version of a secret is, as its plugin class declares it."""
+    try:
+        declared = load_backend_class(backend).version_source
+    except BackendNotInstalledError:  # the manifest was built without validating its type
+        declared = ""
+    return declared or f"the {backend} backend's version"
+
+
 def _description(manifest: Manifest, name: str, users: int | None) -> str:
     backend = manifest.plugins.secrets.type
     policy = manifest.secret_policy(name)
-    source = VERSION_SOURCES.get(backend, f"the {backend} backend's version")
+    source = _version_source(backend)
     lines = [
         f"Secret `{name}` in the `{backend}` backend, namespace "
         f"`{manifest.plugins.secrets.namespace}`.",

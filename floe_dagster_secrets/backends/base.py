@@ -82,6 +82,19 @@ class SecretsPlugin(ABC):
     """The pip extra that brings the client library (``vault``), for "not installed" errors."""
     resource: ClassVar[str | None] = None
     """``module:Class`` of its Dagster resource (a string: backends never import dagster)."""
+    version_source: ClassVar[str] = ""
+    """What a secret's version is (``Vault KV current_version``), for the secret assets'
+    descriptions; empty: "the <name> backend's version"."""
+    pod_reads_kubernetes_secrets: ClassVar[bool] = True
+    """Whether a run's pod reads this backend's values from Kubernetes Secrets of the secrets'
+    names, so ``floe secrets rbac`` grants the job runner ``get`` on them (False for Vault: the
+    pod reads Vault itself)."""
+    kubernetes_rules: ClassVar[tuple[Mapping[str, Any], ...]] = ()
+    """RBAC rules the rotation sensor and the launcher's pre-flight need besides listing Secrets
+    (ESO: listing ExternalSecrets for their sync state)."""
+    no_restart_reason: ClassVar[str] = ""
+    """Why ``rotate --restart-deployments`` has nothing to restart, for a backend that neither
+    gives a Kubernetes client nor syncs into Kubernetes Secrets; empty: a generic sentence."""
 
     @classmethod
     def config_class(cls) -> type[BackendConfig] | None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from floe_dagster_secrets.backends.local import LocalSecretsPlugin
+
 DEFAULT_NAMESPACE = "floe-jobs"
 DEFAULT_STORE = ".floe/secrets"
 _MAX_BYTES = 64 * 1024  # a plain manifest is a few hundred bytes; larger ones take the full path
@@ -44,7 +46,7 @@ def local_store(manifest: Path) -> LocalStore | None:
     data = _yaml(text)
     plugins = data.get("plugins") if isinstance(data, dict) else None
     secrets = plugins.get("secrets") if isinstance(plugins, dict) else None
-    if not isinstance(secrets, dict) or secrets.get("type") != "local":
+    if not isinstance(secrets, dict) or secrets.get("type") != LocalSecretsPlugin.name:
         return None
     if set(secrets) - {"type", "namespace", "config"}:
         return None

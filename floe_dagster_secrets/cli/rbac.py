@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from floe_dagster_secrets.backends.registry import load_backend_class
 from floe_dagster_secrets.cli.output import echo
 from floe_dagster_secrets.cli.target import DEFAULT_MANIFEST, load_manifest_showing_warnings
 from floe_dagster_secrets.kube import rbac
@@ -97,6 +98,10 @@ def rbac_command(
         echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
     else:
         echo(f"# floe secrets rbac: {', '.join(chosen)} for namespace {ns} ({manifest_path})")
-        if "job-runner" in chosen and manifest.plugins.secrets.type == "vault":
-            echo("# vault backend: values come from Vault, so floe-job-runner reads no Secret")
+        backend = load_backend_class(manifest.plugins.secrets.type)
+        if "job-runner" in chosen and not backend.pod_reads_kubernetes_secrets:
+            echo(
+                f"# {backend.name} backend: values come from {backend.display_name()}, so "
+                "floe-job-runner reads no Secret"
+            )
         echo(rbac.to_yaml(objects).rstrip("\n"))

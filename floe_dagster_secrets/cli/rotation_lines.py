@@ -29,13 +29,6 @@ if TYPE_CHECKING:
 
 SYNC_TRIGGERED = "✓ ExternalSecret sync triggered"
 
-_NO_SECRET = {
-    "vault": "the vault backend's values never land in a Kubernetes Secret: each run reads Vault "
-    "when it starts, so no workload holds the old value in its environment (ADR-0023: restarts "
-    "are needed 'unless using Vault')",
-    "local": "the local store is files on this machine: no Kubernetes workload reads it",
-}
-
 
 @runtime_checkable
 class SyncsIntoKubernetesSecrets(Protocol):
@@ -67,9 +60,9 @@ def restart_refusal(plugin: SecretsPlugin) -> str | None:
     """Why ``--restart-deployments`` does not apply to ``plugin``; None when it does."""
     if restart_client(plugin) is not None:
         return None
-    why = _NO_SECRET.get(
-        plugin.name,
-        f"the '{plugin.name}' backend does not write its values into Kubernetes Secrets",
+    why = (
+        plugin.no_restart_reason
+        or f"the '{plugin.name}' backend does not write its values into Kubernetes Secrets"
     )
     return (
         f"--restart-deployments restarts the workloads that read a rotated Kubernetes Secret "

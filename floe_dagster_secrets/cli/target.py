@@ -8,7 +8,9 @@ file. The manifest is loaded once, lazily, with its warnings shown on stderr.
 Start-up matters here (``benchmarks/cli_latency.py``): a plain ``type: local`` manifest is read
 without building the manifest's schema (:mod:`~floe_dagster_secrets.cli.quick_manifest`), and
 the local store is opened without scanning the installed packages' entry points; other backends,
-and commands that need more of the manifest, load it in full.
+and commands that need more of the manifest, load it in full. That fast path is the one place
+the CLI knows a backend by its class: the embedded default, :class:`LocalSecretsPlugin`, whose
+declared ``name`` it compares (importing it costs no pydantic, kubernetes or rich).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from floe_dagster_secrets.cli.output import print_warning
 from floe_dagster_secrets.cli.quick_manifest import LocalStore, local_store
 from floe_dagster_secrets.errors import InvalidManifestError
@@ -112,7 +115,7 @@ class Target:
                 not self._loaded
                 and self.environment is None
                 and not os.environ.get("FLOE_ENVIRONMENT")
-                and self.backend_option in (None, "local")
+                and self.backend_option in (None, LocalSecretsPlugin.name)
             )
             self._quick = local_store(self.manifest_file) if plain else None
         return None if self._loaded else self._quick
@@ -139,7 +142,7 @@ class Target:
         if self.backend_option:
             return self.backend_option
         if self.local_store() is not None:
-            return "local"
+            return LocalSecretsPlugin.name
         manifest = self.manifest()
         if manifest is None:
             raise InvalidManifestError(
@@ -165,7 +168,9 @@ class Target:
                     f"{_OPTION_FLAGS[option]} does not apply to the '{backend}' backend"
                 )
         quick = self.local_store()
-        if quick is not None or (backend == "local" and not self.manifest_file.exists()):
+        if quick is not None or (
+            plugin_class is LocalSecretsPlugin and not self.manifest_file.exists()
+        ):
             path = self.store_path or (quick.path if quick is not None else None)
             make: Callable[..., SecretsPlugin] = plugin_class  # LocalSecretsPlugin(path=…)
             plugin = make(path=path) if path else make()
@@ -239,9 +244,7 @@ def required_secrets(manifest: Manifest) -> list[RequiredSecret]:
 
 def _backend_class(backend: str) -> type[SecretsPlugin]:
     """The plugin class of ``backend``; the built-in local store without an entry-point scan."""
-    if backend == "local":
-        from floe_dagster_secrets.backends.local import LocalSecretsPlugin
-
+    if backend == LocalSecretsPlugin.name:
         return LocalSecretsPlugin
     from floe_dagster_secrets.backends.registry import load_backend_class
 

@@ -56,14 +56,6 @@ LAUNCHER_RULES: tuple[dict[str, Any], ...] = (
 """What dagster-k8s's launcher calls (create/read/delete Jobs, their Pods, logs, events) plus the
 pre-flight's metadata cache (one LIST + WATCH of secrets per namespace)."""
 
-EXTERNAL_SECRETS_RULE: dict[str, Any] = {
-    "apiGroups": ["external-secrets.io"],
-    "resources": ["externalsecrets"],
-    "verbs": ["list"],
-}
-"""With ``type: external-secrets``: the sensor's versions and the pre-flight's sync check read the
-ExternalSecrets' status (one LIST per namespace; they hold no values)."""
-
 WORKLOAD_RULE: dict[str, Any] = {
     "apiGroups": ["apps"],
     "resources": ["deployments", "statefulsets", "daemonsets"],
@@ -191,18 +183,24 @@ def render_objects(
     ns = namespace or manifest.plugins.secrets.namespace
     names = referenced_secrets(manifest, extra_secrets)
     daemon = dagster_account or Subject(ns, "dagster")
-    eso = [EXTERNAL_SECRETS_RULE] if manifest.plugins.secrets.type == "external-secrets" else []
+    # what the backend declares (backends/base.py): its extra rules for the sensor and the
+    # launcher (ESO: list ExternalSecrets), whether the job runner reads Kubernetes Secrets
+    from floe_dagster_secrets.backends.registry import load_backend_class  # kube is below it
+
+    backend = load_backend_class(manifest.plugins.secrets.type)
+    extra_rules = [dict(rule) for rule in backend.kubernetes_rules]
     rotator = rotator_account or Subject(ns, "floe-rotator")
     found: list[dict[str, Any]] = []
     if "job-runner" in wanted:
         runner = Subject(ns, JOB_RUNNER)
         found.append(service_account(JOB_RUNNER, ns, "job-runner"))
-        if manifest.plugins.secrets.type != "vault":  # Vault values never live in K8s Secrets
+        if backend.pod_reads_kubernetes_secrets:  # not Vault: its pod reads Vault itself
             role_name = f"{JOB_RUNNER}-secrets"
             found.append(role(role_name, ns, "job-runner", [_secrets_get(names, ["get"])]))
             found.append(role_binding(role_name, ns, "job-runner", [runner]))
     if "sensor" in wanted:
-        rules = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]}, *eso]
+        secrets_rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]}
+        rules = [secrets_rule, *extra_rules]
         found.append(role("floe-rotation-sensor", ns, "sensor", rules))
         found.append(role_binding("floe-rotation-sensor", ns, "sensor", [daemon]))
     if "restart" in wanted:
@@ -214,7 +212,7 @@ def render_objects(
     if "launcher" in wanted:
         # no get: the pre-flight reads metadata and the apiserver's Table (type, key count),
         # by LIST (narrowed by name where it needs one secret), never a Secret with its values
-        rules = [*LAUNCHER_RULES, *eso]
+        rules = [*LAUNCHER_RULES, *extra_rules]
         found.append(role("floe-run-launcher", ns, "launcher", rules))
         found.append(role_binding("floe-run-launcher", ns, "launcher", [daemon]))
     return found

@@ -118,6 +118,12 @@ class ESOSecretsPlugin(SecretsPlugin):
     )
     config_required: ClassVar[bool] = True
     resource: ClassVar[str | None] = "floe_dagster_secrets.resources.eso:ESOSecretsResource"
+    version_source: ClassVar[str] = "resourceVersion of the Secret ESO synced"
+    kubernetes_rules: ClassVar[tuple[Mapping[str, Any], ...]] = (
+        {"apiGroups": ["external-secrets.io"], "resources": ["externalsecrets"], "verbs": ["list"]},
+    )
+    """The sensor's versions and the pre-flight's sync check read the ExternalSecrets' status
+    (one LIST per namespace; they hold no values)."""
 
     def __init__(
         self,

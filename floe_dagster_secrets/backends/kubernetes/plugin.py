@@ -85,6 +85,7 @@ class K8sSecretsPlugin(SecretsPlugin):
         "floe_dagster_secrets.manifest.secrets_config:K8sSecretsConfig"
     )
     resource: ClassVar[str | None] = "floe_dagster_secrets.resources.kubernetes:K8sSecretsResource"
+    version_source: ClassVar[str] = "Kubernetes resourceVersion"
 
     request_timeout: ClassVar[tuple[float, float]] = (5.0, 30.0)
     """(connect, read) seconds for every request."""

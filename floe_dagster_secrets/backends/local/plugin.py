@@ -102,6 +102,10 @@ class LocalSecretsPlugin(SecretsPlugin):
         "floe_dagster_secrets.manifest.secrets_config:LocalSecretsConfig"
     )
     resource: ClassVar[str | None] = "floe_dagster_secrets.resources.local:LocalSecretsResource"
+    version_source: ClassVar[str] = "the local store's version counter"
+    no_restart_reason: ClassVar[str] = (
+        "the local store is files on this machine: no Kubernetes workload reads it"
+    )
 
     def __init__(self, *, path: str | Path = ".floe/secrets") -> None:
         self.root = Path(path).expanduser().absolute()

@@ -46,6 +46,7 @@ from floe_dagster_secrets.backends.vault.leases import DatabaseCredentials, RunS
 from floe_dagster_secrets.backends.vault.session import VaultSession
 from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretValueError
 from floe_dagster_secrets.kube.pod_spec import RunPodContribution, RunPodSettings
+from floe_dagster_secrets.manifest.secrets_config import VAULT_ROLE_ID_ENV, VAULT_SECRET_ID_ENV
 from floe_dagster_secrets.masking import get_masker
 from floe_dagster_secrets.types import SecretData, SecretMetadata, SecretValue
 
@@ -103,8 +104,8 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
         secret_path_prefix: Prefix under the KV mount, ending with ``/`` (``floe/``).
         kv_mount: Mount path of the KV v2 engine.
         token_env: NAME of the env var holding a token (token auth; default ``VAULT_TOKEN``).
-        role_id_env: NAME of the env var holding the AppRole role_id.
-        secret_id_env: NAME of the env var holding the AppRole secret_id.
+        role_id_env: NAME of the env var holding the AppRole role_id (``VAULT_ROLE_ID``).
+        secret_id_env: NAME of the env var holding the AppRole secret_id (``VAULT_SECRET_ID``).
         token_file: File holding the login credential (token auth: a token, used when
             ``token_env`` is not set; kubernetes auth: the service-account JWT, default the
             pod's mounted token). Read again at every login, so rotated files are picked up.
@@ -123,6 +124,13 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
     )
     config_required: ClassVar[bool] = True
     extra: ClassVar[str | None] = "vault"
+    version_source: ClassVar[str] = "Vault KV current_version"
+    pod_reads_kubernetes_secrets: ClassVar[bool] = False  # the pod logs in to Vault itself
+    no_restart_reason: ClassVar[str] = (
+        "the vault backend's values never land in a Kubernetes Secret: each run reads Vault "
+        "when it starts, so no workload holds the old value in its environment (ADR-0023: "
+        "restarts are needed 'unless using Vault')"
+    )
     resource: ClassVar[str | None] = "floe_dagster_secrets.resources.vault:VaultSecretsResource"
     retry_policy: ClassVar[RetryPolicy] = DEFAULT_POLICY
     """Bounded retries of transient failures (429, 500, 502, 504, the network failing)."""
@@ -137,8 +145,8 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
         secret_path_prefix: str = "floe/",  # noqa: S107 - a path prefix
         kv_mount: str = "secret",
         token_env: str | None = None,
-        role_id_env: str | None = None,
-        secret_id_env: str | None = None,
+        role_id_env: str = VAULT_ROLE_ID_ENV,
+        secret_id_env: str = VAULT_SECRET_ID_ENV,
         token_file: str | None = None,
         ca_cert: str | None = None,
         timeout: float = 30.0,

@@ -63,3 +63,47 @@ def test_no_module_imports_another_backends_private_modules() -> None:
         "import these through the backend's __init__ (add them to its public surface) or a "
         "capability in backends/base.py:\n" + "\n".join(sorted(offenders))
     )
+
+
+BACKEND_NAMES = {"local", "k8s", "kubernetes", "vault", "external-secrets", "eso"}
+"""The built-in backends' entry-point names, and the words code used for them."""
+NOT_A_BACKEND = {
+    ("cli/app.py", "eso"): "the `floe secrets eso` command group's name",
+    ("manifest/secrets_config.py", "vault"): "ESO's provider named vault (a ClusterSecretStore)",
+}
+"""String constants equal to a backend's name that do not mean the backend, with why."""
+
+
+def _backend_words(node: ast.AST) -> list[str]:
+    """Backend names a comparison, ``match`` case or dict literal tests or keys on."""
+    found: list[ast.expr] = []
+    if isinstance(node, ast.Compare):
+        for side in [node.left, *node.comparators]:
+            found += side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set) else [side]
+    elif isinstance(node, ast.Dict):
+        found += [key for key in node.keys if key is not None]
+    elif isinstance(node, ast.MatchValue):
+        found.append(node.value)
+    return [
+        e.value
+        for e in found
+        if isinstance(e, ast.Constant) and isinstance(e.value, str) and e.value in BACKEND_NAMES
+    ]
+
+
+def test_no_module_outside_a_backend_tests_a_backend_name() -> None:
+    offenders: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] == "backends" and len(relative.parts) > 2:
+            continue  # a backend's own folder may name itself
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            for word in _backend_words(node):
+                if (relative.as_posix(), word) not in NOT_A_BACKEND:
+                    where = f"{relative}:{node.lineno}"  # type: ignore[attr-defined]
+                    offenders.append(f"{where} tests the backend name {word!r}")
+    assert not offenders, (
+        "ask a capability or a declaration of the plugin class (backends/base.py: label, "
+        "version_source, pod_reads_kubernetes_secrets, kubernetes_rules, no_restart_reason …) "
+        "instead:\n" + "\n".join(offenders)
+    )
