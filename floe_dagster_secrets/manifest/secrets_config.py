@@ -27,6 +27,8 @@ from floe_dagster_secrets.manifest.bounds import (
 from floe_dagster_secrets.manifest.naming import EnvVarName, HttpUrlText, ResourceName
 
 __all__ = [
+    "VAULT_ROLE_ID_ENV",
+    "VAULT_SECRET_ID_ENV",
     "BackendConfig",
     "ExternalSecretsConfig",
     "FrozenModel",
@@ -46,6 +48,11 @@ GO_DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+)$"
 _GO_DURATION_RE = re.compile(GO_DURATION_PATTERN)
 _VAULT_PATH_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 _MARKERS_TEXT = ", ".join(f"'{marker}'" for marker in JINJA_MARKERS)
+
+VAULT_ROLE_ID_ENV = "VAULT_ROLE_ID"
+"""The env var AppRole auth reads the role_id from unless ``role_id_env`` names another."""
+VAULT_SECRET_ID_ENV = "VAULT_SECRET_ID"  # noqa: S105 - the NAME of an env var
+"""The env var AppRole auth reads the secret_id from unless ``secret_id_env`` names another."""
 
 
 class FrozenModel(BaseModel):
@@ -287,7 +294,13 @@ class ExternalSecretsConfig(BackendConfig):
 
 
 class VaultSecretsConfig(BackendConfig):
-    """HashiCorp Vault / OpenBao, KV v2. Credentials are named (env var, file), never written."""
+    """HashiCorp Vault / OpenBao, KV v2. Credentials are named (env var, file), never written.
+
+    AppRole auth reads ``$VAULT_ROLE_ID`` and ``$VAULT_SECRET_ID`` unless ``role_id_env`` /
+    ``secret_id_env`` name other variables (the names Vault users conventionally export), so
+    ADR-0023's ``auth_method: approle`` example is complete as written. These defaults are
+    declared here once; the resource and the plugin take theirs from this model.
+    """
 
     address: HttpUrlText = Field(description="Vault address, e.g. https://vault.example.com.")
     auth_method: Literal["kubernetes", "approle", "token"] = Field(
@@ -304,11 +317,13 @@ class VaultSecretsConfig(BackendConfig):
     token_env: EnvVarName | None = Field(
         None, description="NAME of the env var holding a Vault token (token auth)."
     )
-    role_id_env: EnvVarName | None = Field(
-        None, description="NAME of the env var holding the AppRole role_id (approle auth)."
+    role_id_env: EnvVarName = Field(
+        VAULT_ROLE_ID_ENV,
+        description="NAME of the env var holding the AppRole role_id (approle auth).",
     )
-    secret_id_env: EnvVarName | None = Field(
-        None, description="NAME of the env var holding the AppRole secret_id (approle auth)."
+    secret_id_env: EnvVarName = Field(
+        VAULT_SECRET_ID_ENV,
+        description="NAME of the env var holding the AppRole secret_id (approle auth).",
     )
     token_file: str | None = Field(
         None,
@@ -346,27 +361,6 @@ class VaultSecretsConfig(BackendConfig):
                 "must be a relative Vault path ending with '/', e.g. floe/ or teams/data/"
             )
         return value
-
-    @model_validator(mode="after")
-    def _approle_needs_ids(self) -> VaultSecretsConfig:
-        if self.auth_method != "approle":
-            return self
-        errors = [
-            InitErrorDetails(
-                type=PydanticCustomError(
-                    "floe_auth_field",
-                    "approle auth needs {field}: the NAME of the env var holding it",
-                    {"field": field},
-                ),
-                loc=(field,),
-                input=None,
-            )
-            for field in ("role_id_env", "secret_id_env")
-            if getattr(self, field) is None
-        ]
-        if errors:
-            raise ValidationError.from_exception_data(type(self).__name__, errors, hide_input=True)
-        return self
 
     def backend_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the vault plugin: every field."""

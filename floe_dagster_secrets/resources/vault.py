@@ -35,6 +35,7 @@ from floe_dagster_secrets.backends.vault import (
     pod_login_overrides,
 )
 from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.manifest.secrets_config import VAULT_ROLE_ID_ENV, VAULT_SECRET_ID_ENV
 from floe_dagster_secrets.resources.base import FloeSecretsResource
 from floe_dagster_secrets.types import SecretData, SecretValue
 
@@ -44,7 +45,7 @@ def _manifest_checks(fields: Mapping[str, Any]) -> None:
 
     The Vault backend's parameters are declared once, by its config model
     (``VaultSecretsPlugin.config_model``): an address that is not a URL, an unknown auth method,
-    approle auth without its env var names or a bad mount path fail here as they would in a
+    an env var name that is not one or a bad mount path fail here as they would in a
     manifest, instead of at the first request.
 
     Raises:
@@ -118,11 +119,13 @@ class VaultSecretsResource(FloeSecretsResource):
     token_env: str | None = Field(
         default=None, description="NAME of the env var holding a Vault token (token auth)."
     )
-    role_id_env: str | None = Field(
-        default=None, description="NAME of the env var holding the AppRole role_id."
+    role_id_env: str = Field(
+        default=VAULT_ROLE_ID_ENV,
+        description="NAME of the env var holding the AppRole role_id (approle auth).",
     )
-    secret_id_env: str | None = Field(
-        default=None, description="NAME of the env var holding the AppRole secret_id."
+    secret_id_env: str = Field(
+        default=VAULT_SECRET_ID_ENV,
+        description="NAME of the env var holding the AppRole secret_id (approle auth).",
     )
     token_file: str | None = Field(
         default=None,

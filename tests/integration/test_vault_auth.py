@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.errors import SecretAccessDeniedError
+from floe_dagster_secrets.manifest import VaultSecretsConfig
 from floe_dagster_secrets.types import reveal_all
 from tests.integration.vault_helpers import (
     approle,
@@ -26,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 NS = "floe-jobs"
 NAME = "warehouse-dev-credentials"
+ADR_EXAMPLES = Path(__file__).parents[1] / "adr_examples"
 
 
 def _seed(server: OpenBaoServer, prefix: str, name: str = NAME) -> str:
@@ -140,6 +143,46 @@ def test_approle_bad_or_missing_credentials(
     with pytest.raises(SecretAccessDeniedError, match=r"\$FLOE_TEST_SECRET_ID .* is not set"):
         plugin.get_secret(NAME, NS)
     plugin.close()
+
+
+def test_approle_as_the_adr_writes_it_reads_the_conventional_env_vars(
+    openbao_server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR-0023's approle config names no env vars: $VAULT_ROLE_ID / $VAULT_SECRET_ID are read."""
+    adr = yaml.safe_load((ADR_EXAMPLES / "schema-vault-approle.manifest.yaml").read_text())
+    prefix = f"{unique('adr')}/"
+    data_path = _seed(openbao_server, prefix)
+    mount, role_id, secret_id = approle(
+        openbao_server, policies=[_read_policy(openbao_server, data_path)]
+    )
+    config = VaultSecretsConfig.model_validate(
+        {
+            **adr["plugins"]["secrets"]["config"],
+            "address": openbao_server.address,
+            "mount_path": mount,  # the ADR's mount is "kubernetes"; this server's is fresh
+            "secret_path_prefix": prefix,
+        }
+    )
+    monkeypatch.delenv("VAULT_ROLE_ID", raising=False)
+    monkeypatch.delenv("VAULT_SECRET_ID", raising=False)
+    unset = VaultSecretsPlugin(**config.backend_kwargs())
+    with pytest.raises(SecretAccessDeniedError) as refused:
+        unset.get_secret(NAME, NS)
+    unset.close()
+    text = str(refused.value)
+    assert "$VAULT_ROLE_ID (holding the role_id) and $VAULT_SECRET_ID" in text
+    assert "backend 'vault'" in text
+    assert "role_id_env / secret_id_env in plugins.secrets.config" in text
+    monkeypatch.setenv("VAULT_ROLE_ID", role_id)
+    monkeypatch.setenv("VAULT_SECRET_ID", secret_id)
+    plugin = VaultSecretsPlugin(**config.backend_kwargs())
+    mark = audit_mark(openbao_server)
+    try:
+        assert reveal_all(plugin.get_secret(NAME, NS)) == {"PASSWORD": f"pw-{NAME}"}
+    finally:
+        plugin.close()
+    paths = [r["path"] for r in audit_requests(openbao_server, after=mark)]
+    assert paths.count(f"auth/{mount}/login") == 1
 
 
 def _kubernetes_auth(

@@ -14,6 +14,7 @@ from typing import Literal
 
 from floe_dagster_secrets.backends.vault.errors import BACKEND, RequestContext
 from floe_dagster_secrets.errors import FloeSecretsError, SecretAccessDeniedError
+from floe_dagster_secrets.manifest.secrets_config import VAULT_ROLE_ID_ENV, VAULT_SECRET_ID_ENV
 from floe_dagster_secrets.types import SecretValue
 
 AuthMethod = Literal["kubernetes", "approle", "token"]
@@ -30,8 +31,8 @@ class AuthSettings:
     role: str
     mount_path: str
     token_env: str | None = None
-    role_id_env: str | None = None
-    secret_id_env: str | None = None
+    role_id_env: str = VAULT_ROLE_ID_ENV
+    secret_id_env: str = VAULT_SECRET_ID_ENV
     token_file: str | None = None
 
 
@@ -76,10 +77,31 @@ def login_body(auth: AuthSettings) -> dict[str, str]:
         jwt = _read_file(auth, jwt_file, "the service-account JWT")
         SecretValue(jwt)  # registered with the masker
         return {"role": auth.role, "jwt": jwt}
-    role_id = _env(auth, auth.role_id_env or "VAULT_ROLE_ID", "role_id_env", "the role_id")
-    secret_id = _env(
-        auth, auth.secret_id_env or "VAULT_SECRET_ID", "secret_id_env", "the secret_id"
+    return _approle_body(auth)
+
+
+def _approle_body(auth: AuthSettings) -> dict[str, str]:
+    """role_id and secret_id from their env vars; one error naming both when either is unset.
+
+    Both are read before failing, so a process missing both hears about both at once, and the
+    fix names both variables whichever is missing.
+    """
+    wanted = (
+        (auth.role_id_env, "the role_id", "role_id_env"),
+        (auth.secret_id_env, "the secret_id", "secret_id_env"),
     )
+    values = {name: os.environ.get(name, "").strip() for name, _, _ in wanted}
+    unset = [f"${name} (holding {what})" for name, what, _ in wanted if not values[name]]
+    if unset:
+        verb = "is" if len(unset) == 1 else "are"
+        raise SecretAccessDeniedError(
+            f"Cannot log in to Vault with approle auth: {' and '.join(unset)} {verb} not set",
+            fix=f"set ${auth.role_id_env} and ${auth.secret_id_env} in the environment of this "
+            "process to the AppRole's role_id and a secret_id, or name other variables with "
+            "role_id_env / secret_id_env in plugins.secrets.config",
+            backend=BACKEND,
+        )
+    role_id, secret_id = (SecretValue(values[name]) for name, _, _ in wanted)
     return {"role_id": role_id.reveal(), "secret_id": secret_id.reveal()}
 
 

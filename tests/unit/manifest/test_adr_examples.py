@@ -18,6 +18,7 @@ from floe_dagster_secrets.errors import InvalidManifestError
 from floe_dagster_secrets.manifest import (
     FloeNamingWarning,
     Manifest,
+    VaultSecretsConfig,
     load_manifest,
     manifest_json_schema,
 )
@@ -44,6 +45,12 @@ ADR_MANIFESTS = [
     ),
     (
         "schema-vault-kubernetes.manifest.yaml",
+        "vault",
+        None,
+        ["snowflake-credentials", "polaris-credentials", "salesforce-credentials"],
+    ),
+    (
+        "schema-vault-approle.manifest.yaml",
         "vault",
         None,
         ["snowflake-credentials", "polaris-credentials", "salesforce-credentials"],
@@ -119,13 +126,16 @@ def test_adr_example_values_reach_the_model() -> None:
     assert eso.ingestion.pipelines[0].name == "salesforce-sync"
 
 
-def test_approle_alternative_says_what_to_add() -> None:
-    """``auth_method: approle`` needs two names the ADR does not show; the error says which."""
-    with pytest.raises(InvalidManifestError) as info:
-        _load(EXAMPLES / "schema-vault-approle.manifest.yaml")
-    text = str(info.value)
-    assert "plugins.secrets.config.role_id_env: approle auth needs role_id_env" in text
-    assert "plugins.secrets.config.secret_id_env: approle auth needs secret_id_env" in text
+def test_approle_alternative_validates_with_the_conventional_env_names() -> None:
+    """``auth_method: approle`` as the ADR writes it: role_id/secret_id from the usual variables."""
+    manifest, _ = _load(EXAMPLES / "schema-vault-approle.manifest.yaml")
+    config = manifest.plugins.secrets.config
+    assert isinstance(config, VaultSecretsConfig)
+    assert (config.auth_method, config.role_id_env, config.secret_id_env) == (
+        "approle",
+        "VAULT_ROLE_ID",
+        "VAULT_SECRET_ID",
+    )
 
 
 @pytest.mark.parametrize(

@@ -229,16 +229,6 @@ BAD: list[tuple[str, tuple[tuple[str, Any], ...], str, str]] = [
         "must be a relative Vault path ending with '/', e.g. floe/ or teams/data/",
     ),
     (
-        "vault-approle-needs-secret-id-env",
-        (
-            VAULT,
-            ("plugins.secrets.config.auth_method", "approle"),
-            ("plugins.secrets.config.role_id_env", "VAULT_ROLE_ID"),
-        ),
-        "plugins.secrets.config.secret_id_env",
-        "approle auth needs secret_id_env: the NAME of the env var holding it",
-    ),
-    (
         "vault-token-env-name",
         (VAULT, ("plugins.secrets.config.token_env", "VAULT TOKEN")),
         "plugins.secrets.config.token_env",

@@ -263,8 +263,8 @@ def test_backend_kwargs_vault_and_eso_give_every_field() -> None:
         "secret_path_prefix": "floe/",
         "kv_mount": "secret",
         "token_env": None,
-        "role_id_env": None,
-        "secret_id_env": None,
+        "role_id_env": "VAULT_ROLE_ID",
+        "secret_id_env": "VAULT_SECRET_ID",
         "token_file": None,
     }
     eso = parse_manifest(GOOD["eso-aws"]).plugins.secrets.config

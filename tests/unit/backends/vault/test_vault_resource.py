@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from floe_dagster_secrets.backends.factory import accepted_options
@@ -28,12 +30,14 @@ def test_plugin_is_built_lazily_without_io() -> None:
     resource = VaultSecretsResource(
         address="https://vault.example.com",
         auth_method="approle",
-        role_id_env="VAULT_ROLE_ID",  # the manifest's check: approle names both env vars
-        secret_id_env="VAULT_SECRET_ID",
     )
     plugin = resource.vault()
     assert isinstance(plugin, VaultSecretsPlugin)
     assert plugin.auth.mount_path == "approle"
+    assert (plugin.auth.role_id_env, plugin.auth.secret_id_env) == (
+        "VAULT_ROLE_ID",
+        "VAULT_SECRET_ID",
+    )
     assert plugin.session._client is None
 
 
@@ -53,6 +57,16 @@ def test_in_a_launcher_pod_the_launchers_login_wins(monkeypatch: pytest.MonkeyPa
     assert plugin.auth.mount_path == "k8s-prod"
 
 
+def test_approle_defaults_are_the_config_models() -> None:
+    """One declaration: the manifest's defaults are the resource's and the plugin's."""
+    model = VaultSecretsConfig.model_fields
+    resource = VaultSecretsResource.model_fields
+    for field in ("role_id_env", "secret_id_env"):
+        assert resource[field].default == model[field].default
+        plugin_default = inspect.signature(VaultSecretsPlugin).parameters[field].default
+        assert plugin_default == model[field].default
+
+
 def test_resource_from_the_manifest_config() -> None:
     """What ``secrets_resource_from_manifest`` does: namespace plus every config field."""
     config = VaultSecretsConfig(
@@ -70,7 +84,7 @@ def test_resource_from_the_manifest_config() -> None:
     ("fields", "named"),
     [
         ({"address": "not-a-url"}, "address"),
-        ({"address": "https://vault.example", "auth_method": "approle"}, "role_id_env"),
+        ({"address": "https://vault.example", "role_id_env": "VAULT ROLE"}, "role_id_env"),
         ({"address": "https://vault.example", "kv_mount": "bad mount!"}, "kv_mount"),
         ({"address": "https://vault.example", "secret_path_prefix": "no-slash"}, "prefix"),
     ],

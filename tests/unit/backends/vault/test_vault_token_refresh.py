@@ -81,9 +81,17 @@ def test_token_from_env_or_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert read_token(AuthSettings("token", "floe", "token")).reveal() == "hvs.default"
 
 
-def test_missing_credentials_name_the_variable_or_file(tmp_path: Path) -> None:
+def test_missing_credentials_name_the_variable_or_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     approle = AuthSettings("approle", "floe", "approle", role_id_env="RID", secret_id_env="SID")
-    with pytest.raises(SecretAccessDeniedError, match=r"\$RID .* is not set"):
+    both = r"\$RID \(holding the role_id\) and \$SID \(holding the secret_id\) are not set"
+    with pytest.raises(SecretAccessDeniedError, match=both) as refused:
+        login_body(approle)
+    assert refused.value.backend == "vault"
+    assert "set $RID and $SID" in str(refused.value)
+    monkeypatch.setenv("RID", "role-id")
+    with pytest.raises(SecretAccessDeniedError, match=r"\$SID \(holding the secret_id\) is not"):
         login_body(approle)
     k8s = AuthSettings("kubernetes", "floe", "kubernetes", token_file=str(tmp_path / "absent"))
     with pytest.raises(SecretAccessDeniedError, match="cannot read the service-account JWT"):
