@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import IO, Any
 
+from floe_dagster_secrets.credential_names import MASKED_KEY_PATTERN
 from floe_dagster_secrets.types import REDACTED
 
 MIN_MASKED_LENGTH = 5
@@ -40,10 +41,9 @@ LARGE_VALUE_LENGTH = 1024
 """Forms longer than this are replaced with ``str.replace`` instead of joining the regex: a regex
 alternation over large literals makes every later redaction slow."""
 
-SENSITIVE_KEY_PATTERN = re.compile(
-    r"(password|passwd|secret|token|api_?key|private_?key|credential|access_?key|auth)",
-    re.IGNORECASE,
-)
+SENSITIVE_KEY_PATTERN = MASKED_KEY_PATTERN
+"""Keys whose values :meth:`SecretsMasker.redact_object` hides whatever they hold (the rule lives
+in :mod:`floe_dagster_secrets.credential_names`, beside the manifest's and the launcher's)."""
 
 
 def encoded_forms(value: str) -> set[str]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from floe_dagster_secrets.credential_names import is_dbt_setting_name
 from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretReferenceError
 from floe_dagster_secrets.manifest.bounds import (
     JINJA_MARKERS,
@@ -26,34 +27,12 @@ from floe_dagster_secrets.manifest.bounds import (
 )
 from floe_dagster_secrets.manifest.naming import dotted_path
 
-_CREDENTIAL_WORDS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pwd",
-        "passphrase",
-        "secret",
-        "secrets",
-        "token",
-        "credential",
-        "credentials",
-        "keyfile",
-        "apikey",
-    }
-)
-_CREDENTIAL_SUFFIXES = ("_key", "_key_id", "_json")
-_NOT_CREDENTIALS = frozenset({"token_uri"})
 _PEM_MARKER = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
-_WORDS = re.compile(r"[^a-z0-9]+")
 
 
 def looks_like_credential_name(name: str) -> bool:
     """Whether a setting name reads like a credential (``password``, ``api_key``, ``token`` …)."""
-    lowered = name.lower()
-    if lowered in _NOT_CREDENTIALS:
-        return False
-    words = set(_WORDS.split(lowered))
-    return bool(words & _CREDENTIAL_WORDS) or lowered.endswith(_CREDENTIAL_SUFFIXES)
+    return is_dbt_setting_name(name)  # the rule: floe_dagster_secrets.credential_names
 
 
 def looks_like_credential_value(value: object) -> bool:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from floe_dagster_secrets.backends.base import ContributesToRunPod, SecretsPlugin
+from floe_dagster_secrets.credential_names import is_credential_env_name
 from floe_dagster_secrets.errors import (
     InvalidSecretReferenceError,
     SecretAccessDeniedError,
@@ -46,7 +47,6 @@ SECRET_VERSIONS_TAG = "floe/secret-versions"  # noqa: S105 - a tag name
 SECRET_FINGERPRINTS_TAG = "floe/secret-fingerprints"  # noqa: S105 - a tag name
 """Run tag: JSON ``{name: "hmac-sha256:<hex>"}``, keyed with the launcher's key."""
 
-_CREDENTIAL_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_KEY$", re.IGNORECASE)
 _FINGERPRINT_HEX_CHARS = 32
 
 
@@ -191,7 +191,7 @@ def service_account_conflict(
 
 def is_credential_name(env_name: str) -> bool:
     """Whether an env var's name marks it as a credential (``*PASSWORD*``, ``*_KEY`` …)."""
-    return bool(_CREDENTIAL_NAME.search(env_name))
+    return is_credential_env_name(env_name)  # the rule: floe_dagster_secrets.credential_names
 
 
 def literal_credential_env(user_config: Mapping[str, Any]) -> list[str]:
@@ -314,16 +314,30 @@ def preflight_errors(
                 )
             )
             continue
-        # a Secret floe did not write: names unknown (never read with the values), not judged
-        missing = [key for key in keys if key not in meta.keys] if meta.keys_known else []
-        if missing:
+        # a Secret floe did not write: names unknown (never read with the values), so it is
+        # judged by its key count, which the apiserver's Table gives without a value
+        verdict = meta.check_keys(keys)
+        if verdict.missing:
             errors.append(
                 SecretNotFoundError(
-                    f"Secret '{name}' lacks key(s) {', '.join(missing)} that this run needs "
-                    f"(it has: {', '.join(meta.keys) or 'no keys'}); no Job was created",
-                    fix=f"add {', '.join(missing)} to '{name}' (floe secrets rotate {name} "
-                    f"--namespace {namespace}) or recreate it with `floe secrets create {name} "
-                    f"--namespace {namespace}`, then launch the run again",
+                    f"Secret '{name}' lacks key(s) {', '.join(verdict.missing)} that this run "
+                    f"needs (it has: {', '.join(meta.keys) or 'no keys'}); no Job was created",
+                    fix=f"add {', '.join(verdict.missing)} to '{name}' (floe secrets rotate "
+                    f"{name} --namespace {namespace}) or recreate it with `floe secrets create "
+                    f"{name} --namespace {namespace}`, then launch the run again",
+                    backend=backend,
+                    secret=name,
+                    namespace=namespace,
+                )
+            )
+        elif verdict.short:
+            errors.append(
+                SecretNotFoundError(
+                    f"Secret '{name}' {verdict.problem}; no Job was created",
+                    fix=f"add the keys it lacks to '{name}' in namespace '{namespace}', or "
+                    f"rewrite it with `floe secrets rotate {name} --from-env-file FILE "
+                    f"--namespace {namespace}` (floe then records its key names and checks "
+                    "them by name), then launch the run again",
                     backend=backend,
                     secret=name,
                     namespace=namespace,

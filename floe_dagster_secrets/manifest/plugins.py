@@ -7,7 +7,6 @@ manifest is committed to git (ADR-0023: credentials MUST NOT be committed).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from floe_dagster_secrets.credential_names import SETTING_KEY_PATTERN, is_credential_setting_key
 from floe_dagster_secrets.errors import BackendNotInstalledError
 from floe_dagster_secrets.manifest.naming import DnsLabel, HttpUrlText, SecretName
 from floe_dagster_secrets.manifest.secrets_config import (
@@ -46,39 +46,9 @@ __all__ = [
 ComputeType = Literal["snowflake", "bigquery", "databricks", "postgres", "duckdb"]
 
 
-def _any_case(word: str) -> str:
-    """A regex for ``word`` that ignores case and treats ``_`` as an optional separator.
-
-    JSON Schema regexes take no flags, so case is spelled out per letter (``[aA][pP][iI]``);
-    the optional separator lets camelCase and run-together spellings match too.
-    """
-    return "".join(
-        f"[{c}{c.upper()}]" if c.isalpha() else r"[_.\- ]?" if c == "_" else c for c in word
-    )
-
-
-# Whole words (password, clientSecret, SECRET_KEY, tokens) ...
-_CREDENTIAL_WORDS = ("password", "passwd", "pwd", "passphrase", "secret", "token", "keytab")
-# ... and phrases anywhere in the key (privateKeyPath, keyfile_json, gcp_credentials).
-_CREDENTIAL_PHRASES = (
-    "credential",
-    "client_secret",
-    "private_key",
-    "keyfile",
-    "api_key",
-    "access_key",
-    "account_key",
-    "sas_key",
-    "connection_string",
-)
-_WORD_START = r"(?:^|[^A-Za-z0-9]|(?<=[a-z0-9])(?=[A-Z]))"
-_WORD_END = r"(?:$|[^a-z0-9])"
-CREDENTIAL_KEY_PATTERN = (
-    f"{_WORD_START}(?:{'|'.join(_any_case(w) for w in _CREDENTIAL_WORDS)})[sS]?{_WORD_END}"
-    f"|{'|'.join(_any_case(p) for p in _CREDENTIAL_PHRASES)}"
-)
-"""Keys that name a credential; the JSON Schema uses the same pattern for editors."""
-_CREDENTIAL_KEY_RE = re.compile(CREDENTIAL_KEY_PATTERN)
+CREDENTIAL_KEY_PATTERN = SETTING_KEY_PATTERN
+"""Keys that name a credential; the JSON Schema uses the same pattern for editors (the rule
+lives in :mod:`floe_dagster_secrets.credential_names`)."""
 
 
 def looks_like_credential(key: str) -> bool:
@@ -87,7 +57,7 @@ def looks_like_credential(key: str) -> bool:
     Deliberately broad: a false alarm costs moving one setting into the secret, a miss puts a
     credential in git.
     """
-    return bool(_CREDENTIAL_KEY_RE.search(key))
+    return is_credential_setting_key(key)
 
 
 def _credential_keys(
