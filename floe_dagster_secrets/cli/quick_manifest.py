@@ -14,18 +14,17 @@ more of it.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
+from floe_dagster_secrets.kube.names import is_dns1123_label
 
 DEFAULT_NAMESPACE = "floe-jobs"
 DEFAULT_STORE = ".floe/secrets"
 _MAX_BYTES = 64 * 1024  # a plain manifest is a few hundred bytes; larger ones take the full path
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _NOT_PLAIN = ("&", "*", "<<", "{{", "{%", "{#", "!")  # anchors, aliases, merges, Jinja, tags
 
 
@@ -51,7 +50,7 @@ def local_store(manifest: Path) -> LocalStore | None:
     if set(secrets) - {"type", "namespace", "config"}:
         return None
     namespace = secrets.get("namespace", DEFAULT_NAMESPACE)
-    if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace):
+    if not is_dns1123_label(namespace):
         return None
     config = secrets.get("config") or {}
     if not isinstance(config, dict) or set(config) - {"path"}:

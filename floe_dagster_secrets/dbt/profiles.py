@@ -31,6 +31,7 @@ from floe_dagster_secrets.dbt.spec import (
     looks_like_credential_value,
 )
 from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretReferenceError
+from floe_dagster_secrets.kube.names import is_dns1123_subdomain
 from floe_dagster_secrets.manifest.bounds import BoundExceededError, bounded_walk, has_jinja
 
 HEADER = (
@@ -40,7 +41,6 @@ HEADER = (
 )
 MANAGED_BY_LABEL = {"app.kubernetes.io/managed-by": "floe"}
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MISSING = object()
 
 
@@ -205,7 +205,7 @@ def render_profiles_configmap(
     A ConfigMap, not a Secret, because the file holds no secret: that is the point of it.
     """
     for value, what in ((name, "ConfigMap name"), (namespace, "namespace")):
-        if not isinstance(value, str) or len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        if not is_dns1123_subdomain(value):
             raise InvalidManifestError(
                 f"{what} '{value}' is not a valid Kubernetes name",
                 fix="use lower-case letters, digits, '-' and '.', at most 253 characters",

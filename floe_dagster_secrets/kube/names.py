@@ -3,7 +3,8 @@
 The API server's own rules (``IsDNS1123Label``, ``IsDNS1123Subdomain``, ``IsConfigMapKey``):
 namespaces are DNS-1123 labels (at most 63 characters), object names such as Secrets are DNS-1123
 subdomains (at most 253), and a Secret's keys are ``[-._a-zA-Z0-9]+`` (at most 253, not ``.``,
-not starting with ``..``). Pure; no Kubernetes client is imported.
+not starting with ``..``). Pure; no Kubernetes client is imported. The ``is_*`` checks use
+``fullmatch``: a pattern's ``$`` would also accept a trailing newline.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 SECRET_KEY_MAX = 253
 
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_LABEL_FRAGMENT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+"""One DNS-1123 label, unanchored (one group inside), for patterns that embed one: the
+environment in ``manifest.<env>.yaml``."""
+_LABEL = DNS1123_LABEL_FRAGMENT
 DNS1123_LABEL_PATTERN = rf"^{_LABEL}$"
 """Namespace names (and every other DNS-1123 label): lowercase, digits, '-'."""
 DNS1123_SUBDOMAIN_PATTERN = rf"^{_LABEL}(\.{_LABEL})*$"
@@ -32,7 +36,7 @@ def is_dns1123_label(value: object) -> bool:
     return (
         isinstance(value, str)
         and len(value) <= DNS1123_LABEL_MAX
-        and bool(DNS1123_LABEL.match(value))
+        and bool(DNS1123_LABEL.fullmatch(value))
     )
 
 
@@ -41,7 +45,7 @@ def is_dns1123_subdomain(value: object) -> bool:
     return (
         isinstance(value, str)
         and len(value) <= DNS1123_SUBDOMAIN_MAX
-        and bool(DNS1123_SUBDOMAIN.match(value))
+        and bool(DNS1123_SUBDOMAIN.fullmatch(value))
     )
 
 
@@ -50,7 +54,7 @@ def is_secret_key(key: object) -> bool:
     return (
         isinstance(key, str)
         and len(key) <= SECRET_KEY_MAX
-        and bool(SECRET_KEY.match(key))
+        and bool(SECRET_KEY.fullmatch(key))
         and not key.startswith("..")
         and key != "."
     )

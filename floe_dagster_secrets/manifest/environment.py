@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from floe_dagster_secrets.kube.names import DNS1123_LABEL_FRAGMENT
 from floe_dagster_secrets.manifest.naming import (
     KNOWN_ENVIRONMENTS,
     canonical_environment,
@@ -47,7 +48,7 @@ DEFAULT_ENVIRONMENT = "default"
 ENVIRONMENT_VARIABLE = "FLOE_ENVIRONMENT"
 """The process environment variable that says which environment a manifest is for."""
 
-_FILE_NAME_RE = re.compile(r"^manifest[.-]([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.ya?ml$")
+_FILE_NAME_RE = re.compile(rf"^manifest[.-]({DNS1123_LABEL_FRAGMENT})\.ya?ml$")
 
 
 class EnvironmentProblem(ValueError):

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.kube.names import DNS1123_LABEL_FRAGMENT
 from floe_dagster_secrets.manifest.loader import load_manifest
 from floe_dagster_secrets.manifest.naming import FloeNamingWarning
 from floe_dagster_secrets.manifest.rules import check_no_shared_secrets
@@ -31,7 +32,7 @@ from floe_dagster_secrets.manifest.schema import Manifest
 
 __all__ = ["SIBLING_PATTERN", "check_environment_group", "sibling_manifests"]
 
-SIBLING_PATTERN = re.compile(r"^manifest([.-][a-z0-9]([-a-z0-9]*[a-z0-9])?)?\.ya?ml$")
+SIBLING_PATTERN = re.compile(rf"^manifest([.-]{DNS1123_LABEL_FRAGMENT})?\.ya?ml$")
 """File names of the manifests found beside each other."""
 
 
