@@ -2,18 +2,16 @@
 
 The code location below is loaded in-process by a real ``WorkspaceProcessContext``; each tick is
 one ``execute_sensor_iteration`` of the sensor daemon with a real (temporary) instance, so run-key
-de-duplication, cursor storage and tick failure handling are Dagster's own. The secrets resource
-reads its kubeconfig and namespace from environment variables at each tick (``EnvVar``), which is
-how a test points the same code location at a fresh namespace or at a closed port.
+de-duplication, cursor storage and tick failure handling are Dagster's own (the shared harness:
+``tests/integration/sensor_daemon.py``). The secrets resource reads its kubeconfig and namespace
+from environment variables at each tick (``EnvVar``), which is how a test points the same code
+location at a fresh namespace or at a closed port.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,25 +19,13 @@ from dagster import (
     AssetCheckKey,
     AssetCheckResult,
     AssetKey,
-    DagsterInstance,
     DefaultSensorStatus,
     Definitions,
     EnvVar,
     asset,
     asset_check,
-    instance_for_test,
 )
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.scheduler.instigation import TickStatus
-from dagster._core.test_utils import (
-    create_test_daemon_workspace_context,
-    freeze_time,
-)
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-from dagster._daemon.sensor import execute_sensor_iteration
-from dagster._time import get_current_datetime
 
 from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
@@ -47,6 +33,7 @@ from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.manifest import parse_manifest
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
 from floe_dagster_secrets.sensors import ROTATED_SECRET_TAG, make_secret_rotation_sensor
+from tests.integration.sensor_daemon import SENSOR, SensorDaemon, sensor_daemon
 from tests.integration.vault_helpers import put_policy, unique
 from tests.servers import KubeApiServer, OpenBaoServer
 from tests.servers._process import free_port
@@ -57,7 +44,6 @@ SECRET_B = "reporting-api-key"
 SECRET_C = "crm-api-key"
 KUBECONFIG_VAR = "FLOE_ROTATION_TEST_KUBECONFIG"
 NAMESPACE_VAR = "FLOE_ROTATION_TEST_NAMESPACE"
-SENSOR = "floe_secret_rotation"
 
 
 @asset(metadata=secrets_metadata([SECRET_A]))
@@ -182,50 +168,6 @@ policy_defs = Definitions(
 )
 
 
-@contextmanager
-def _daemon_workspace(
-    instance: DagsterInstance, attribute: str = "defs"
-) -> Iterator[WorkspaceProcessContext]:
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(python_file=__file__, attribute=attribute), location_name="rotation"
-    )
-    with create_test_daemon_workspace_context(
-        InProcessWorkspaceLoadTarget(origin), instance
-    ) as context:
-        yield context
-
-
-class _Daemon:
-    """Ticks the sensor daemon once per call, on a frozen clock moved past the interval."""
-
-    def __init__(self, instance: DagsterInstance, workspace: WorkspaceProcessContext) -> None:
-        self.instance = instance
-        self.workspace = workspace
-        self.now = get_current_datetime()
-        location = workspace.create_request_context().get_code_location("rotation")
-        repo = next(iter(location.get_repositories().values()))
-        self.sensor = repo.get_sensor(SENSOR)
-
-    def tick(self) -> None:
-        self.now += timedelta(minutes=5)
-        with freeze_time(self.now):
-            list(execute_sensor_iteration(self.workspace, logging.getLogger("test"), None, None))
-
-    def last_tick(self):  # type: ignore[no-untyped-def]
-        ticks = self.instance.get_ticks(self.sensor.get_remote_origin_id(), self.sensor.selector_id)
-        return ticks[0]
-
-    def cursor(self) -> str | None:
-        state = self.instance.get_instigator_state(
-            self.sensor.get_remote_origin_id(), self.sensor.selector_id
-        )
-        assert state is not None
-        return state.instigator_data.cursor  # type: ignore[union-attr]
-
-    def runs(self) -> list:  # type: ignore[type-arg]
-        return list(reversed(self.instance.get_runs()))
-
-
 @pytest.fixture
 def plugin(kube_apiserver: KubeApiServer) -> Iterator[K8sSecretsPlugin]:
     p = K8sSecretsPlugin(kubeconfig=str(kube_apiserver.admin_kubeconfig))
@@ -236,11 +178,11 @@ def plugin(kube_apiserver: KubeApiServer) -> Iterator[K8sSecretsPlugin]:
 @pytest.fixture
 def daemon(
     kube_apiserver: KubeApiServer, k8s_namespace: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[_Daemon]:
+) -> Iterator[SensorDaemon]:
     monkeypatch.setenv(KUBECONFIG_VAR, str(kube_apiserver.admin_kubeconfig))
     monkeypatch.setenv(NAMESPACE_VAR, k8s_namespace)
-    with instance_for_test() as instance, _daemon_workspace(instance) as workspace:
-        yield _Daemon(instance, workspace)
+    with sensor_daemon(__file__, "defs", location="rotation") as running:
+        yield running
 
 
 def _selection(run) -> set[AssetKey]:  # type: ignore[no-untyped-def]
@@ -248,7 +190,7 @@ def _selection(run) -> set[AssetKey]:  # type: ignore[no-untyped-def]
 
 
 def test_rotation_launches_exactly_the_dependent_assets(
-    daemon: _Daemon, plugin: K8sSecretsPlugin, k8s_namespace: str
+    daemon: SensorDaemon, plugin: K8sSecretsPlugin, k8s_namespace: str
 ) -> None:
     plugin.create_secret(SECRET_A, k8s_namespace, {"PASSWORD": "first-a"})
     plugin.create_secret(SECRET_B, k8s_namespace, {"TOKEN": "first-b"})
@@ -287,7 +229,7 @@ def test_rotation_launches_exactly_the_dependent_assets(
 
 
 def test_deleted_secret_launches_nothing(
-    daemon: _Daemon, plugin: K8sSecretsPlugin, k8s_namespace: str
+    daemon: SensorDaemon, plugin: K8sSecretsPlugin, k8s_namespace: str
 ) -> None:
     plugin.create_secret(SECRET_A, k8s_namespace, {"PASSWORD": "first-a"})
     daemon.tick()
@@ -298,7 +240,7 @@ def test_deleted_secret_launches_nothing(
 
 
 def test_unreachable_apiserver_fails_the_tick_and_keeps_the_cursor(
-    daemon: _Daemon,
+    daemon: SensorDaemon,
     plugin: K8sSecretsPlugin,
     k8s_namespace: str,
     kube_apiserver: KubeApiServer,
@@ -372,8 +314,7 @@ def test_vault_kv_rotation_and_unreachable_vault(
     plugin = _point_sensor_at(openbao_server, tmp_path, monkeypatch)
     plugin.create_secret(SECRET_A, VAULT_NAMESPACE, {"PASSWORD": "first-a"})
     plugin.create_secret(SECRET_B, VAULT_NAMESPACE, {"TOKEN": "first-b"})
-    with instance_for_test() as instance, _daemon_workspace(instance, "vault_defs") as workspace:
-        daemon = _Daemon(instance, workspace)
+    with sensor_daemon(__file__, "vault_defs", location="rotation") as daemon:
         daemon.tick()
         assert daemon.last_tick().status == TickStatus.SKIPPED
         assert daemon.runs() == []
@@ -441,8 +382,7 @@ def test_sealed_vault_fails_the_tick_and_keeps_the_cursor(
     plugin = _point_sensor_at(private_openbao, tmp_path, monkeypatch)
     plugin.create_secret(SECRET_A, VAULT_NAMESPACE, {"PASSWORD": "first-a"})
     plugin.create_secret(SECRET_B, VAULT_NAMESPACE, {"TOKEN": "first-b"})
-    with instance_for_test() as instance, _daemon_workspace(instance, "vault_defs") as workspace:
-        daemon = _Daemon(instance, workspace)
+    with sensor_daemon(__file__, "vault_defs", location="rotation") as daemon:
         daemon.tick()
         baseline = daemon.cursor()
         plugin.update_secret(SECRET_B, VAULT_NAMESPACE, {"TOKEN": "second-b"})
@@ -482,8 +422,7 @@ def test_policy_per_secret_through_real_ticks(
     monkeypatch.setenv(NAMESPACE_VAR, k8s_namespace)
     for name in (SECRET_A, SECRET_B, SECRET_C):
         plugin.create_secret(name, k8s_namespace, {"TOKEN": "first"})
-    with instance_for_test() as instance, _daemon_workspace(instance, "policy_defs") as workspace:
-        daemon = _Daemon(instance, workspace)
+    with sensor_daemon(__file__, "policy_defs", location="rotation") as daemon:
         daemon.tick()
         for name in (SECRET_A, SECRET_B, SECRET_C):
             plugin.update_secret(name, k8s_namespace, {"TOKEN": "second"})

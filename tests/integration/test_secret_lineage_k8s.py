@@ -12,19 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-from dagster._daemon.sensor import execute_sensor_iteration
-from dagster._time import get_current_datetime
 
 from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.assets import secret_asset_key, secret_assets, with_secret_lineage
@@ -33,6 +24,7 @@ from floe_dagster_secrets.manifest import parse_manifest
 from floe_dagster_secrets.resources.kubernetes import K8sSecretsResource
 from floe_dagster_secrets.sensors import make_secret_rotation_sensor
 from tests.integration.fault_helpers import apiserver_proxy, kubeconfig_via
+from tests.integration.sensor_daemon import sensor_daemon
 from tests.servers import KubeApiServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -101,28 +93,6 @@ lineage_defs = dg.Definitions(
 )
 
 
-@contextmanager
-def _daemon(instance: dg.DagsterInstance, attribute: str) -> Iterator[_Ticker]:
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(python_file=__file__, attribute=attribute), location_name="lineage"
-    )
-    with create_test_daemon_workspace_context(
-        InProcessWorkspaceLoadTarget(origin), instance
-    ) as context:
-        yield _Ticker(context)
-
-
-class _Ticker:
-    def __init__(self, workspace: WorkspaceProcessContext) -> None:
-        self.workspace = workspace
-        self.now = get_current_datetime()
-
-    def tick(self) -> None:
-        self.now += timedelta(minutes=5)
-        with freeze_time(self.now):
-            list(execute_sensor_iteration(self.workspace, logging.getLogger("test"), None, None))
-
-
 @pytest.fixture
 def proxied(
     kube_apiserver: KubeApiServer,
@@ -146,7 +116,7 @@ def proxied(
 def _requests_per_tick(proxy, attribute: str, rotate) -> list[list[str]]:  # type: ignore[no-untyped-def]
     """The requests of three ticks (baseline, idle, after a rotation), one list per tick."""
     per_tick: list[list[str]] = []
-    with dg.instance_for_test() as instance, _daemon(instance, attribute) as daemon:
+    with sensor_daemon(__file__, attribute, location="lineage") as daemon:
         for step in range(3):
             if step == 2:
                 rotate()
@@ -180,7 +150,8 @@ def test_observations_carry_the_resource_version_and_drive_automation(
 ) -> None:
     _, plugin = proxied
     key = secret_asset_key(SECRET_A)
-    with dg.instance_for_test() as instance, _daemon(instance, "lineage_defs") as daemon:
+    with sensor_daemon(__file__, "lineage_defs", location="lineage") as daemon:
+        instance = daemon.instance
         daemon.tick()
         first = instance.get_latest_data_version_record(key)
         assert first is not None
