@@ -3,7 +3,8 @@
 ```
 backends/
   base.py        SecretsPlugin (the interface and each backend's one declaration: name, label,
-                 config model, extra, resource) + the runtime_checkable capability protocols
+                 config model, extra, resource, version_source, pod_reads_kubernetes_secrets,
+                 kubernetes_rules, no_restart_reason) + the runtime_checkable capabilities
   registry.py    the ``floe.secrets`` entry-point group: ``load_backend_class(type)``
   factory.py     a plugin from a manifest (its config model's ``backend_kwargs()``) + overrides
   validation.py  the Secret rules every backend enforces (names via kube/names.py, size, UTF-8)
@@ -17,5 +18,6 @@ backends/
 A backend is one folder plus one entry point: its ``__init__`` exports what others may use
 (the plugin class first); nothing outside the folder imports its other modules
 (``tests/unit/backends/test_backend_boundaries.py`` checks). Code elsewhere asks a capability
-(``isinstance(plugin, ContributesToRunPod)``…) and never tests a backend's name.
+(``isinstance(plugin, ContributesToRunPod)``…) or reads a declaration, and never tests a
+backend's name (the same test walks every comparison outside the backend folders).
 """
