@@ -136,6 +136,9 @@ def test_release_files_and_metadata() -> None:
     assert PROJECT["license-files"] == ["LICENSE"]
     assert (PACKAGE / "py.typed").is_file()
     assert "Typing :: Typed" in PROJECT["classifiers"]
+    from trove_classifiers import classifiers as known  # PyPI refuses an upload with others
+
+    assert not set(PROJECT["classifiers"]) - known, set(PROJECT["classifiers"]) - known
     assert {"Source", "Changelog", "Issues"} <= set(PROJECT["urls"])
     assert PROJECT["scripts"]["floe"] == "floe_dagster_secrets.cli.app:main"
 
