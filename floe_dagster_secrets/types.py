@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -112,6 +112,63 @@ class SyncState:
         return self.reason or "NotReady"
 
 
+UNNAMED_KEYS_WHY = "key names of a Secret floe did not write are not visible without reading values"
+"""Why a Kubernetes Secret floe did not write is judged by its key count only."""
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The verdict of :meth:`SecretMetadata.check_keys`: which required keys are absent.
+
+    Args:
+        required: The keys the manifest requires, in its order.
+        held: How many keys the secret holds (None: not known).
+        missing: Required keys known to be absent (key names known).
+        short: Key names unknown, but fewer keys than required: certainly incomplete.
+        names_checked: False when the key names could not be compared.
+    """
+
+    required: tuple[str, ...]
+    held: int | None
+    missing: tuple[str, ...] = ()
+    short: bool = False
+    names_checked: bool = True
+
+    @property
+    def complete(self) -> bool:
+        """No required key is known to be absent (by name, or by count)."""
+        return not self.missing and not self.short
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong, in words for an error or a check (None when complete)."""
+        if self.missing:
+            return (
+                f"missing {'key' if len(self.missing) == 1 else 'keys'} {', '.join(self.missing)}"
+            )
+        if self.short:
+            return (
+                f"has {_keys(self.held or 0)}, the manifest requires {len(self.required)} "
+                f"({', '.join(self.required)}); {UNNAMED_KEYS_WHY}"
+            )
+        return None
+
+    @property
+    def note(self) -> str | None:
+        """For a complete verdict whose names were not compared: say so (else None)."""
+        if self.names_checked or not self.required or self.short:
+            return None
+        held = f"it has {_keys(self.held)}, " if self.held is not None else ""
+        return (
+            f"key names not checked ({held}the manifest requires {len(self.required)}: "
+            f"{', '.join(self.required)}): {UNNAMED_KEYS_WHY}"
+        )
+
+
+def _keys(count: int) -> str:
+    return f"{count} key" if count == 1 else f"{count} keys"
+
+
 @dataclass(frozen=True)
 class SecretMetadata:
     """What can be said about a secret without reading its values.
@@ -120,8 +177,11 @@ class SecretMetadata:
     ``current_version``, the local store's counter): equal versions mean equal contents.
     ``keys_known`` is False where the backend cannot tell key names without reading values (a
     Kubernetes Secret floe did not write, seen through a metadata-only list): ``keys`` is then
-    empty, not "no keys". ``sync`` is set for a secret an operator copies from an external store
-    (ESO). ``extra`` holds backend-specific details for display only; nothing decides on it.
+    empty, not "no keys". ``key_count`` is how many keys such a secret holds when the backend
+    can count them without naming them (the apiserver's Table), else None; where the names are
+    known, ``len(keys)`` is the count. :meth:`check_keys` judges both. ``sync`` is set for a
+    secret an operator copies from an external store (ESO). ``extra`` holds backend-specific
+    details for display only; nothing decides on it.
     """
 
     name: str
@@ -137,6 +197,22 @@ class SecretMetadata:
     extra: Mapping[str, Any] = field(default_factory=dict)
     keys_known: bool = True
     sync: SyncState | None = None
+    key_count: int | None = None
+
+    def check_keys(self, required: Sequence[str]) -> KeyCheck:
+        """What this metadata can tell about the ``required`` keys, without reading a value.
+
+        Known names are compared one by one. Unknown names (a Secret floe did not write) can
+        still be judged by count: fewer keys than required is certainly incomplete; as many or
+        more passes with a note that the names were not checked.
+        """
+        if self.keys_known:
+            missing = tuple(k for k in required if k not in self.keys)
+            return KeyCheck(tuple(required), len(self.keys), missing=missing)
+        if not required:
+            return KeyCheck((), self.key_count)
+        short = self.key_count is not None and self.key_count < len(required)
+        return KeyCheck(tuple(required), self.key_count, short=short, names_checked=False)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--output json``: names, keys, type, times, version; no values."""
@@ -151,4 +227,5 @@ class SecretMetadata:
             "updated": self.updated.isoformat() if self.updated else None,
             "managed_by_floe": self.managed_by_floe,
             "keys_known": self.keys_known,
+            "key_count": len(self.keys) if self.keys_known else self.key_count,
         }

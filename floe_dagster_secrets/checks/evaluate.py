@@ -1,7 +1,9 @@
 """Judge one secret against its policy from metadata alone. Pure: no I/O, no Dagster.
 
 A missing secret or a missing required key breaks the next run (ERROR); an overdue rotation does
-not, yet (WARN). Key names come from ``describe_secret``; values are never read.
+not, yet (WARN). Key names come from ``describe_secret``; values are never read. For a Kubernetes
+Secret floe did not write only the key count is known: fewer keys than required is an ERROR, as
+many passes with ``key_names_checked`` False and a note in ``detail``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from floe_dagster_secrets.types import SecretMetadata
+from floe_dagster_secrets.types import UNNAMED_KEYS_WHY, SecretMetadata
 
 if TYPE_CHECKING:
     from floe_dagster_secrets.manifest import Manifest
@@ -38,6 +40,7 @@ class SecretFinding:
     age_days: int | None = None
     missing_keys: tuple[str, ...] = field(default_factory=tuple)
     detail: str = ""
+    key_names_checked: bool = True
 
     @property
     def is_error(self) -> bool:
@@ -54,6 +57,7 @@ class SecretFinding:
             "max_age_days": self.requirement.max_age_days,
             "required_keys": list(self.requirement.keys),
             "missing_keys": list(self.missing_keys),
+            "key_names_checked": self.key_names_checked,
             "detail": self.detail,
         }
 
@@ -78,16 +82,18 @@ def evaluate(
         return SecretFinding(requirement, "missing", detail="secret not found")
     moment = meta.updated or meta.created
     age_days = (now - moment).days if moment is not None else None
-    # key names of a Secret floe did not write are unknown (values are never read): not judged
-    missing = tuple(k for k in requirement.keys if k not in meta.keys) if meta.keys_known else ()
-    if missing:
+    # key names of a Secret floe did not write are unknown (values are never read): its key
+    # count still tells one with too few keys
+    keys = meta.check_keys(requirement.keys)
+    if not keys.complete:
         return SecretFinding(
             requirement,
             "missing_keys",
             meta.version,
             age_days,
-            missing,
-            detail=f"missing key(s) {', '.join(missing)}",
+            keys.missing,
+            detail=keys.problem or "",
+            key_names_checked=keys.names_checked,
         )
     limit = requirement.max_age_days
     if limit is not None and age_days is not None and age_days >= limit:
@@ -97,13 +103,28 @@ def evaluate(
             meta.version,
             age_days,
             detail=f"{age_days} days old, over max_age_days {limit}",
+            key_names_checked=keys.names_checked,
         )
-    return SecretFinding(requirement, "ok", meta.version, age_days)
+    return SecretFinding(
+        requirement,
+        "ok",
+        meta.version,
+        age_days,
+        detail=keys.note or "",
+        key_names_checked=keys.names_checked,
+    )
 
 
 def summarize(findings: Sequence[SecretFinding]) -> str:
     """One line for the check's description: the problems, or that all is well."""
     bad = [f"{f.requirement.name}: {f.detail}" for f in findings if f.status != "ok"]
-    if not bad:
-        return f"{len(findings)} secret(s) present, complete and within their max age"
-    return "; ".join(bad)
+    if bad:
+        return "; ".join(bad)
+    line = f"{len(findings)} secret(s) present, complete and within their max age"
+    unchecked = [f.requirement.name for f in findings if not f.key_names_checked]
+    if unchecked:
+        line += (
+            f"; key names of {', '.join(unchecked)} not checked, only their count "
+            f"({UNNAMED_KEYS_WHY})"
+        )
+    return line

@@ -135,24 +135,22 @@ def _unnamed_keys_check(required: RequiredSecret, meta: SecretMetadata, flags: s
 
     Kubernetes shows a Secret's key names only with the values, so for one floe did not write
     (no ``floe.dev/keys`` annotation) validate checks the key count the apiserver's Table gives
-    and says that the names were not checked.
+    (``SecretMetadata.check_keys``) and says that the names were not checked.
     """
-    from floe_dagster_secrets.kube.table import data_count
-
-    count = data_count(meta)
-    held = plural(count, "key") if count is not None else "keys"
-    if count is not None and count < len(required.keys):
+    verdict = meta.check_keys(required.keys)
+    if verdict.short:
         return _Check(
             required,
             False,
-            f"holds {held}, fewer than the {len(required.keys)} it needs "
-            f"({', '.join(required.keys)})",
-            fix=f"floe secrets rotate {required.name} --from-env-file FILE{flags}",
+            verdict.problem or "",
+            fix=f"add the keys it lacks, or rewrite it with floe secrets rotate {required.name} "
+            f"--from-env-file FILE{flags} (floe then records its key names)",
         )
+    held = plural(meta.key_count, "key") if meta.key_count is not None else "keys"
     note = (
         " (key names not checked: floe did not write it, and Kubernetes shows them only with "
         "the values)"
-        if required.keys
+        if not verdict.names_checked
         else ""
     )
     return _Check(required, True, f"exists, {held}{note}")
@@ -397,8 +395,8 @@ def _warn_non_portable(name: str, namespace: str, data: Mapping[str, str], warn:
 def _keys_shown(meta: SecretMetadata) -> str:
     if meta.keys_known:
         return ", ".join(meta.keys) or "(none)"
-    count = meta.extra.get("data_count")
-    held = f"{plural(count, 'key')}, " if isinstance(count, int) else ""
+    count = meta.key_count
+    held = f"{plural(count, 'key')}, " if count is not None else ""
     return f"({held}names shown only with --reveal: floe did not write this secret)"
 
 

@@ -9,7 +9,8 @@ keys a Secret holds without a single value crossing the wire.
 
 What it cannot give is the key *names* of a Secret floe did not write: Kubernetes shows them only
 with the values. floe's own Secrets carry them in the ``floe.dev/keys`` annotation; for the
-others ``keys_known`` stays False and the key count is in ``extra["data_count"]``.
+others ``keys_known`` stays False and the key count is ``SecretMetadata.key_count``, which is
+enough to tell a Secret with fewer keys than the manifest requires (``check_keys``).
 """
 
 from __future__ import annotations
@@ -41,16 +42,12 @@ def metadata_from_table(table: Mapping[str, Any], namespace: str) -> list[Secret
     for row in table.get("rows") or ():
         cells = _cells(table, row)
         meta = metadata_from_object(row.get("object") or {}, namespace)
-        extra = dict(meta.extra)
-        if isinstance(cells.get("Data"), int):
-            extra["data_count"] = cells["Data"]
+        count = cells.get("Data")
         found.append(
-            dataclasses.replace(meta, type=str(cells.get("Type") or meta.type), extra=extra)
+            dataclasses.replace(
+                meta,
+                type=str(cells.get("Type") or meta.type),
+                key_count=count if isinstance(count, int) else None,
+            )
         )
     return found
-
-
-def data_count(meta: SecretMetadata) -> int | None:
-    """How many keys the Secret holds, from the Table's ``Data`` cell (None when not known)."""
-    count = meta.extra.get("data_count")
-    return count if isinstance(count, int) else None

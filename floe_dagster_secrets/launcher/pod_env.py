@@ -292,9 +292,14 @@ def preflight_errors(
 ) -> list[SecretNotFoundError]:
     """One error per secret that is missing or lacks a required key, in ``required_keys`` order.
 
+    A required key is missing by name where the key names are known, or by count where they are
+    not (a Secret floe did not write, seen through the apiserver's Table: fewer keys than the
+    manifest requires). As many keys as required passes; their names were not checked.
+
     Args:
         required_keys: Secret name → keys it must hold (empty: existence is enough).
-        found: Metadata of the secrets that exist in ``namespace``, by name, with key names.
+        found: Metadata of the secrets that exist in ``namespace``, by name, with key names
+            (or, where names are unknown, ``key_count``).
         namespace: The Job's namespace (``envFrom`` only reaches secrets there).
         backend: Named in the errors.
     """

@@ -4,7 +4,9 @@ One metadata-only LIST per namespace (``PartialObjectMetadataList``: names, anno
 ``resourceVersion``, never ``data``) answers for every secret floe wrote, whose key names are in
 its ``floe.dev/keys`` annotation. Only a referenced secret that floe did not write, and whose
 keys matter, costs one more read (``describe_secret``), which with Kubernetes is the apiserver's
-Table (type, key count; no value): key names come only with values, so they are not checked.
+Table (type, key count; no value): key names come only with values, so such a Secret is judged by
+its key count (fewer keys than required fails the run before any Job; as many passes, names
+unchecked; see ``SecretMetadata.check_keys``).
 
 With the Kubernetes backend, :class:`PreflightReader` answers from a WATCH-fed
 :class:`~floe_dagster_secrets.kube.watch.MetadataCache` instead of that LIST, once

@@ -69,8 +69,12 @@ def launcher_for(
     *,
     cls: type[FloeK8sRunLauncher] = FloeK8sRunLauncher,
     overrides: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Iterator[tuple[FloeK8sRunLauncher, DagsterInstance]]:
-    """A fresh instance whose ``dagster.yaml`` run launcher is ours, ``SECRET`` platform-wide."""
+    """A fresh instance whose ``dagster.yaml`` run launcher is ours, ``SECRET`` platform-wide.
+
+    ``config`` adds to (or replaces) the launcher's config fields.
+    """
     launcher_config = {
         "module": cls.__module__,
         "class": cls.__name__,
@@ -84,6 +88,7 @@ def launcher_for(
             "platform_secrets": [SECRET],
             "dbt_profiles_config_map": None,
             "fingerprint_key_env": FINGERPRINT_ENV,
+            **(config or {}),
         },
     }
     with instance_for_test(overrides={"run_launcher": launcher_config, **(overrides or {})}) as (
@@ -273,6 +278,43 @@ def test_no_job_left_by_a_failed_launch(kube_apiserver: KubeApiServer, k8s_names
     except ApiException:  # pragma: no cover - the namespace exists
         names = ["?"]
     assert names == []
+
+
+def test_a_secret_floe_did_not_write_with_too_few_keys_is_refused_before_any_job(
+    kube_apiserver: KubeApiServer, k8s_namespace: str
+) -> None:
+    """Its key names are not visible without values (the Table gives the count): judged by count.
+
+    One key where two are required: the run fails before any Job, saying so. Two keys, one of
+    them misnamed: the count is right, the names cannot be seen, the run is launched.
+    """
+    value = canary()
+    core = k8s.CoreV1Api(kube_apiserver.api_client())
+    core.create_namespaced_secret(
+        k8s_namespace, {"metadata": {"name": SECRET}, "stringData": {"DB_USER": value}}
+    )
+    required = {"required_keys": {SECRET: ["DB_USER", "DB_PASSWORD"]}}
+    with launcher_for(kube_apiserver.admin_kubeconfig, k8s_namespace, config=required) as (
+        launcher,
+        instance,
+    ):
+        refused = launch(launcher, instance)
+        text = failure_text(instance, refused)
+        assert refused.status == DagsterRunStatus.FAILURE
+        assert job_names(kube_apiserver.api_client(), k8s_namespace) == []
+        assert (
+            f"Secret '{SECRET}' has 1 key, the manifest requires 2 (DB_USER, DB_PASSWORD); key "
+            "names of a Secret floe did not write are not visible without reading values; no "
+            "Job was created"
+        ) in text
+        assert f"floe secrets rotate {SECRET} --from-env-file FILE" in text
+        assert value not in text
+
+        core.patch_namespaced_secret(SECRET, k8s_namespace, {"stringData": {"DB_PASWORD": value}})
+        launched = launch(launcher, instance)
+        assert launched.status != DagsterRunStatus.FAILURE
+        assert value not in failure_text(instance, launched)
+    assert len(job_names(kube_apiserver.api_client(), k8s_namespace)) == 1
 
 
 def test_keys_envfrom_may_skip_are_warned_on_the_run(

@@ -261,13 +261,13 @@ def test_list_is_metadata_only_on_the_wire(
     assert not operator_made.managed_by_floe
     assert operator_made.keys_known is False
     assert operator_made.type == "Opaque"  # the real type, from the Table's Type cell
-    assert operator_made.extra["data_count"] == 1
+    assert operator_made.key_count == 1
     assert operator_made.created is not None
     # describe is the same Table narrowed to the name: type and key count, never a value (the
     # key names of a secret floe did not write come only with the values: not read)
     recorder.calls.clear()
     described = plugin.describe_secret("operator-made-secret", k8s_namespace)
-    assert (described.type, described.keys_known, described.extra["data_count"]) == (
+    assert (described.type, described.keys_known, described.key_count) == (
         "Opaque",
         False,
         1,
@@ -490,7 +490,7 @@ def test_non_utf8_value_names_the_key(
     assert "UTF-8" in str(caught.value)
     assert base64.b64encode(binary).decode() not in str(caught.value)
     described = plugin.describe_secret("binary-secret", k8s_namespace)  # no value read
-    assert (described.keys_known, described.extra["data_count"]) == (False, 2)
+    assert (described.keys_known, described.key_count) == (False, 2)
 
 
 def test_apiserver_validation_error_names_no_value(
@@ -510,7 +510,7 @@ def test_apiserver_validation_error_names_no_value(
     assert "tls.crt" in str(caught.value)
     assert_no_value(caught.value, value)
     described = plugin.describe_secret("tls-secret", k8s_namespace)  # unchanged, no value read
-    assert (described.type, described.extra["data_count"]) == ("kubernetes.io/tls", 2)
+    assert (described.type, described.key_count) == ("kubernetes.io/tls", 2)
 
 
 def test_values_never_in_error_text(plugin: K8sSecretsPlugin, k8s_namespace: str) -> None:

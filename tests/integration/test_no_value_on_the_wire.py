@@ -138,7 +138,7 @@ def test_list_validate_and_preflight_receive_no_value(
             finally:
                 reader.close()
             described = plugin.describe_secret(FOREIGN, ns)
-            assert (described.type, described.extra["data_count"]) == ("Opaque", 2)
+            assert (described.type, described.key_count) == ("Opaque", 2)
 
             wire = proxy.wire()
             assert b'"kind":"Table"' in wire  # the Tables really came through the proxy

@@ -164,7 +164,7 @@ def test_launcher_role_runs_the_preflight_and_creates_jobs(
     try:
         found = secrets_metadata(plugin, ns, {GRANTED[0]: ["PASSWORD"], GRANTED[1]: ["CLIENT_ID"]})
         foreign = found[GRANTED[1]]
-        assert (foreign.keys_known, foreign.type, foreign.extra["data_count"]) == (
+        assert (foreign.keys_known, foreign.type, foreign.key_count) == (
             False,
             "Opaque",
             1,

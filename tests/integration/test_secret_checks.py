@@ -68,16 +68,50 @@ def test_checks_against_kubernetes_secrets(
             "stringData": {"POSTGRES_HOST": "db", "POSTGRES_USER": "u"},
         },
     )
+    # A Secret floe did not write: the check reads the apiserver's Table (no value on the
+    # wire), so it knows the key count, not the names. Two keys for three required: ERROR.
     incomplete = evaluate(kube_apiserver, k8s_namespace)
     assert incomplete.severity == dg.AssetCheckSeverity.ERROR
+    assert not incomplete.passed
     finding = incomplete.metadata["findings"].value[0]
-    assert finding["missing_keys"] == ["POSTGRES_PASSWORD"]
+    assert (finding["status"], finding["missing_keys"], finding["key_names_checked"]) == (
+        "missing_keys",
+        [],
+        False,
+    )
+    assert finding["detail"] == (
+        "has 2 keys, the manifest requires 3 (POSTGRES_HOST, POSTGRES_USER, POSTGRES_PASSWORD); "
+        "key names of a Secret floe did not write are not visible without reading values"
+    )
 
-    core.patch_namespaced_secret(PG, k8s_namespace, {"stringData": {"POSTGRES_PASSWORD": CANARY}})
+    # Three keys, one of them misnamed: the count is right and the names cannot be seen, so it
+    # passes, and the metadata says the names were not checked.
+    core.patch_namespaced_secret(PG, k8s_namespace, {"stringData": {"POSTGRES_PASWORD": CANARY}})
+    misnamed = evaluate(kube_apiserver, k8s_namespace)
+    assert misnamed.passed
+    finding = misnamed.metadata["findings"].value[0]
+    assert (finding["status"], finding["key_names_checked"]) == ("ok", False)
+    assert finding["detail"].startswith("key names not checked (it has 3 keys, the manifest")
+    assert "not checked, only their count" in (misnamed.description or "")
+
+    core.replace_namespaced_secret(
+        PG,
+        k8s_namespace,
+        {
+            "metadata": {"name": PG},
+            "stringData": {
+                "POSTGRES_HOST": "db",
+                "POSTGRES_USER": "u",
+                "POSTGRES_PASSWORD": CANARY,
+            },
+        },
+    )
     version = core.read_namespaced_secret(PG, k8s_namespace).metadata.resource_version
     complete = evaluate(kube_apiserver, k8s_namespace)
     assert complete.passed
     finding = complete.metadata["findings"].value[0]
     assert finding["version"] == version
     assert (finding["age_days"], finding["max_age_days"]) == (0, 30)
-    assert CANARY not in str(complete.metadata)
+    for evaluation in (incomplete, misnamed, complete):
+        assert CANARY not in str(evaluation.metadata)
+        assert CANARY not in (evaluation.description or "")

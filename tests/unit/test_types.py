@@ -59,4 +59,5 @@ def test_reveal_all_and_metadata_json_has_no_values() -> None:
         "updated": None,
         "managed_by_floe": False,
         "keys_known": True,
+        "key_count": 1,
     }

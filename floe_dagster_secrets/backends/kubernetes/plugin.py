@@ -320,7 +320,7 @@ class K8sSecretsPlugin(SecretsPlugin):
         only ``get`` on named secrets (``resourceNames``) is answered by the same Table for that
         one object instead. Neither transfers a value. Key names come from floe's
         ``floe.dev/keys`` annotation; for a secret floe did not write they are not known
-        (``keys_known`` False; the count is ``extra["data_count"]``): Kubernetes shows them only
+        (``keys_known`` False; the count is ``key_count``): Kubernetes shows them only
         with the values (:mod:`floe_dagster_secrets.kube.table`).
 
         Raises:

@@ -84,6 +84,6 @@ def test_launcher_role_for_external_secrets_lets_the_preflight_judge_the_sync(
         found = reader.secrets_metadata(k8s_namespace, {NAME: ["PASSWORD"]})
         # ESO wrote the Secret, not floe: its key names come only with its values, which the
         # pre-flight never reads (issue 14, point 6); the apiserver's Table gives type and count
-        assert (found[NAME].keys_known, found[NAME].extra["data_count"]) == (False, 1)
+        assert (found[NAME].keys_known, found[NAME].key_count) == (False, 1)
     finally:
         reader.plugin.close()

@@ -142,7 +142,7 @@ def test_run_launchers_k8s_reader_refuses_a_synced_secret_whose_external_secret_
     )
     try:
         synced = reader.secrets_metadata(k8s_namespace, {name: ["KEY"]})[name]
-        assert (synced.keys_known, synced.extra["data_count"]) == (False, 1)  # no value read
+        assert (synced.keys_known, synced.key_count) == (False, 1)  # no value read
 
         # the value disappears from the store; ESO's next sync fails, the old Secret stays
         openbao_server.request("DELETE", f"secret/metadata/floe/{k8s_namespace}/{name}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from floe_dagster_secrets.checks import SecretRequirement, evaluate, requirement_for
@@ -59,12 +60,37 @@ def test_fresh_and_complete_is_ok_and_age_falls_back_to_created() -> None:
         "max_age_days": 30,
         "required_keys": ["CLIENT_ID", "CLIENT_SECRET"],
         "missing_keys": [],
+        "key_names_checked": True,
         "detail": "",
     }
     no_updated = evaluate(REQ, meta(("CLIENT_ID", "CLIENT_SECRET"), 1, updated=False), now=NOW)
     assert (no_updated.status, no_updated.age_days) == ("overdue", 101)
     unlimited = SecretRequirement(NAME)
     assert evaluate(unlimited, meta((), 999), now=NOW).status == "ok"
+
+
+def unnamed(count: int | None) -> SecretMetadata:
+    """A Kubernetes Secret floe did not write: key names unknown, the Table's count known."""
+    return dataclasses.replace(meta((), 1), keys_known=False, key_count=count)
+
+
+def test_unnamed_keys_too_few_is_an_error_by_count() -> None:
+    finding = evaluate(REQ, unnamed(1), now=NOW)
+    assert (finding.status, finding.is_error, finding.missing_keys) == ("missing_keys", True, ())
+    assert finding.detail == (
+        "has 1 key, the manifest requires 2 (CLIENT_ID, CLIENT_SECRET); key names of a Secret "
+        "floe did not write are not visible without reading values"
+    )
+    assert finding.to_json()["key_names_checked"] is False
+
+
+def test_unnamed_keys_enough_passes_saying_names_were_not_checked() -> None:
+    finding = evaluate(REQ, unnamed(2), now=NOW)
+    assert (finding.status, finding.key_names_checked) == ("ok", False)
+    assert finding.detail.startswith("key names not checked (it has 2 keys, the manifest")
+    assert "not checked, only their count" in summarize([finding])
+    unknown = evaluate(REQ, unnamed(None), now=NOW)  # no count either: nothing to judge by
+    assert (unknown.status, unknown.key_names_checked) == ("ok", False)
 
 
 def test_requirement_adds_the_dbt_adapter_keys_to_the_connection_secret() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from floe_dagster_secrets.kube.table import data_count, metadata_from_table
+from floe_dagster_secrets.kube.table import metadata_from_table
 
 TABLE = {
     "kind": "Table",
@@ -38,14 +38,14 @@ TABLE = {
 
 def test_rows_give_type_and_count_and_floe_keys() -> None:
     theirs, ours = metadata_from_table(TABLE, "ns")
-    assert (theirs.name, theirs.type, theirs.keys_known, data_count(theirs)) == (
+    assert (theirs.name, theirs.type, theirs.keys_known, theirs.key_count) == (
         "tls-secret",
         "kubernetes.io/tls",
         False,
         2,
     )
     assert theirs.version == "7"
-    assert (ours.type, ours.keys, ours.keys_known, data_count(ours)) == (
+    assert (ours.type, ours.keys, ours.keys_known, ours.key_count) == (
         "Opaque",
         ("TOKEN",),
         True,

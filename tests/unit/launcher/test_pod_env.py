@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 
@@ -196,6 +197,23 @@ def test_preflight_names_missing_secret_and_missing_keys_with_the_fix() -> None:
     assert "Secret 'api-x-secret' that this run needs does not exist" in missing
     assert "namespace 'floe-jobs'" in missing
     assert "floe secrets create api-x-secret --namespace floe-jobs" in missing
+
+
+def test_preflight_judges_a_secret_floe_did_not_write_by_its_key_count() -> None:
+    required = {"pg-prod-credentials": ("POSTGRES_USER", "POSTGRES_PASSWORD")}
+    short = dataclasses.replace(
+        _meta("pg-prod-credentials"), keys=(), keys_known=False, key_count=1
+    )
+    [error] = preflight_errors(required, {"pg-prod-credentials": short}, namespace="floe-jobs")
+    text = str(error)
+    assert (
+        "Secret 'pg-prod-credentials' has 1 key, the manifest requires 2 (POSTGRES_USER, "
+        "POSTGRES_PASSWORD); key names of a Secret floe did not write are not visible without "
+        "reading values; no Job was created"
+    ) in text
+    assert "floe secrets rotate pg-prod-credentials --from-env-file FILE" in text
+    enough = dataclasses.replace(short, key_count=2)
+    assert preflight_errors(required, {"pg-prod-credentials": enough}, namespace="n") == []
 
 
 def test_preflight_passes_when_everything_is_there() -> None:
