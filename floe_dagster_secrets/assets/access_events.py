@@ -11,9 +11,9 @@ The observation carries no data version, so a fetch never looks like a rotation 
 automation or the staleness view; the data version comes from the rotation sensor and the
 ``Observe`` action only.
 
-Importing :mod:`floe_dagster_secrets.assets` installs the sink (idempotent); code that uses only
-the resources calls :func:`install_run_log_events` itself. Outside a step (the CLI, a sensor, the
-launcher) the sink does nothing.
+Importing :mod:`floe_dagster_secrets.assets` installs the sink, and so does every floe secrets
+resource's ``setup_for_execution`` (idempotent), so a code location that uses only a resource
+records the events too. Outside a step (the CLI, a sensor, the launcher) the sink does nothing.
 """
 
 from typing import Any

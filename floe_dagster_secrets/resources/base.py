@@ -55,8 +55,17 @@ class FloeSecretsResource(ConfigurableResource):  # type: ignore[type-arg]
         raise NotImplementedError(f"{type(self).__name__} must implement backend_kwargs()")
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Install the log masker before anything is fetched, then create the plugin."""
+        """Install the log masker and the run-log access events, then create the plugin.
+
+        The access events (an ``AssetObservation`` of ``secrets/<name>`` per fetch in a step)
+        are installed here too, so a code location that uses only this resource, and never
+        imports :mod:`floe_dagster_secrets.assets`, still records them (idempotent).
+        """
         install_masker()
+        # imported here: floe_dagster_secrets.assets imports this module (secret lineage)
+        from floe_dagster_secrets.assets.access_events import install_run_log_events
+
+        install_run_log_events()
         run = context.run  # None when the resource is built outside a run
         self._run_actor = f"dagster-run:{run.run_id}" if run is not None else None
         self.plugin()
