@@ -4,73 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.integration.cli_samples import run_floe as floe
+from tests.integration.cli_samples import write_sample_manifest
 from tests.servers import KubeApiServer
-from tests.servers._process import clean_env
 
 pytestmark = pytest.mark.integration
-
-FLOE = Path(sys.executable).parent / "floe"
-
-
-def floe(
-    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``floe`` console script, with no ambient kubeconfig to fall back on."""
-    return subprocess.run(
-        [str(FLOE), *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=clean_env({"HOME": str(cwd), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}),
-    )
-
-
-def write_manifest(directory: Path, namespace: str) -> Path:
-    path = directory / "manifest.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            environment: dev
-            plugins:
-              secrets:
-                type: k8s
-                namespace: {namespace}
-              compute:
-                type: duckdb
-                connection_secret_ref: duckdb-dev-credentials
-                config:
-                  path: warehouse.duckdb
-            ingestion:
-              pipelines:
-                - name: salesforce-sync
-                  source:
-                    type: salesforce
-                    secret_refs:
-                      client_id: salesforce-dev-credentials
-            secrets:
-              salesforce-dev-credentials:
-                keys: [CLIENT_ID, CLIENT_SECRET]
-            """
-        )
-    )
-    return path
 
 
 @pytest.fixture
 def workdir(tmp_path: Path, kube_apiserver: KubeApiServer, k8s_namespace: str) -> Path:
-    write_manifest(tmp_path, k8s_namespace)
+    write_sample_manifest(tmp_path, {"type": "k8s", "namespace": k8s_namespace})
     return tmp_path
 
 

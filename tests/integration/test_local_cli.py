@@ -13,43 +13,19 @@ import pty
 import re
 import select
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.integration.cli_samples import FLOE, sample_manifest
+
 pytestmark = pytest.mark.integration
 
-FLOE = Path(sys.executable).parent / "floe"
 CANARY = "canary-integration-9d2c4e7a1b"
 CANARY_2 = "canary-integration-rotated-3f81"
 NS = "floe-jobs"
 
-MANIFEST = textwrap.dedent(
-    """\
-    environment: dev
-    plugins:
-      secrets:
-        type: local
-        namespace: floe-jobs
-      compute:
-        type: duckdb
-        connection_secret_ref: duckdb-dev-credentials
-        config:
-          path: warehouse.duckdb
-    ingestion:
-      pipelines:
-        - name: salesforce-sync
-          source:
-            type: salesforce
-            secret_refs:
-              client_id: salesforce-dev-credentials
-    secrets:
-      salesforce-dev-credentials:
-        keys: [CLIENT_ID, CLIENT_SECRET]
-    """
-)
+MANIFEST = sample_manifest({"type": "local", "namespace": NS})
 
 
 @pytest.fixture

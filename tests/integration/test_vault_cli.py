@@ -7,66 +7,29 @@ what it reports is checked against OpenBao's own API, and no value or token reac
 import json
 import secrets
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.integration.cli_samples import run_floe as floe
+from tests.integration.cli_samples import write_sample_manifest
 from tests.integration.vault_helpers import unique
 from tests.servers import OpenBaoServer
-from tests.servers._process import clean_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-FLOE = Path(sys.executable).parent / "floe"
 NS = "floe-jobs"
 
 
-def floe(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(FLOE), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=clean_env({"HOME": str(cwd), "NO_COLOR": "1", "COLUMNS": "200", **env}),
-    )
-
-
 def write_manifest(directory: Path, address: str, prefix: str) -> None:
-    (directory / "manifest.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            environment: dev
-            plugins:
-              secrets:
-                type: vault
-                namespace: {NS}
-                config:
-                  address: {address}
-                  auth_method: token
-                  token_env: FLOE_TEST_VAULT_TOKEN
-                  secret_path_prefix: {prefix}
-              compute:
-                type: duckdb
-                connection_secret_ref: duckdb-dev-credentials
-                config:
-                  path: warehouse.duckdb
-            ingestion:
-              pipelines:
-                - name: salesforce-sync
-                  source:
-                    type: salesforce
-                    secret_refs:
-                      client_id: salesforce-dev-credentials
-            secrets:
-              salesforce-dev-credentials:
-                keys: [CLIENT_ID, CLIENT_SECRET]
-            """
-        )
-    )
+    """The sample project on OpenBao: token auth from $FLOE_TEST_VAULT_TOKEN, under ``prefix``."""
+    config = {
+        "address": address,
+        "auth_method": "token",
+        "token_env": "FLOE_TEST_VAULT_TOKEN",
+        "secret_path_prefix": prefix,
+    }
+    write_sample_manifest(directory, {"type": "vault", "namespace": NS, "config": config})
 
 
 def test_floe_secrets_commands_against_openbao(

@@ -10,57 +10,33 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
 
 from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
+from tests.integration.cli_samples import COMPUTE_SECRET, run_floe, write_sample_manifest
 from tests.servers import KubeApiServer
-from tests.servers._process import clean_env
 from tests.servers.eso import EsoController
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-FLOE = Path(sys.executable).parent / "floe"
-NAME = "duckdb-dev-credentials"
+NAME = COMPUTE_SECRET
 
 
 def floe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(FLOE), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env=clean_env({"HOME": str(cwd), "NO_COLOR": "1", "COLUMNS": "200"}),
-    )
+    return run_floe(*args, cwd=cwd, timeout=180)
 
 
 def write_manifest(directory: Path, namespace: str, settings: dict[str, str]) -> None:
-    config = "\n".join(f"      {key}: {value}" for key, value in settings.items())
-    (directory / "manifest.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            environment: dev
-            plugins:
-              secrets:
-                type: external-secrets
-                namespace: {namespace}
-                config:
-            {{config}}
-                  sync_timeout: 90
-              compute:
-                type: duckdb
-                connection_secret_ref: {NAME}
-                config:
-                  path: warehouse.duckdb
-            """
-        ).replace("{config}", config)
-    )
+    """The sample project's compute secret alone, synced by ESO from the store ``settings`` name."""
+    backend = {
+        "type": "external-secrets",
+        "namespace": namespace,
+        "config": {**settings, "sync_timeout": 90},
+    }
+    write_sample_manifest(directory, backend, pipeline=False)
 
 
 def synced_value(api: KubeApiServer, namespace: str) -> str:
