@@ -29,8 +29,8 @@ MAX_INPUT_BYTES = 2 * MAX_SECRET_BYTES + 64 * 1024
 """Most bytes read from stdin or an env file: room for 1 MiB of values, quoted and escaped."""
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-_SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.,:/@%+-][A-Za-z0-9_.,:/@%+=-]*$")
+_SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.,:/@%+-][A-Za-z0-9_.,:/@%+=-]*\Z")
 """Values every reader takes literally unquoted: no blanks, quotes, ``$``, globs, ``~`` or ``#``."""
 _READ_CHUNK = 64 * 1024
 

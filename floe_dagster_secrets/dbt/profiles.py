@@ -40,7 +40,7 @@ HEADER = (
     "# run time from a DBT_ENV_SECRET_* environment variable, whose value dbt scrubs from logs.\n"
 )
 MANAGED_BY_LABEL = {"app.kubernetes.io/managed-by": "floe"}
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 _MISSING = object()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from floe_dagster_secrets.errors import InvalidSecretReferenceError
 
-ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 """Portable env var names. Kubelets without the RelaxedEnvironmentVariableValidation feature
 (on by default only from Kubernetes 1.32/1.34) silently skip other ``envFrom`` keys, and shells and
 many programs cannot read them, so floe asks for these."""

@@ -48,7 +48,7 @@ DEFAULT_ENVIRONMENT = "default"
 ENVIRONMENT_VARIABLE = "FLOE_ENVIRONMENT"
 """The process environment variable that says which environment a manifest is for."""
 
-_FILE_NAME_RE = re.compile(rf"^manifest[.-]({DNS1123_LABEL_FRAGMENT})\.ya?ml$")
+_FILE_NAME_RE = re.compile(rf"^manifest[.-]({DNS1123_LABEL_FRAGMENT})\.ya?ml\Z")
 
 
 class EnvironmentProblem(ValueError):

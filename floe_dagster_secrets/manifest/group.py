@@ -32,7 +32,7 @@ from floe_dagster_secrets.manifest.schema import Manifest
 
 __all__ = ["SIBLING_PATTERN", "check_environment_group", "sibling_manifests"]
 
-SIBLING_PATTERN = re.compile(rf"^manifest([.-]{DNS1123_LABEL_FRAGMENT})?\.ya?ml$")
+SIBLING_PATTERN = re.compile(rf"^manifest([.-]{DNS1123_LABEL_FRAGMENT})?\.ya?ml\Z")
 """File names of the manifests found beside each other."""
 
 

@@ -64,7 +64,7 @@ _HTTP_URL_RE = re.compile(HTTP_URL_PATTERN)
 # show {service}-{purpose}-credentials (polaris-oauth-credentials) and a signing key
 # (cube-jwt-signing-key), so the suffix may be credentials, secret or key after at least two parts.
 NAMING_CONVENTION = "{service}-{environment}-credentials or {service}-{purpose}-secret"
-_CONVENTION_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+-(credentials|secret|key)$")
+_CONVENTION_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+-(credentials|secret|key)\Z")
 _SUFFIXES = ("-credentials", "-secret", "-key")
 
 # Words that name an environment when they appear as one '-'/'.'-separated part of a secret name.

@@ -179,3 +179,9 @@ def test_echo_redacts_registered_values_but_echo_value_does_not(
     assert CANARY not in captured.err
     assert "Error: leaked ***" in captured.err
     assert "\x1b[" not in captured.out  # no colour codes when not on a terminal
+
+
+def test_a_trailing_newline_is_never_taken_for_a_plain_value() -> None:
+    # `$` in a pattern also matches before a final newline: the rules end in \Z instead.
+    data = {"A": "0\n", "B": "x\n\n"}
+    assert parse_dotenv(format_dotenv(data), source="t") == data
