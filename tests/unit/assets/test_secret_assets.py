@@ -95,6 +95,8 @@ def test_lineage_puts_each_secret_upstream_of_exactly_its_users() -> None:
     assert node.group_name == SECRET_GROUP
     assert "on rotation: `checks`" in (node.description or "")
     assert "used by 1 asset(s)" in (node.description or "")
+    # what a version is comes from the backend's declaration (LocalSecretsPlugin.version_source)
+    assert "the local store's version counter" in (node.description or "")
     # The launcher and the sensor read floe/secrets: the manifest's extra names are in it too.
     assert graph.get(dg.AssetKey("report")).metadata["floe/secrets"] == API
 
