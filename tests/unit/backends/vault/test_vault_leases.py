@@ -319,20 +319,24 @@ def test_an_ignored_sigterm_stays_ignored() -> None:
 
 
 def test_the_wakeup_fd_is_borrowed_only_when_free_and_given_back() -> None:
-    with RunScopedLease(Calls(renewable=False), "r"):
-        ours = signal.set_wakeup_fd(-1)
-        assert ours != -1
-        signal.set_wakeup_fd(ours)
-    assert signal.set_wakeup_fd(-1) == -1
-
+    # Start from a free wakeup fd whatever ran before in this process (an event loop, a test
+    # runner run in the background may have set one), and give that one back at the end.
+    found = signal.set_wakeup_fd(-1)
     read, write = os.pipe()
     os.set_blocking(write, False)
     try:
+        with RunScopedLease(Calls(renewable=False), "r"):
+            ours = signal.set_wakeup_fd(-1)
+            assert ours != -1
+            signal.set_wakeup_fd(ours)
+        assert signal.set_wakeup_fd(-1) == -1
+
         signal.set_wakeup_fd(write)
         with RunScopedLease(Calls(renewable=False), "r"):
             assert signal.set_wakeup_fd(write) == write
         assert signal.set_wakeup_fd(-1) == write
     finally:
+        signal.set_wakeup_fd(found)
         os.close(read)
         os.close(write)
 
