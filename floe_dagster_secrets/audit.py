@@ -202,7 +202,7 @@ def part_of_current_access() -> Iterator[None]:
         _ACTIVE.reset(token)
 
 
-def record_version(version: str | None) -> None:
+def record_version(version: str | int | None) -> None:
     """Note the version of the secret the current access read (a backend that knows it cheaply).
 
     Outside an audited access this does nothing.

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
+from floe_dagster_secrets import audit
 from floe_dagster_secrets.backends import validation
 from floe_dagster_secrets.backends._retry import (
     DEFAULT_POLICY,
@@ -248,6 +249,8 @@ class K8sSecretsPlugin(SecretsPlugin):
             InvalidSecretValueError: A value is not UTF-8 text; the key is named, not the value.
         """
         obj = self._read(name, namespace)
+        # the Secret read carries its resourceVersion: the run-log event needs no second read
+        audit.record_version((obj.get("metadata") or {}).get("resourceVersion"))
         data: Mapping[str, str] = obj.get("data") or {}
         return {
             key: SecretValue(objects.decode_value(name, namespace, key, value))

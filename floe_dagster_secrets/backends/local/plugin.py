@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from floe_dagster_secrets import audit
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.backends.local.files import (
     CorruptFileError,
@@ -115,6 +116,7 @@ class LocalSecretsPlugin(SecretsPlugin):
     def get_secret(self, name: str, namespace: str) -> SecretData:
         """Every key of a secret, each value wrapped (and so masked) as a SecretValue."""
         record = self._require(name, namespace)
+        audit.record_version(record.version)  # the run-log event needs no second read
         return {key: SecretValue(value) for key, value in record.data.items()}
 
     def describe_secret(self, name: str, namespace: str) -> SecretMetadata:

@@ -29,6 +29,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from floe_dagster_secrets import audit
 from floe_dagster_secrets.backends import validation
 from floe_dagster_secrets.backends._retry import DEFAULT_POLICY, RetryPolicy
 from floe_dagster_secrets.backends.base import SecretsPlugin
@@ -308,6 +309,8 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
         data, meta = self._read_data(name, namespace, pinned)
         if self.pin_reads and pinned is None and meta.get("version") is not None:
             self._pinned_versions[(namespace, name)] = int(meta["version"])
+        # the read's own answer names its version: the run-log event needs no metadata read
+        audit.record_version(meta.get("version"))
         return self._wrap(name, namespace, data)
 
     def pinned_versions(self, namespace: str) -> dict[str, int]:
@@ -317,6 +320,7 @@ class VaultSecretsPlugin(DynamicCredentials, SecretsPlugin):
     def get_secret_version(self, name: str, namespace: str, version: int) -> SecretData:
         """A pinned version, e.g. the one a run started with."""
         data, _ = self._read_data(name, namespace, version)
+        audit.record_version(version)
         return self._wrap(name, namespace, data)
 
     def read_metadata(self, name: str, namespace: str) -> dict[str, Any]:
