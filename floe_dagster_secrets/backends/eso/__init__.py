@@ -12,13 +12,13 @@ wrote). Code outside this folder imports only what this ``__init__`` exports.
 
 from floe_dagster_secrets.backends.eso.apply import AppliedObject as AppliedObject
 from floe_dagster_secrets.backends.eso.apply import apply_objects as apply_objects
+from floe_dagster_secrets.backends.eso.objects import KeyRef as KeyRef
+from floe_dagster_secrets.backends.eso.objects import (
+    external_secret_from_refs as external_secret_from_refs,
+)
 from floe_dagster_secrets.backends.eso.objects import remote_key as remote_key
 from floe_dagster_secrets.backends.eso.plugin import ESOSecretsPlugin as ESOSecretsPlugin
 from floe_dagster_secrets.backends.eso.preflight import unsynced_targets as unsynced_targets
-from floe_dagster_secrets.backends.eso.render import KeyRef as KeyRef
-from floe_dagster_secrets.backends.eso.render import (
-    external_secret_from_refs as external_secret_from_refs,
-)
 from floe_dagster_secrets.backends.eso.render import infer_provider as infer_provider
 from floe_dagster_secrets.backends.eso.render import to_yaml as to_yaml
 from floe_dagster_secrets.backends.eso.stores import StoreSettings as StoreSettings

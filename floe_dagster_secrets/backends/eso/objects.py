@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -79,21 +80,39 @@ def remote_key(prefix: str, namespace: str, name: str) -> str:
     return f"{prefix}{namespace}/{name}"
 
 
-def external_secret_body(
+@dataclass(frozen=True)
+class KeyRef:
+    """One ``spec.data[]`` entry: env key ``secret_key`` from ``remote_key`` (and ``property``).
+
+    ``property`` None means the whole remote secret (ADR-0023's GCP and Azure examples).
+    """
+
+    secret_key: str
+    remote_key: str
+    property: str | None = None
+
+    def to_k8s(self) -> dict[str, Any]:
+        """The ``data[]`` entry as ESO reads it."""
+        remote: dict[str, str] = {"key": self.remote_key}
+        if self.property is not None:
+            remote["property"] = self.property
+        return {"secretKey": self.secret_key, "remoteRef": remote}
+
+
+def external_secret_from_refs(
     name: str,
     namespace: str,
-    keys: Sequence[str],
+    refs: Sequence[KeyRef],
     *,
     store: str,
-    remote: str,
     refresh_interval: str = "1h",
     api_version: ApiVersion = DEFAULT_API_VERSION,
 ) -> dict[str, Any]:
-    """An ExternalSecret that syncs ``keys`` of ``remote`` into a Secret named ``name``.
+    """An ExternalSecret that fills Secret ``name`` with ``refs`` from ClusterSecretStore ``store``.
 
     ``target.creationPolicy: Owner`` makes the Secret owned by the ExternalSecret (deleted with
     it), and each key is mapped explicitly (``remoteRef.key``/``property``), so the object says
-    which keys the Secret will hold without anyone reading a value.
+    which keys the Secret will hold without anyone reading a value. ``refs`` keep their order.
     """
     validation.check_namespace(namespace, backend=BACKEND)
     validation.check_secret_name(name, namespace, backend=BACKEND)
@@ -109,12 +128,34 @@ def external_secret_body(
             "refreshInterval": refresh_interval,
             "secretStoreRef": {"name": store, "kind": STORE_KIND},
             "target": {"name": name, "creationPolicy": "Owner"},
-            "data": [
-                {"secretKey": key, "remoteRef": {"key": remote, "property": key}}
-                for key in sorted(keys)
-            ],
+            "data": [ref.to_k8s() for ref in refs],
         },
     }
+
+
+def external_secret_body(
+    name: str,
+    namespace: str,
+    keys: Sequence[str],
+    *,
+    store: str,
+    remote: str,
+    refresh_interval: str = "1h",
+    api_version: ApiVersion = DEFAULT_API_VERSION,
+) -> dict[str, Any]:
+    """An ExternalSecret that syncs ``keys`` of ``remote`` into a Secret named ``name``.
+
+    floe's default mapping: each env key is the property of the same name in ``remote``.
+    """
+    refs = [KeyRef(key, remote, key) for key in sorted(keys)]
+    return external_secret_from_refs(
+        name,
+        namespace,
+        refs,
+        store=store,
+        refresh_interval=refresh_interval,
+        api_version=api_version,
+    )
 
 
 def _time(value: object) -> datetime | None:

@@ -16,30 +16,18 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from floe_dagster_secrets.backends import validation
 from floe_dagster_secrets.backends.eso.objects import (
-    BACKEND,
-    DEFAULT_API_VERSION,
-    GROUP,
-    KIND,
-    MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
-    STORE_KIND,
-    ApiVersion,
     parse_go_duration,
 )
 from floe_dagster_secrets.backends.eso.stores import Provider
 
 __all__ = [
     "STORE_LABELS",
-    "KeyRef",
     "comparable",
-    "external_secret_from_refs",
     "go_duration_text",
     "infer_provider",
     "object_diff",
@@ -73,58 +61,6 @@ _SERVER_FIELDS = (
     "finalizers",
     "ownerReferences",
 )
-
-
-@dataclass(frozen=True)
-class KeyRef:
-    """One ``spec.data[]`` entry: env key ``secret_key`` from ``remote_key`` (and ``property``).
-
-    ``property`` None means the whole remote secret (ADR-0023's GCP and Azure examples).
-    """
-
-    secret_key: str
-    remote_key: str
-    property: str | None = None
-
-    def to_k8s(self) -> dict[str, Any]:
-        """The ``data[]`` entry as ESO reads it."""
-        remote: dict[str, str] = {"key": self.remote_key}
-        if self.property is not None:
-            remote["property"] = self.property
-        return {"secretKey": self.secret_key, "remoteRef": remote}
-
-
-def external_secret_from_refs(
-    name: str,
-    namespace: str,
-    refs: Sequence[KeyRef],
-    *,
-    store: str,
-    refresh_interval: str = "1h",
-    api_version: ApiVersion = DEFAULT_API_VERSION,
-) -> dict[str, Any]:
-    """An ExternalSecret that fills Secret ``name`` with ``refs`` from ClusterSecretStore ``store``.
-
-    Same shape as floe's default body (``creationPolicy: Owner``, floe's managed-by label), in
-    the order ``refs`` are given.
-    """
-    validation.check_namespace(namespace, backend=BACKEND)
-    validation.check_secret_name(name, namespace, backend=BACKEND)
-    return {
-        "apiVersion": f"{GROUP}/{api_version}",
-        "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
-        },
-        "spec": {
-            "refreshInterval": refresh_interval,
-            "secretStoreRef": {"name": store, "kind": STORE_KIND},
-            "target": {"name": name, "creationPolicy": "Owner"},
-            "data": [ref.to_k8s() for ref in refs],
-        },
-    }
 
 
 def infer_provider(fields: Mapping[str, Any]) -> Provider | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -367,24 +367,33 @@ class K8sSecretsPlugin(SecretsPlugin):
         One LIST request per ``list_page_size`` secrets (one request for most namespaces).
         """
         validation.check_namespace(namespace, backend=self.name)
-        items: list[dict[str, Any]] = []
+        return [
+            item
+            for page in self._list_pages(namespace, [], accept=METADATA_LIST_ACCEPT)
+            for item in page.get("items") or []
+        ]
+
+    def _list_pages(
+        self, namespace: str, query: list[tuple[str, Any]], *, accept: str
+    ) -> Iterator[dict[str, Any]]:
+        """Each page of a LIST of the namespace's Secrets, ``list_page_size`` at a time."""
         token: str | None = None
         while True:
-            query: list[tuple[str, Any]] = [("limit", self.list_page_size)]
+            page_query = [*query, ("limit", self.list_page_size)]
             if token:
-                query.append(("continue", token))
+                page_query.append(("continue", token))
             page = self._send(
                 "GET",
                 self._path(namespace),
                 verb="list",
                 namespace=namespace,
-                query=query,
-                accept=METADATA_LIST_ACCEPT,
+                query=page_query,
+                accept=accept,
             )
-            items.extend(page.get("items") or [])
+            yield page
             token = (page.get("metadata") or {}).get("continue")
             if not token:
-                return items
+                return
 
     def list_secrets(self, namespace: str) -> list[SecretMetadata]:
         """Every secret in the namespace (floe's and others'), as metadata only, by name.
@@ -394,24 +403,10 @@ class K8sSecretsPlugin(SecretsPlugin):
         secret floe did not write they are not known (``keys_known`` is False).
         """
         validation.check_namespace(namespace, backend=self.name)
-        found: list[SecretMetadata] = []
-        token: str | None = None
-        while True:  # the server-side Table (what kubectl get reads): type and key count, no data
-            query: list[tuple[str, Any]] = [*TABLE_QUERY, ("limit", self.list_page_size)]
-            if token:
-                query.append(("continue", token))
-            page = self._send(
-                "GET",
-                self._path(namespace),
-                verb="list",
-                namespace=namespace,
-                query=query,
-                accept=TABLE_ACCEPT,
-            )
-            found.extend(metadata_from_table(page, namespace))
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return sorted(found, key=lambda meta: meta.name)
+        # the server-side Table (what kubectl get reads): type and key count, no data
+        pages = self._list_pages(namespace, list(TABLE_QUERY), accept=TABLE_ACCEPT)
+        found = [meta for page in pages for meta in metadata_from_table(page, namespace)]
+        return sorted(found, key=lambda meta: meta.name)
 
     def secret_versions(self, namespace: str) -> dict[str, str]:
         """Name → ``resourceVersion`` of every secret, from the same metadata-only LIST."""

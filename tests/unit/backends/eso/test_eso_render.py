@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from floe_dagster_secrets.backends.eso.objects import KeyRef, external_secret_from_refs
 from floe_dagster_secrets.backends.eso.render import (
-    KeyRef,
-    external_secret_from_refs,
     go_duration_text,
     infer_provider,
     object_diff,
