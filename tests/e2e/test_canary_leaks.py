@@ -551,9 +551,9 @@ def test_every_flow_ran_and_the_suite_stays_fast(suite: Suite) -> None:
 
 
 def _planted() -> str:
-    # ends in a letter: the apiserver-audit kind plants it as a label value, which must end in
-    # an alphanumeric (token_urlsafe may end in '-' or '_': a 400, about one run in 16)
-    return f"planted{secrets.token_urlsafe(18)}z"
+    # hex: the apiserver-audit kind plants it as a label value, which must be alphanumeric at
+    # both ends (token_urlsafe may end in '-' or '_': a 400, about one run in 16)
+    return f"planted{secrets.token_hex(18)}"
 
 
 def _b64(value: str) -> str:

@@ -241,7 +241,8 @@ def test_audit_log_holds_no_secret_value(
     assert cluster.canaries[SECRETS[0]] not in artifact.text
     assert find_leaks(cluster.canaries, [artifact]) == []
     # and the scan can fail: a value in a request URI (which Metadata level does log) is found
-    planted = f"planted{secrets.token_urlsafe(12)}"
+    # hex: a label value must be alphanumeric at both ends (token_urlsafe may end in '-' or '_')
+    planted = f"planted{secrets.token_hex(12)}"
     core = k8s.CoreV1Api(kube_apiserver.api_client())
     core.list_namespaced_config_map(cluster.namespace, label_selector=f"planted={planted}")
     deadline = time.monotonic() + 30
