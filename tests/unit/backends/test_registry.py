@@ -72,3 +72,37 @@ def test_unimportable_backend_says_what_to_install(third_party_backend: str) -> 
 def test_entry_point_that_is_not_a_plugin_is_refused(third_party_backend: str) -> None:
     with pytest.raises(BackendNotInstalledError, match="is not a SecretsPlugin subclass"):
         load_backend_class("notaplugin")
+
+
+def test_builtin_backends_load_without_scanning_every_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`floe secrets list` on k8s or local must not read every installed package's metadata."""
+    from floe_dagster_secrets.backends import registry
+
+    def no_scan(**_: object) -> object:
+        raise AssertionError("entry_points() scanned for a built-in backend")
+
+    monkeypatch.setattr(registry, "entry_points", no_scan)
+    for name in ("local", "k8s", "vault", "external-secrets"):
+        assert load_backend_class(name).name == name
+
+
+def test_builtin_backends_are_exactly_this_distributions_entry_points() -> None:
+    from floe_dagster_secrets.backends.registry import builtin_backends
+
+    builtin = builtin_backends()
+    assert set(builtin) == {"local", "k8s", "vault", "external-secrets"}
+    installed = available_backends()
+    assert {name: installed[name].value for name in builtin} == {
+        name: ep.value for name, ep in builtin.items()
+    }
+
+
+def test_unknown_name_still_scans_and_finds_a_third_party_backend(
+    third_party_backend: str,
+) -> None:
+    from floe_dagster_secrets.backends.registry import builtin_backends
+
+    assert third_party_backend not in builtin_backends()
+    assert load_backend_class(third_party_backend).name == third_party_backend
