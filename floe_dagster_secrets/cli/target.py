@@ -5,12 +5,13 @@
 command still works when ``--backend`` is given, so ``floe secrets list --backend local`` needs no
 file. The manifest is loaded once, lazily, with its warnings shown on stderr.
 
-Start-up matters here (``benchmarks/cli_latency.py``): a plain ``type: local`` manifest is read
-without building the manifest's schema (:mod:`~floe_dagster_secrets.cli.quick_manifest`), and
-the local store is opened without scanning the installed packages' entry points; other backends,
-and commands that need more of the manifest, load it in full. That fast path is the one place
-the CLI knows a backend by its class: the embedded default, :class:`LocalSecretsPlugin`, whose
-declared ``name`` it compares (importing it costs no pydantic, kubernetes or rich).
+Start-up matters here (``benchmarks/cli_latency.py``): a plain ``type: local`` or ``type: k8s``
+manifest is read without building the manifest's schema
+(:mod:`~floe_dagster_secrets.cli.quick_manifest`), and its backend is opened without scanning the
+installed packages' entry points; other backends, and commands that need more of the manifest,
+load it in full. That fast path is the one place the CLI knows backends by their classes: the
+embedded default, :class:`LocalSecretsPlugin`, and ``K8sSecretsPlugin``, whose declared ``name``
+it compares (importing them costs no pydantic, kubernetes or rich).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import click
 
 from floe_dagster_secrets.backends.local import LocalSecretsPlugin
 from floe_dagster_secrets.cli.output import print_warning
-from floe_dagster_secrets.cli.quick_manifest import LocalStore, local_store
+from floe_dagster_secrets.cli.quick_manifest import KubernetesConfig, LocalStore, quick_secrets
 from floe_dagster_secrets.errors import InvalidManifestError
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Target:
     environment: str | None = None
     _manifest: Manifest | None = field(default=None, init=False)
     _loaded: bool = field(default=False, init=False)
-    _quick: LocalStore | None = field(default=None, init=False)
+    _quick: LocalStore | KubernetesConfig | None = field(default=None, init=False)
     _quick_read: bool = field(default=False, init=False)
 
     @property
@@ -102,12 +103,12 @@ class Target:
             )
         return self._manifest
 
-    def local_store(self) -> LocalStore | None:
-        """The manifest's local store if it is a plain ``type: local`` one (no schema built).
+    def quick_secrets(self) -> LocalStore | KubernetesConfig | None:
+        """The manifest's ``plugins.secrets`` if it is a plain local or k8s one (no schema built).
 
         ``None`` once the full manifest is loaded, with ``--environment`` or
-        ``$FLOE_ENVIRONMENT`` (the full loader checks them against the manifest), with another
-        ``--backend``, or for any manifest not of the plain shape.
+        ``$FLOE_ENVIRONMENT`` (the full loader checks them against the manifest), with a
+        ``--backend`` other than the manifest's, or for any manifest not of the plain shape.
         """
         if not self._quick_read:
             self._quick_read = True
@@ -115,17 +116,32 @@ class Target:
                 not self._loaded
                 and self.environment is None
                 and not os.environ.get("FLOE_ENVIRONMENT")
-                and self.backend_option in (None, LocalSecretsPlugin.name)
             )
-            self._quick = local_store(self.manifest_file) if plain else None
+            self._quick = quick_secrets(self.manifest_file) if plain else None
+            if self.backend_option not in (None, self._quick_backend()):
+                self._quick = None
         return None if self._loaded else self._quick
+
+    def _quick_backend(self) -> str | None:
+        if isinstance(self._quick, LocalStore):
+            return LocalSecretsPlugin.name
+        if isinstance(self._quick, KubernetesConfig):
+            from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
+
+            return K8sSecretsPlugin.name
+        return None
+
+    def local_store(self) -> LocalStore | None:
+        """The manifest's local store if it is a plain ``type: local`` one (no schema built)."""
+        quick = self.quick_secrets()
+        return quick if isinstance(quick, LocalStore) else None
 
     @property
     def namespace(self) -> str:
         """``--namespace``, else the manifest's ``plugins.secrets.namespace``, else floe-jobs."""
         if self.namespace_option is not None:  # never empty: _not_empty refused that
             return self.namespace_option
-        quick = self.local_store()
+        quick = self.quick_secrets()
         if quick is not None:
             return quick.namespace
         manifest = self.manifest()
@@ -141,8 +157,9 @@ class Target:
         """``--backend``, else the manifest's ``plugins.secrets.type``."""
         if self.backend_option:
             return self.backend_option
-        if self.local_store() is not None:
-            return LocalSecretsPlugin.name
+        quick_backend = self._quick_backend() if self.quick_secrets() is not None else None
+        if quick_backend is not None:
+            return quick_backend
         manifest = self.manifest()
         if manifest is None:
             raise InvalidManifestError(
@@ -167,13 +184,15 @@ class Target:
                 raise click.UsageError(
                     f"{_OPTION_FLAGS[option]} does not apply to the '{backend}' backend"
                 )
-        quick = self.local_store()
-        if quick is not None or (
+        quick = self.quick_secrets()
+        make: Callable[..., SecretsPlugin] = plugin_class
+        if isinstance(quick, KubernetesConfig):  # as plugin_from_manifest builds it
+            plugin = make(**{**quick.backend_kwargs(), **self.overrides()})
+        elif isinstance(quick, LocalStore) or (
             plugin_class is LocalSecretsPlugin and not self.manifest_file.exists()
         ):
             path = self.store_path or (quick.path if quick is not None else None)
-            make: Callable[..., SecretsPlugin] = plugin_class  # LocalSecretsPlugin(path=…)
-            plugin = make(path=path) if path else make()
+            plugin = make(path=path) if path else make()  # LocalSecretsPlugin(path=…)
         else:
             from floe_dagster_secrets.backends.factory import plugin_for, plugin_from_manifest
 
