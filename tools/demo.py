@@ -8,7 +8,10 @@
    dbt builds the encrypted DuckDB warehouse, its key fetched from the store when the step runs.
    The run belongs to the ``floe_demo`` location the UI serves, so "Re-execute" in the UI works
    without a "different code location" warning. The instance routes the ``floe.audit`` logger
-   into Dagster's managed loggers, so each secret access is also a line of the run's log.
+   into Dagster's managed loggers, so each secret access is also a line of the run's log, and
+   its secrets loader (``FloeSecretsLoader``, ``definitions/src/floe_demo/instance.py``) puts the
+   key into the location's processes as ``DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY`` when they
+   start, as ``envFrom`` does in a Job pod; the dbt step only reads it.
 3. Reads the run's events back from that instance and prints each materialized asset with its
    row count, and the dbt tests (asset checks) with their result. The key is never printed.
 
@@ -18,7 +21,6 @@ Exit status: 0 when the run succeeded, 1 otherwise (the tail of the Dagster log 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import subprocess
@@ -27,13 +29,17 @@ import time
 import uuid
 from pathlib import Path
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
-
-from floe_dagster_secrets.errors import SecretNotFoundError
-from floe_dagster_secrets.manifest import load_manifest
-from floe_dagster_secrets.resources import secrets_resource_from_manifest
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the demo's code location, definitions/, lives there
+    sys.path.insert(0, str(ROOT))
+
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
+
+from definitions.instance import write_instance_config  # noqa: E402
+from floe_dagster_secrets.errors import SecretNotFoundError  # noqa: E402
+from floe_dagster_secrets.manifest import load_manifest  # noqa: E402
+from floe_dagster_secrets.resources import secrets_resource_from_manifest  # noqa: E402
+
 MANIFEST = ROOT / "definitions" / "manifest.yaml"
 JOB = "floe_demo_job"
 LOCATION = "floe_demo"  # workspace.yaml's location_name
@@ -64,24 +70,14 @@ def ensure_demo_secret() -> str:
 
 
 def dagster_home(path: Path) -> Path:
-    """A project-local instance: SQLite storage behind floe's RedactingStorage, no telemetry."""
-    path.mkdir(parents=True, exist_ok=True)
-    # Rewritten every time (generated, git-ignored), so an older home gets today's settings.
-    (path / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\n"
-        "storage:  # events and run tags are stored with secret values redacted\n"
-        "  custom:\n"
-        "    module: floe_dagster_secrets.storage\n"
-        "    class: RedactingStorage\n"
-        f"    config: {{sqlite: {{base_dir: {json.dumps(str(path / 'storage'))}}}}}\n"
-        "run_coordinator:  # launch at once (the queued default needs a running daemon)\n"
-        "  module: dagster.core.run_coordinator\n"
-        "  class: DefaultRunCoordinator\n"
-        "python_logs:  # floe's audit trail (names, versions, never values) in the run's log\n"
-        "  managed_python_loggers: [floe.audit]\n"
-        "  python_log_level: INFO\n"
-    )
-    return path
+    """The demo's project-local instance, written by ``definitions.instance``.
+
+    Its ``dagster.yaml`` is rewritten every time, so an older home gets today's settings: SQLite
+    storage behind floe's RedactingStorage, no telemetry, ``floe.audit`` in the run's log, and
+    the secrets loader that puts the connection secret into the ``floe_demo`` location's
+    processes when they start.
+    """
+    return write_instance_config(path)
 
 
 def run_job(home: Path, log: Path, *, timeout: float = 900) -> int:

@@ -1,5 +1,8 @@
 """A private copy of the demo code location, so a test owns its store, warehouse and dbt target.
 
+``DemoLocation.run_job`` runs the job the demo's way, after ``write_demo_instance`` has given the
+copy the demo's instance (the secrets loader that puts the key into the location's processes).
+
 ``definitions/`` resolves every relative path (secrets store, DuckDB file, generated profiles,
 dbt ``target/``) against its own directory, so a copy under ``tmp_path`` is fully isolated from
 the developer's checkout and from other tests, and runs exactly the committed code.
@@ -11,9 +14,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster import DagsterInstance, DagsterRunStatus, EventLogEntry
+
+from definitions.instance import write_instance_config
 from floe_dagster_secrets.masking import encoded_forms
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,29 +75,81 @@ class DemoLocation:
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
-    def execute_job(self, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """``dagster job execute`` as a real subprocess (multiprocess executor, compute logs)."""
-        return subprocess.run(
-            [
-                str(VENV_BIN / "dagster"),
-                "job",
-                "execute",
-                "--module-name",
-                "definitions.definitions",
-                "--attribute",
-                "defs",
-                "--working-directory",
-                str(self.root),
-                "--job",
-                JOB,
-            ],
-            cwd=self.root,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+    def write_demo_instance(self, *, redacting_storage: bool = False) -> None:
+        """This copy's ``DAGSTER_HOME`` as the demo's (``definitions.instance``, what
+        ``tools/demo.py`` writes): its secrets loader reads the copy's store for ``floe_demo``."""
+        write_instance_config(
+            self.home,
+            manifest_path=self.definitions / "manifest.yaml",
+            redacting_storage=redacting_storage,
         )
+
+    def run_job(self, timeout: float = 300) -> JobResult:
+        """The demo's way (``tools/demo.py``): ``dagster job launch -w workspace.yaml`` as a real
+        subprocess, then wait for the run in the instance.
+
+        The launch starts a code server for ``floe_demo`` (the instance's secrets loader runs
+        there first), which starts the run's process; both write to the same log.
+        """
+        run_id = str(uuid.uuid4())
+        log = self.home / f"launch-{run_id}.log"
+        with log.open("w") as handle:
+            launched = subprocess.run(
+                [
+                    str(VENV_BIN / "dagster"),
+                    "job",
+                    "launch",
+                    "-w",
+                    str(self.root / "workspace.yaml"),
+                    "--location",
+                    LOCATION,
+                    "--job",
+                    JOB,
+                    "--run-id",
+                    run_id,
+                ],
+                cwd=self.root,
+                env=self.env(),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        status, events = None, ""
+        if launched.returncode == 0:
+            deadline = time.monotonic() + timeout
+            with DagsterInstance.from_config(str(self.home)) as instance:
+                while time.monotonic() < deadline:
+                    run = instance.get_run_by_id(run_id)
+                    if run is not None and run.is_finished:
+                        status = run.status
+                        break
+                    time.sleep(1)
+                events = "\n".join(_event_text(entry) for entry in instance.all_logs(run_id))
+        ok = launched.returncode == 0 and status == DagsterRunStatus.SUCCESS
+        return JobResult(
+            returncode=0 if ok else 1,
+            run_id=run_id if launched.returncode == 0 else None,
+            stdout=log.read_text(),
+            stderr=events,
+        )
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """One run of the demo job: the launch's console and the run's own event log."""
+
+    returncode: int  # 0 when the launch worked and the run succeeded
+    run_id: str | None  # None when the launch itself failed (e.g. the code server did not load)
+    stdout: str  # the launch command's output, and its code server's and run process's
+    stderr: str  # the run's event log: each event's message and error, as the UI shows them
+
+
+def _event_text(entry: EventLogEntry) -> str:
+    event = entry.dagster_event
+    error = getattr(event.event_specific_data, "error", None) if event else None
+    parts = [entry.user_message or "", error.to_string() if error is not None else ""]
+    return " ".join(part for part in parts if part)
 
 
 def copy_location(tmp_path: Path) -> DemoLocation:

@@ -1,9 +1,11 @@
 """The demo job end to end: a real Dagster instance, real dbt, a real encrypted DuckDB file.
 
-Each test runs ``dagster job execute`` as a subprocess against a private copy of ``definitions/``
-with its own local secrets store and SQLite-backed DAGSTER_HOME, then inspects what Dagster
-recorded and searches every file the run could have written for the key. The rotation test loads
-the copy in a real code server and ticks its ``floe_secret_rotation`` sensor through the daemon.
+Each test runs the job the demo's way (``dagster job launch -w workspace.yaml`` as a subprocess)
+against a private copy of ``definitions/`` with its own local secrets store and the demo's
+SQLite-backed DAGSTER_HOME, whose secrets loader puts the key into the ``floe_demo`` location's
+processes when they start; then it inspects what Dagster recorded and searches every file the run
+could have written for the key. The rotation test loads the copy in a real code server and ticks
+its ``floe_secret_rotation`` sensor through the daemon.
 """
 
 import logging
@@ -52,7 +54,9 @@ def _plant(location: DemoLocation, key: str) -> None:
 
 @pytest.fixture
 def location(tmp_path: Path) -> DemoLocation:
-    return copy_location(tmp_path)
+    location = copy_location(tmp_path)
+    location.write_demo_instance()
+    return location
 
 
 def test_demo_job_materializes_every_asset_and_leaks_the_key_nowhere(
@@ -61,13 +65,20 @@ def test_demo_job_materializes_every_asset_and_leaks_the_key_nowhere(
     canary = _canary()
     _plant(location, canary)
 
-    result = location.execute_job()
+    result = location.run_job()
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert location.warehouse.exists()  # the copy ran, not the checkout
     with DagsterInstance.from_config(str(location.home)) as instance:
         (run,) = instance.get_runs()
         assert run.status == DagsterRunStatus.SUCCESS
+        assert run.remote_job_origin is not None  # launched from the location the UI serves
+        assert run.remote_job_origin.location_name == LOCATION
+        (taken,) = [
+            entry.asset_observation
+            for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_OBSERVATION)
+            if entry.asset_observation
+        ]
         materialized = {
             entry.asset_materialization.asset_key.to_user_string(): entry.asset_materialization
             for entry in instance.all_logs(
@@ -89,6 +100,17 @@ def test_demo_job_materializes_every_asset_and_leaks_the_key_nowhere(
     assert {
         check.asset_key.to_user_string() for check in checks if check.check_name == "floe_secrets"
     } == ASSETS
+    # the step took the key from its environment (the loader's): the run log says so, by name
+    assert taken.asset_key.to_user_string() == f"secrets/{SECRET}"
+    metadata = {name: value.value for name, value in taken.metadata.items()}
+    expected = {
+        "secret": SECRET,
+        "backend": "local",
+        "operation": "environment",
+        "step": "floe_demo_dbt",
+        "keys": KEY,
+    }
+    assert {name: metadata.get(name) for name in expected} == expected
 
     compute_logs = [
         p for p in (location.home / "storage").rglob("*") if p.suffix in (".out", ".err")
@@ -106,19 +128,50 @@ def test_demo_job_materializes_every_asset_and_leaks_the_key_nowhere(
     assert text_hits(canary, result.stderr) == []
 
 
-def test_missing_secret_fails_the_run_with_our_error_before_dbt_starts(
+def test_missing_secret_stops_the_code_location_with_the_loaders_error(
     location: DemoLocation,
 ) -> None:
-    result = location.execute_job()
+    """No secret in the store: the instance's secrets loader fails when the code server starts,
+    so the location does not load and no run is created; the error names the secret, the
+    namespace, the backend and the fix."""
+    result = location.run_job()
 
     output = result.stdout + result.stderr
     assert result.returncode != 0
+    assert result.run_id is None  # nothing was launched
     assert "SecretNotFoundError" in output
-    assert f"Failure: Secret '{SECRET}'" in output
-    assert f"secret '{SECRET}'" in output
+    assert f"Secret '{SECRET}'" in output
     assert f"namespace '{NAMESPACE}'" in output
+    assert "local" in output
     assert "Fix:" in output
     assert "Running dbt command" not in output
+    with DagsterInstance.from_config(str(location.home)) as instance:
+        assert instance.get_runs() == []
+
+
+def test_run_without_the_loader_fails_the_step_naming_the_secret_and_the_fix(
+    location: DemoLocation,
+) -> None:
+    """The secret exists but the instance has no secrets loader (nor a launcher's envFrom): the
+    step fails at once, before dbt, saying which secret is missing and how to provide it."""
+    _plant(location, _canary())
+    (location.home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n"
+        "run_coordinator:\n  module: dagster.core.run_coordinator\n"
+        "  class: DefaultRunCoordinator\n"
+    )
+
+    result = location.run_job()
+
+    assert result.returncode != 0
+    assert result.run_id is not None
+    failure = result.stderr
+    assert f"Secret '{SECRET}' (local backend, namespace '{NAMESPACE}')" in failure
+    assert f"DBT_ENV_SECRET_{KEY} not set" in failure
+    assert "Fix:" in failure
+    assert "FloeSecretsLoader" in failure
+    assert "envFrom" in failure
+    assert "Running dbt command" not in result.stdout + failure
 
 
 def test_wrong_key_fails_the_run_with_our_error_before_dbt_starts(
@@ -139,10 +192,11 @@ def test_wrong_key_fails_the_run_with_our_error_before_dbt_starts(
     conn.close()
     _plant(location, wrong)
 
-    result = location.execute_job()
+    result = location.run_job()
 
     output = result.stdout + result.stderr
     assert result.returncode != 0
+    assert result.run_id is not None  # the loader had a key to give: the step found it wrong
     assert "Wrong encryption key" in output
     assert f"secret '{SECRET}'" in output
     assert str(location.warehouse) in output
@@ -165,7 +219,7 @@ def _floe(location: DemoLocation, *args: str) -> subprocess.CompletedProcess[str
 
 
 def test_rotating_the_demo_secret_requests_one_run_of_its_assets(location: DemoLocation) -> None:
-    _plant(location, _canary())
+    _plant(location, _canary())  # before the code server starts: its secrets loader needs it
     # reap the code server on exit (else its Popen is collected later, mid-way through another test)
     with (location.home / "dagster.yaml").open("a") as config:
         config.write("code_servers:\n  wait_for_local_processes_on_shutdown: true\n")

@@ -8,8 +8,9 @@ A private copy of the demo location gets a canary DuckDB key, its run is launche
   (GraphQL says exactly which), with the ``floe_secrets`` group and its backend;
 - the ``floe_secrets`` check of ``customer_lifetime_value``: its Plots panel draws ``age_days``
   and ``max_age_days``;
-- the run's log filtered to observations: the fetch event names the secret, the backend, the
-  version and the step.
+- the run's log filtered to observations: the access event names the secret, the backend, the
+  key and the step (the step took the key from its environment, where the demo instance's
+  secrets loader put it when the location's process started).
 
 Dagster's first-visit community pop-up is dismissed ("Skip"). Screenshots are saved under the
 test's output folder, ``build/test-output/test_ui_browser/`` (git-ignored; pytest's ``tmp_path``
@@ -32,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster_shared.serdes import serialize_value
 from playwright.sync_api import Error as PlaywrightError
@@ -79,16 +79,9 @@ def _chromium() -> str:
 
 
 def _instance_config(location: DemoLocation) -> None:
-    """The demo instance as tools/demo.py writes it (less the redacting storage)."""
-    config = {
-        "telemetry": {"enabled": False},
-        "run_coordinator": {
-            "module": "dagster.core.run_coordinator",
-            "class": "DefaultRunCoordinator",
-        },
-        "python_logs": {"managed_python_loggers": ["floe.audit"], "python_log_level": "INFO"},
-    }
-    (location.home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    """The demo instance as tools/demo.py writes it (less the redacting storage): its secrets
+    loader gives the key to the location's processes."""
+    location.write_demo_instance()
 
 
 def _launch_run(location: DemoLocation, log: Path, timeout: float = 600) -> str:

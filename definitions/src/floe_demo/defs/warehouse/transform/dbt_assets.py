@@ -8,8 +8,17 @@ not what is in it), the observable asset ``secrets/duckdb-dev-credentials`` (gro
 ``floe_secrets``) upstream of every dbt asset, which carries a
 ``floe/secret.duckdb-dev-credentials`` tag, a ``floe_secrets`` check on each, and the
 ``floe_secret_rotation`` sensor; each fetch is an observation of the secret in the run log
-(docs/lineage.md). The DuckDB key reaches dbt only as ``DBT_ENV_SECRET_DUCKDB_ENCRYPTION_KEY``
-in the dbt process environment.
+(docs/lineage.md).
+
+The step never writes ``os.environ`` (dagster-dbt's ``DbtCliResource.cli`` has no ``env``
+argument: it copies this process's environment into dbt, and loads the profile in-process from
+it, so setting variables around it would race with other threads). The connection secret is in
+the environment before any code runs, as ``DBT_ENV_SECRET_<KEY>``, put there by whoever starts the
+process: in a Job pod of ``FloeK8sRunLauncher`` by ``envFrom``; under ``tools/demo.py``,
+``dagster dev`` or the webserver by the instance's ``FloeSecretsLoader`` (``dagster.yaml``,
+written by :mod:`floe_demo.instance`), which Dagster calls when a code server or run worker
+starts. The step only reads it, and fails naming the secret, the backend and the fix when it is
+not there.
 """
 
 import json
@@ -17,7 +26,6 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from functools import cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -25,6 +33,7 @@ from typing import Any
 
 from dagster import (
     AssetExecutionContext,
+    AssetObservation,
     AssetSelection,
     AssetSpec,
     Definitions,
@@ -41,6 +50,8 @@ from floe_demo.project import PARTIAL_PARSE_FILE, dbt_executable, load_project
 from floe_demo.warehouse import check_key, row_counts
 from packaging.version import Version
 
+from floe_dagster_secrets.assets import access_metadata, secret_asset_key
+from floe_dagster_secrets.audit import AuditEvent, current_actor
 from floe_dagster_secrets.dbt import SECRET_ENV_PREFIX, required_secret_keys
 from floe_dagster_secrets.errors import FloeSecretsError
 from floe_dagster_secrets.resources import FloeSecretsResource, secrets_metadata
@@ -86,54 +97,78 @@ class DemoDbtCliResource(DbtCliResource):
         return found
 
 
-@contextmanager
-def _process_env(extra: Mapping[str, str]) -> Iterator[None]:
-    """Set variables for the duration of ``dbt.cli(...)``, which copies ``os.environ`` into dbt.
+def _connection_env(secrets: FloeSecretsResource) -> dict[str, str]:
+    """The connection variables this process was started with (read, never written).
 
-    ``DbtCliResource.cli`` has no ``env`` argument: it starts dbt with a copy of this process's
-    environment (and loads the profile in-process), so the connection variables are set only
-    while the dbt process is being started, then removed again.
-    """
-    saved = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _env_from_pod() -> dict[str, str] | None:
-    """The connection variables when the run launcher already put them into this process.
-
-    In a Job pod launched by ``FloeK8sRunLauncher`` the connection secret arrives through
-    ``envFrom`` with the ``DBT_ENV_SECRET_`` prefix, so there is nothing to fetch. ``None`` (fetch
-    from the configured backend) unless every required variable is set.
+    Raises:
+        Failure: a required ``DBT_ENV_SECRET_<KEY>`` is not set, naming the secret, the backend
+            and the two ways to provide it.
     """
     compute = MANIFEST.plugins.compute
-    names = [
-        f"{SECRET_ENV_PREFIX}{key}"
-        for key in required_secret_keys(compute.type, settings=compute.config)
-    ]
-    if not names or not all(os.environ.get(name) for name in names):
-        return None
+    keys = required_secret_keys(compute.type, settings=compute.config)
+    names = [f"{SECRET_ENV_PREFIX}{key}" for key in keys]
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        secret = PROJECT.connection_secret
+        raise Failure(
+            description=(
+                f"Secret '{secret}' ({secrets.backend} backend, namespace "
+                f"'{secrets.namespace}') is not in this run's environment: "
+                f"{', '.join(missing)} not set. The dbt step reads the connection secret from "
+                "the environment its process was started with; it never fetches it itself. "
+                "Fix: run the demo with tools/demo.py (its instance's dagster.yaml has a "
+                f"FloeSecretsLoader for secret '{secret}' with prefix '{SECRET_ENV_PREFIX}' and "
+                "location 'floe_demo'; floe_demo.instance.write_instance_config writes one for "
+                "another DAGSTER_HOME), or launch it with FloeK8sRunLauncher, whose Job pod gets "
+                "the secret through envFrom."
+            ),
+            metadata={"secret": secret, "backend": secrets.backend, "missing": ", ".join(missing)},
+        )
     return {name: os.environ[name] for name in names}
 
 
-def _partial_parse_env() -> dict[str, str]:
+def _env_observation(context: AssetExecutionContext, secrets: FloeSecretsResource) -> None:
+    """The run log's access event for a secret the step took from its environment.
+
+    The backend access itself happened when the process started (the loader's, or the
+    kubelet's for ``envFrom``), outside any step; this records which secret, which keys and which
+    step used it, in the same shape as a fetch's observation (names only, never a value).
+    """
+    secret = PROJECT.connection_secret
+    compute = MANIFEST.plugins.compute
+    step = context.get_step_execution_context().step.key
+    event = AuditEvent(
+        backend=secrets.backend,
+        operation="environment",
+        namespace=secrets.namespace,
+        name=secret,
+        keys=sorted(required_secret_keys(compute.type, settings=compute.config)),
+        actor=current_actor(),
+    )
+    context.log_event(
+        AssetObservation(
+            asset_key=secret_asset_key(secret),
+            description=(
+                f"Step `{step}` took secret `{secret}` ({secrets.backend} backend) from its "
+                "process environment, where the instance's secrets loader or the Job pod's "
+                "envFrom put it when the process started"
+            ),
+            metadata=access_metadata(event, version=None, step=step),
+        )
+    )
+
+
+def _partial_parse_args() -> list[str]:
     """Point dbt at the last run's parse, so ``dbt build`` re-parses only what changed.
 
     dagster-dbt gives each invocation a fresh target directory, where dbt finds no
-    ``partial_parse.msgpack`` and parses the whole project again. dbt reads the file named by
-    ``DBT_PARTIAL_PARSE_FILE_PATH`` instead, and rejects it by itself (full parse) when the
-    project, the profile or dbt changed.
+    ``partial_parse.msgpack`` and parses the whole project again. dbt's
+    ``--partial-parse-file-path`` (a global flag of every command) names the file to read
+    instead; dbt rejects it by itself (full parse) when the project, the profile or dbt changed.
     """
     if not PARTIAL_PARSE_FILE.exists():
-        return {}
-    return {"DBT_PARTIAL_PARSE_FILE_PATH": str(PARTIAL_PARSE_FILE)}
+        return []
+    return ["--partial-parse-file-path", str(PARTIAL_PARSE_FILE)]
 
 
 def _keep_partial_parse(target_path: Any) -> None:
@@ -172,21 +207,18 @@ def _unique_id(event: Output[Any]) -> str | None:
 def floe_demo_dbt(
     context: AssetExecutionContext, dbt: DemoDbtCliResource, secrets: FloeSecretsResource
 ) -> Iterator[Any]:
-    """``dbt build`` with the connection secret fetched now, from the configured backend."""
+    """``dbt build`` with the connection secret its process was started with."""
     secret = PROJECT.connection_secret
+    env = _connection_env(secrets)
+    _env_observation(context, secrets)
+    key = env[f"{SECRET_ENV_PREFIX}{ENCRYPTION_KEY}"]
+    where = {"secret": secret, "namespace": secrets.namespace, "backend": secrets.backend}
     try:
-        pod_env = _env_from_pod()
-        env = pod_env if pod_env is not None else secrets.dbt_env(MANIFEST)
-        key = env.get(f"{SECRET_ENV_PREFIX}{ENCRYPTION_KEY}") or (
-            secrets.get_secret(secret)[ENCRYPTION_KEY].reveal()
-        )
-        where = {"secret": secret, "namespace": secrets.namespace, "backend": secrets.backend}
         check_key(PROJECT.warehouse_path, key, **where)
     except FloeSecretsError as e:
         raise Failure(description=str(e)) from e
 
-    with _process_env({**env, **_partial_parse_env()}):
-        invocation = dbt.cli(["build"], context=context)
+    invocation = dbt.cli(["build", *_partial_parse_args()], context=context)
     events: list[Any] = []
     try:
         events.extend(invocation.stream())
