@@ -10,11 +10,18 @@ script, the kubectl built with the suite's apiserver), in a project directory ho
 - baseline: ``kubectl get secrets -n <namespace>`` on that namespace (same kubeconfig).
 
 Every command runs once to warm up (kubectl's discovery cache, the OS file cache, .pyc files),
-then ``--runs`` times, the three alternating so machine noise falls on all of them; the
-interpreter's own start (``python -c pass``) is printed for scale. Each command's CPU time
-(user + system, from ``getrusage``) is printed next to its wall time: on a loaded shared machine
-it shows what the command costs when it has a core to itself. Targets: local ≤ 0.2 s;
-apiserver within 2× of kubectl.
+then ``--runs`` times, all alternating so machine noise falls on all of them. For scale, the
+same loop times three Python floors, none of which lists anything:
+
+- ``python``: the interpreter's own start (``python -c pass``);
+- ``python_tls_floor``: the interpreter and the least any Python HTTPS client of the apiserver
+  imports (``ssl``, ``http.client``, ``json``, ``yaml`` for the kubeconfig);
+- ``python_urllib3_floor``: the same with ``urllib3`` instead of ``http.client`` — what the
+  ``kubernetes`` client and floe's retry layer send requests through.
+
+Each command's CPU time (user + system, from ``getrusage``) is printed next to its wall time: on
+a loaded shared machine it shows what the command costs when it has a core to itself. Targets:
+local ≤ 0.2 s; apiserver within 2× of kubectl.
 
     .venv/bin/python benchmarks/cli_latency.py [--runs 7] [--secrets 20]
 
@@ -40,6 +47,12 @@ from tests.servers import KubeApiServer
 from tests.servers._process import clean_env
 
 FLOE = str(Path(sys.executable).parent / "floe")
+FLOORS = {
+    "python": "pass",
+    "python_tls_floor": "import json, ssl, http.client, yaml",
+    "python_urllib3_floor": "import json, ssl, urllib3, yaml",
+}
+"""Python processes that list nothing, timed in the same loop for scale (see the docstring)."""
 
 
 def manifest(backend: str, namespace: str, config: str) -> str:
@@ -119,11 +132,14 @@ def main() -> None:
                     k8s_dir,
                 ),
             }
-            python = [sys.executable, "-c", "pass"]
+            floors = {label: [sys.executable, "-c", code] for label, code in FLOORS.items()}
             for command, cwd in commands.values():  # warm-up
                 run(command, cwd, env, names[-1])
-            times: dict[str, list[float]] = {label: [] for label in [*commands, "python"]}
-            cpu: dict[str, list[float]] = {label: [] for label in [*commands, "python"]}
+            for command in floors.values():
+                subprocess.run(command, check=True)
+            labels = [*commands, *floors]
+            times: dict[str, list[float]] = {label: [] for label in labels}
+            cpu: dict[str, list[float]] = {label: [] for label in labels}
             for _ in range(args.runs):
                 for label, (command, cwd) in commands.items():
                     used: list[float] = []
@@ -131,9 +147,12 @@ def main() -> None:
                         timed(lambda c=command, d=cwd, u=used: u.append(run(c, d, env, names[-1])))
                     )
                     cpu[label].extend(used)
-                before = child_cpu()
-                times["python"].append(timed(lambda: subprocess.run(python, check=True)))
-                cpu["python"].append(child_cpu() - before)
+                for label, command in floors.items():
+                    before = child_cpu()
+                    times[label].append(
+                        timed(lambda c=command: subprocess.run(c, check=True, env=env))
+                    )
+                    cpu[label].append(child_cpu() - before)
         finally:
             server.stop()
     for label, values in times.items():
@@ -148,6 +167,10 @@ def main() -> None:
     print(f"kubectl_get_secrets_s={kubectl_s:.3f}")
     cpu_ratio = median(cpu["floe_apiserver"]) / median(cpu["kubectl"])
     print(f"cli_list_vs_kubectl_cpu_ratio={cpu_ratio:.2f}")
+    for label in FLOORS:  # what no Python CLI can go below, against the same kubectl
+        wall = median(times[label]) / kubectl_s
+        used = median(cpu[label]) / median(cpu["kubectl"])
+        print(f"{label}_vs_kubectl wall={wall:.2f} cpu={used:.2f}")
     print_machine("end")
     print(f"cli_list_vs_kubectl_ratio={api_s / kubectl_s:.2f}")
 
