@@ -123,3 +123,44 @@ def test_duplicate_create_says_rotate(workdir: Path, kube_apiserver: KubeApiServ
     assert again.returncode == 1
     assert "already exists" in again.stderr + again.stdout
     assert "floe secrets rotate dup-cli-secret" in again.stderr + again.stdout
+
+
+def test_manifest_kubeconfig_and_context_quick_and_full_paths_agree(
+    tmp_path: Path, kube_apiserver: KubeApiServer, k8s_namespace: str
+) -> None:
+    """``list`` reads a plain k8s manifest without its schema; the full loader gives the same.
+
+    ``--environment`` sends the command through the full loader (pydantic models, the
+    registry), so the two ways of reading ``plugins.secrets.config`` are compared on one
+    cluster; a ``--context`` on the command line wins over the manifest's on both.
+    """
+    merged = yaml.safe_load(kube_apiserver.admin_kubeconfig.read_text())
+    restricted = yaml.safe_load(kube_apiserver.restricted_kubeconfig.read_text())
+    merged["users"] += restricted["users"]
+    merged["contexts"] += restricted["contexts"]
+    admin_context = merged["current-context"]
+    merged["current-context"] = restricted["current-context"]  # the manifest's context must win
+    path = tmp_path / "merged.kubeconfig"
+    path.write_text(yaml.safe_dump(merged))
+    os.chmod(path, 0o600)
+    config = {"kubeconfig": str(path), "context": admin_context}
+    write_sample_manifest(tmp_path, {"type": "k8s", "namespace": k8s_namespace, "config": config})
+    kube_apiserver.run_kubectl(
+        "create", "secret", "generic", "quick-path-secret", "--from-literal=K=v",
+        f"--namespace={k8s_namespace}",
+    )  # fmt: skip
+
+    quick = floe("secrets", "list", "-o", "json", cwd=tmp_path)
+    full = floe("secrets", "list", "-o", "json", "--environment", "dev", cwd=tmp_path)
+    assert quick.returncode == 0, quick.stderr
+    assert full.returncode == 0, full.stderr
+    assert [e["name"] for e in json.loads(quick.stdout)] == ["quick-path-secret"]
+    assert json.loads(quick.stdout) == json.loads(full.stdout)
+
+    for extra in ((), ("--environment", "dev")):
+        denied = floe(
+            "secrets", "list", "--context", kube_apiserver.restricted_user, *extra, cwd=tmp_path
+        )
+        assert denied.returncode == 1
+        assert "Access denied" in denied.stderr, denied.stderr
+        assert k8s_namespace in denied.stderr
