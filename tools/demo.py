@@ -114,7 +114,7 @@ def run_job(home: Path, log: Path, *, timeout: float = 900) -> int:
             run = instance.get_run_by_id(run_id)
             if run is not None and run.is_finished:
                 return 0 if run.status == DagsterRunStatus.SUCCESS else 1
-            time.sleep(1)
+            time.sleep(0.2)  # one indexed SQLite read: the run's end shows at once
     out(f"the run {run_id} did not finish within {timeout:.0f} s")
     return 1
 

@@ -2,16 +2,24 @@
 
 Checking the key first turns DuckDB's "Wrong encryption key" (which dbt would bury in a stack
 trace) into our error naming the secret and the database file.
+
+DuckDB is imported when a step opens the warehouse, not when the code location loads (every
+code server and run process loads it; only the dbt step needs DuckDB).
 """
+
+from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from floe_dagster_secrets.dbt import duckdb_extension_directory
 from floe_dagster_secrets.errors import InvalidSecretValueError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import duckdb
 
 
 def _quote(text: str) -> str:
@@ -30,6 +38,8 @@ def open_warehouse(
     Raises:
         InvalidSecretValueError: the key in ``secret`` does not open the database.
     """
+    import duckdb  # at step time (module docstring)
+
     conn = duckdb.connect(
         ":memory:",
         config={
