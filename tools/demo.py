@@ -5,7 +5,8 @@
 2. Launches ``floe_demo_job`` through the code location of ``workspace.yaml``
    (``dagster job launch -w workspace.yaml``) in a real Dagster instance
    (``DAGSTER_HOME=definitions/.dagster_home``, SQLite storage, git-ignored) and waits for it:
-   dbt builds the encrypted DuckDB warehouse, its key fetched from the store when the step runs.
+   dbt builds the encrypted DuckDB warehouse, its key read from the store when the code server
+   starts (the instance's secrets loader, below).
    The run belongs to the ``floe_demo`` location the UI serves, so "Re-execute" in the UI works
    without a "different code location" warning. The instance routes the ``floe.audit`` logger
    into Dagster's managed loggers, so each secret access is also a line of the run's log, and

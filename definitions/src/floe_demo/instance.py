@@ -13,6 +13,12 @@ and where the store is, never a value: Dagster serialises it into every run work
 A missing or unreadable secret now stops the code location from loading, with the backend's
 error (which names the secret, the namespace, the backend and the fix), rather than failing the
 dbt step later.
+
+The value is the one read when the process started, as with ``envFrom``. Dagster starts a run of
+a local code server in a child of that server, which inherits its environment without calling
+the loader again: after ``floe secrets rotate``, reload the location (the UI's "Reload", or
+restart ``dagster dev``) before the next run there. ``tools/demo.py`` starts a new code server
+for every run, and a Job pod reads its ``envFrom`` when it starts.
 """
 
 from pathlib import Path
