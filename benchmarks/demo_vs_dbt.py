@@ -11,16 +11,17 @@ demo's extra time goes.
   environment — what a dbt user runs. Both reuse dbt's partial parse from the previous run.
 
 Runs alternate (``--runs``, after ``--warmup`` untimed runs of each), so machine noise falls on
-both. Each demo run is split with the run's own event log: launch to run created (the CLI's
-start-up, the code server's start with the secrets loader and the first code-location load;
-the CLI alone is ``dagster job launch --help``), run created to RUN_START (the run's process:
-Python start-up and the second code-location load), the dbt step before dbt starts (key read and
-check), ``dbt build`` as dagster-dbt runs it (parse included), and the rest (checks, run end, the
-script seeing the run end). The secret fetch itself (the loader's
-``get_secrets_for_environment("floe_demo")``, a fresh loader each time, as each process makes
-one) is timed in process, ``--fetches`` times.
+both, with a pause (``--settle``) after each, so the demo's code server and run process, which
+exit after the run has ended, do not fall on the baseline's clock. Each demo run is split with
+the run's own event log: launch to run created (the CLI's start-up, the code server's start with
+the secrets loader and the first code-location load; the CLI alone is ``dagster job launch
+--help``), run created to RUN_START (the run's process: Python start-up and the second
+code-location load), the dbt step before dbt starts (key read and check), ``dbt build`` as
+dagster-dbt runs it (parse included), and the rest (checks, run end, the script seeing the run
+end). The secret fetch itself (the loader's ``get_secrets_for_environment("floe_demo")``, a fresh
+loader each time, as each process makes one) is timed in process, ``--fetches`` times.
 
-    .venv/bin/python benchmarks/demo_vs_dbt.py [--runs 3] [--fetches 7] [--warmup 1]
+    .venv/bin/python benchmarks/demo_vs_dbt.py [--runs 3] [--fetches 7] [--warmup 1] [--settle 2]
 
 The last line is ``demo_vs_dbt_build_ratio=<demo/dbt>`` (medians).
 """
@@ -89,6 +90,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fetches", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each first")
+    parser.add_argument(
+        "--settle", type=float, default=2.0, help="seconds of pause after each timed run"
+    )
     args = parser.parse_args()
     print_machine("start")
     ensure_demo_secret()
@@ -138,7 +142,11 @@ def main() -> None:
             demo.append(ended_at - started_at)
             for name, seconds in phases(home, started_at, ended_at).items():
                 split[name].append(seconds)
+            # the run has ended, but its code server and run process are still exiting: keep
+            # their shutdown off the baseline's clock
+            time.sleep(args.settle)
             dbt.append(timed(dbt_build))
+            time.sleep(args.settle)
             startup.append(
                 timed(
                     lambda: subprocess.run(
