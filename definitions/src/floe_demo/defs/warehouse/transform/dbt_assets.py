@@ -1,4 +1,4 @@
-"""The demo's data: dbt models on an encrypted DuckDB, the key fetched when the step runs.
+"""The demo's data: dbt models on an encrypted DuckDB, the key in the step's environment.
 
 One ``@dbt_assets`` over ``definitions/dbt_project/`` (seeds → staging → intermediate → mart, dbt
 tests as asset checks), the job that builds and checks all of it, a daily schedule and the
@@ -7,8 +7,8 @@ folder and adds the rest from ``manifest.yaml``: the ``secrets`` resource (where
 not what is in it), the observable asset ``secrets/duckdb-dev-credentials`` (group
 ``floe_secrets``) upstream of every dbt asset, which carries a
 ``floe/secret.duckdb-dev-credentials`` tag, a ``floe_secrets`` check on each, and the
-``floe_secret_rotation`` sensor; each fetch is an observation of the secret in the run log
-(docs/lineage.md).
+``floe_secret_rotation`` sensor. The dbt step records which secret it took from its environment
+as an observation of the secret in the run log (names only; docs/lineage.md).
 
 The step never writes ``os.environ`` (dagster-dbt's ``DbtCliResource.cli`` has no ``env``
 argument: it copies this process's environment into dbt, and loads the profile in-process from
