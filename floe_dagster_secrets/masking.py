@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from floe_dagster_secrets.credential_names import MASKED_KEY_PATTERN
+from floe_dagster_secrets.literal_pattern import literal_pattern
 from floe_dagster_secrets.types import REDACTED
 
 MIN_MASKED_LENGTH = 5
@@ -105,6 +106,15 @@ def learn_from_redaction(raw: str, redacted: str) -> list[str]:
     return spans
 
 
+_Matchers = tuple[tuple[str, ...], re.Pattern[str] | None]
+"""The large forms, longest first (replaced one by one), and one pattern for all the others."""
+
+
+def _compile_matchers(forms: set[str]) -> _Matchers:
+    large = tuple(sorted((f for f in forms if len(f) > LARGE_VALUE_LENGTH), key=len, reverse=True))
+    return large, literal_pattern([f for f in forms if len(f) <= LARGE_VALUE_LENGTH])
+
+
 class SecretsMasker(logging.Filter):
     """A :class:`logging.Filter` that replaces every registered value with ``***``."""
 
@@ -112,8 +122,7 @@ class SecretsMasker(logging.Filter):
         super().__init__()
         self._lock = threading.Lock()
         self._values: set[str] = set()
-        self._large: tuple[str, ...] = ()
-        self._pattern: re.Pattern[str] | None = None
+        self._matchers: _Matchers | None = None
 
     def register(self, value: str) -> None:
         """Remember a value (and its encodings) so it is redacted from now on."""
@@ -127,10 +136,8 @@ class SecretsMasker(logging.Filter):
             if forms <= self._values:
                 return
             self._values |= forms
-            by_length = sorted(self._values, key=len, reverse=True)
-            self._large = tuple(v for v in by_length if len(v) > LARGE_VALUE_LENGTH)
-            small = [v for v in by_length if len(v) <= LARGE_VALUE_LENGTH]
-            self._pattern = re.compile("|".join(re.escape(v) for v in small)) if small else None
+            # Compiled by the next redaction, so registering n values costs one compile, not n.
+            self._matchers = None
 
     def register_all(self, values: Iterable[str]) -> None:
         """Register several values at once."""
@@ -141,8 +148,7 @@ class SecretsMasker(logging.Filter):
         """Forget every value (for tests)."""
         with self._lock:
             self._values.clear()
-            self._large = ()
-            self._pattern = None
+            self._matchers = None
 
     def learn(self, raw: str, redacted: str) -> None:
         """Register the values another process's masker hid in ``redacted``, its copy of ``raw``.
@@ -174,12 +180,21 @@ class SecretsMasker(logging.Filter):
         try:
             if not text:
                 return text
-            for value in self._large:
+            large, pattern = self._current_matchers()
+            for value in large:
                 text = text.replace(value, REDACTED)
-            pattern = self._pattern
             return pattern.sub(REDACTED, text) if pattern is not None else text
         except Exception:  # never pass raw text on failure
             return REDACTION_FAILED
+
+    def _current_matchers(self) -> _Matchers:
+        matchers = self._matchers
+        if matchers is None:
+            with self._lock:
+                matchers = self._matchers
+                if matchers is None:
+                    matchers = self._matchers = _compile_matchers(self._values)
+        return matchers
 
     def redact_object(self, obj: Any, *, depth: int = 0) -> Any:
         """Redact strings inside mappings and sequences, hiding values under sensitive keys."""

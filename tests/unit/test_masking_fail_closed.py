@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-import re
 import sys
-from collections.abc import Iterator
 
 import pytest
 
+from floe_dagster_secrets import masking
 from floe_dagster_secrets.cli.output import echo, echo_err, print_error
 from floe_dagster_secrets.masking import (
     MIN_MASKED_LENGTH,
@@ -29,20 +28,34 @@ class _Exploding:
         raise MemoryError("redaction blew up")
 
 
+def _explode(literals: object) -> _Exploding:
+    return _Exploding()
+
+
 @pytest.fixture
-def broken_masker(fresh_masker: None) -> Iterator[None]:
-    masker = get_masker()
-    masker.register(CANARY)
-    good: re.Pattern[str] | None = masker._pattern
-    masker._pattern = _Exploding()  # type: ignore[assignment]
-    yield
-    masker._pattern = good
+def broken_masker(fresh_masker: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(masking, "literal_pattern", _explode)
+    get_masker().register(CANARY)
 
 
-def test_redact_returns_the_placeholder_when_redaction_raises() -> None:
+def test_redact_returns_the_placeholder_when_redaction_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(masking, "literal_pattern", _explode)
     masker = SecretsMasker()
     masker.register(CANARY)
-    masker._pattern = _Exploding()  # type: ignore[assignment]
+    assert masker.redact(f"password {CANARY}") == REDACTION_FAILED
+
+
+def test_redact_returns_the_placeholder_when_the_pattern_cannot_be_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(literals: object) -> None:
+        raise MemoryError("no room for the pattern")
+
+    monkeypatch.setattr(masking, "literal_pattern", refuse)
+    masker = SecretsMasker()
+    masker.register(CANARY)
     assert masker.redact(f"password {CANARY}") == REDACTION_FAILED
 
 
