@@ -10,6 +10,8 @@ python=.venv/bin/python
 declare -A args=(
   [import_time]="--runs 1"
   [audit_overhead]="--calls 200 --rounds 3"
+  [masking_redact]="--sizes 10 --lines 200 --rounds 1"
+  [redacting_storage]="--events 10 --rounds 1 --values 2"
   [cli_latency]="--runs 1 --secrets 3"
   [rotation_sensor]="--sizes 100 --repeat 3"
   [launch_overhead]="--sizes 1 --namespace-sizes small --runs 3"
@@ -18,7 +20,7 @@ declare -A args=(
   [eso_rotation]="--repeat 1 --periodic-repeat 1 --refresh 5s"
   [demo_vs_dbt]="--runs 1 --fetches 3 --warmup 0"
 )
-order=(import_time audit_overhead cli_latency rotation_sensor launch_overhead vault_requests
+order=(import_time audit_overhead masking_redact redacting_storage cli_latency rotation_sensor launch_overhead vault_requests
   rotate_latency eso_rotation demo_vs_dbt)
 args[pod_start]="--runs 1 --warmup 1"; order+=(pod_start)  # real node + image: 3-5 min loaded
 if (($#)); then order=("$@"); fi
