@@ -26,7 +26,7 @@ PORTABLE_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def non_portable_keys(keys: Iterable[str], *, prefix: str = "") -> list[str]:
     """The keys (sorted) that do not make a portable env var name once ``prefix`` is added."""
-    return sorted({key for key in keys if not PORTABLE_ENV_NAME.match(f"{prefix}{key}")})
+    return sorted({key for key in keys if not PORTABLE_ENV_NAME.fullmatch(f"{prefix}{key}")})
 
 
 def non_portable_warning(secret: str, keys: Iterable[str], *, namespace: str | None = None) -> str:

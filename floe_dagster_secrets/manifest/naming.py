@@ -147,7 +147,7 @@ def check_env_var_name(value: str) -> str:
     Raises:
         ValueError: The name is not ``[A-Za-z_][A-Za-z0-9_]*``.
     """
-    if not _ENV_VAR_RE.match(value):
+    if not _ENV_VAR_RE.fullmatch(value):
         raise ValueError(
             "not a valid environment variable name: use letters, digits and '_', not starting "
             "with a digit"
@@ -161,7 +161,7 @@ def check_http_url(value: str) -> str:
     Raises:
         ValueError: The text is not an http or https URL with a host.
     """
-    if not _HTTP_URL_RE.match(value):
+    if not _HTTP_URL_RE.fullmatch(value):
         raise ValueError("not an http(s) URL: write it as https://host[:port][/path]")
     return value
 

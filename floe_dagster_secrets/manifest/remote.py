@@ -28,7 +28,7 @@ _REMOTE_KEY_RE = re.compile(REMOTE_KEY_PATTERN)
 
 
 def _check_remote_key(value: str) -> str:
-    if not _REMOTE_KEY_RE.match(value) or value.startswith("/") or "//" in value:
+    if not _REMOTE_KEY_RE.fullmatch(value) or value.startswith("/") or "//" in value:
         raise ValueError(
             "not a remote key: write the secret's name or path in the store, e.g. "
             "floe/prod/snowflake or floe-bigquery-sa (letters, digits and _ . @ / + = -)"

@@ -66,7 +66,7 @@ _FIELD_RE = re.compile(_FIELD_PATTERN)
 
 
 def _check_word(value: str) -> str:
-    if not _WORD_RE.match(value):
+    if not _WORD_RE.fullmatch(value):
         raise ValueError(
             "use 1 to 63 letters, digits, '_', '-' and '.', starting with a letter or digit"
         )
@@ -74,7 +74,7 @@ def _check_word(value: str) -> str:
 
 
 def _check_field(value: str) -> str:
-    if not _FIELD_RE.match(value):
+    if not _FIELD_RE.fullmatch(value):
         raise ValueError(
             "not a source field name: use letters, digits, '_', '-' and '.', starting with a "
             "letter or '_'"
@@ -91,7 +91,7 @@ SourceField = Annotated[
 
 
 def _check_asset_key(value: str) -> str:
-    if not _ASSET_KEY_RE.match(value):
+    if not _ASSET_KEY_RE.fullmatch(value):
         raise ValueError(
             "not an asset key: write its parts separated by '/', e.g. marts/orders; parts use "
             "letters, digits, '_', '-' and '.'"

@@ -243,7 +243,7 @@ class ExternalSecretsConfig(BackendConfig):
     @field_validator("refresh_interval")
     @classmethod
     def _go_duration(cls, value: str) -> str:
-        if not _GO_DURATION_RE.match(value):
+        if not _GO_DURATION_RE.fullmatch(value):
             raise ValueError(
                 "not a Go duration: write a number and a unit, e.g. 1h, 30m, 1h30m or 0 to never "
                 "refresh"
@@ -349,14 +349,14 @@ class VaultSecretsConfig(BackendConfig):
     @field_validator("mount_path", "kv_mount")
     @classmethod
     def _mount(cls, value: str) -> str:
-        if not _VAULT_PATH_RE.match(value):
+        if not _VAULT_PATH_RE.fullmatch(value):
             raise ValueError("not a Vault mount path: use letters, digits, '_', '-', '.' and '/'")
         return value
 
     @field_validator("secret_path_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
-        if not value.endswith("/") or not _VAULT_PATH_RE.match(value[:-1]):
+        if not value.endswith("/") or not _VAULT_PATH_RE.fullmatch(value[:-1]):
             raise ValueError(
                 "must be a relative Vault path ending with '/', e.g. floe/ or teams/data/"
             )

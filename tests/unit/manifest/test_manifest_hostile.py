@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from manifest_samples import base
 
+from floe_dagster_secrets.env_names import non_portable_keys
 from floe_dagster_secrets.errors import InvalidManifestError
 from floe_dagster_secrets.manifest import load_manifest, parse_manifest
 from floe_dagster_secrets.manifest.bounds import MAX_DEPTH, MAX_MANIFEST_BYTES, MAX_NODES
@@ -212,3 +214,60 @@ def test_a_file_over_the_cap_is_refused_before_it_is_read(tmp_path: Path) -> Non
     assert str(path) in str(info.value)
     with pytest.raises(InvalidManifestError, match="over 1048576 bytes"):
         parse_manifest("#" * (MAX_MANIFEST_BYTES + 1))
+
+
+# -- Trailing newlines -----------------------------------------------------------------------
+# A YAML block scalar (`key: |`) ends in a newline; Python's `$` matches just before one, so a
+# pattern checked with `re.match` let such a value through to the backend or the pod spec.
+
+
+def _vault(**config: str) -> dict[str, Any]:
+    doc = base()
+    doc["plugins"]["secrets"] = {
+        "type": "vault",
+        "config": {"address": "https://vault.example.com", "role": "floe", **config},
+    }
+    return doc
+
+
+def _eso(**config: str) -> dict[str, Any]:
+    doc = base()
+    doc["plugins"]["secrets"] = {
+        "type": "external-secrets",
+        "config": {"store": "aws-secrets-manager", "region": "us-east-1", **config},
+    }
+    return doc
+
+
+_PROPERTIES = {"SNOWFLAKE_ACCOUNT": "a", "SNOWFLAKE_USER": "u", "SNOWFLAKE_PASSWORD": "p"}
+
+
+def _secret_policy(**policy: Any) -> dict[str, Any]:
+    doc = base()
+    doc["secrets"]["snowflake-dev-credentials"].update(policy)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        (_secret_policy(keys=["SNOWFLAKE_USER\n"]), "keys[0]"),
+        (_secret_policy(assets=["marts/orders\n"]), "assets[0]"),
+        (
+            _secret_policy(remote={"key": "floe/prod/snowflake\n", "properties": _PROPERTIES}),
+            "remote.key",
+        ),
+        (_vault(address="https://vault.example.com\n"), "address"),
+        (_vault(mount_path="kubernetes\n"), "mount_path"),
+        (_vault(secret_path_prefix="floe\n/"), "secret_path_prefix"),
+        (_eso(refresh_interval="1h\n"), "refresh_interval"),
+    ],
+)
+def test_a_value_with_a_trailing_newline_is_refused(doc: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidManifestError) as info:
+        parse(doc)
+    assert f"{field}: " in str(info.value)
+
+
+def test_a_key_with_a_trailing_newline_is_not_a_portable_env_name() -> None:
+    assert non_portable_keys(["PASSWORD", "USER\n"]) == ["USER\n"]
