@@ -32,6 +32,7 @@ from floe_dagster_secrets.dbt.spec import (
 )
 from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretReferenceError
 from floe_dagster_secrets.kube.names import is_dns1123_subdomain
+from floe_dagster_secrets.kube.pod_spec import PROFILES_CONFIG_MAP
 from floe_dagster_secrets.manifest.bounds import BoundExceededError, bounded_walk, has_jinja
 
 HEADER = (
@@ -197,7 +198,7 @@ def render_profiles_configmap(
     *,
     profile_name: str = "floe",
     target: str = "dev",
-    name: str = "dbt-profiles",
+    name: str = PROFILES_CONFIG_MAP,
     namespace: str = "floe-jobs",
 ) -> dict[str, Any]:
     """A v1 ConfigMap holding ``profiles.yml``, to mount at the Job's ``DBT_PROFILES_DIR``.

@@ -15,6 +15,11 @@ from typing import Any
 
 from floe_dagster_secrets.errors import InvalidSecretReferenceError
 
+PROFILES_CONFIG_MAP = "dbt-profiles"
+"""The ConfigMap holding ``profiles.yml`` (``env_var()`` references only) that ``floe profiles
+render --configmap`` writes, a manifest makes the run launcher mount, and the launcher's RBAC
+lets it check."""
+
 ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 """Portable env var names. Kubelets without the RelaxedEnvironmentVariableValidation feature
 (on by default only from Kubernetes 1.32/1.34) silently skip other ``envFrom`` keys, and shells and

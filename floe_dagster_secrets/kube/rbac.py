@@ -15,7 +15,8 @@ its own Role and RoleBinding so each identity gets only what its job needs:
 - ``launcher``: ``FloeK8sRunLauncher`` in the daemon and webserver: create and watch Jobs and
   their Pods (what dagster-k8s's launcher calls), plus ``list``/``watch`` on secrets for the
   pre-flight's metadata cache and its metadata-only reads (the apiserver's Table narrowed by
-  name). No ``get``: the pre-flight never reads a Secret whole, so never a value.
+  name), and ``get`` on the ``dbt-profiles`` ConfigMap the pre-flight checks. No ``get`` on
+  secrets: the pre-flight never reads a Secret whole, so never a value.
 
 A Role with an empty ``resourceNames`` grants every name, so a component whose name list would be
 empty is refused rather than rendered.
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.kube.pod_spec import PROFILES_CONFIG_MAP
 
 if TYPE_CHECKING:
     from floe_dagster_secrets.manifest import Manifest
@@ -52,9 +54,16 @@ LAUNCHER_RULES: tuple[dict[str, Any], ...] = (
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]},
+    {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [PROFILES_CONFIG_MAP],
+        "verbs": ["get"],
+    },
 )
 """What dagster-k8s's launcher calls (create/read/delete Jobs, their Pods, logs, events) plus the
-pre-flight's metadata cache (one LIST + WATCH of secrets per namespace)."""
+pre-flight's metadata cache (one LIST + WATCH of secrets per namespace) and its check that the
+``dbt-profiles`` ConfigMap a manifest implies exists (it holds ``env_var()`` references only)."""
 
 WORKLOAD_RULE: dict[str, Any] = {
     "apiGroups": ["apps"],

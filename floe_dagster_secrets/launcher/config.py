@@ -28,9 +28,8 @@ from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.backends.factory import plugin_from_manifest
 from floe_dagster_secrets.dbt import SECRET_ENV_PREFIX, required_secret_keys
 from floe_dagster_secrets.errors import InvalidManifestError
-from floe_dagster_secrets.kube.pod_spec import RunPodContribution
+from floe_dagster_secrets.kube.pod_spec import PROFILES_CONFIG_MAP, RunPodContribution
 from floe_dagster_secrets.launcher.pod_env import (
-    DEFAULT_PROFILES_CONFIG_MAP,
     DEFAULT_PROFILES_DIR,
     PodSecretsSettings,
     pod_contribution,
@@ -69,7 +68,7 @@ FLOE_FIELDS: dict[str, Field] = {
         Noneable(str),
         is_required=False,
         description="ConfigMap holding profiles.yml, mounted at dbt_profiles_dir in run and step "
-        f"pods. Unset: '{DEFAULT_PROFILES_CONFIG_MAP}' when manifest_path is set, else none; "
+        f"pods. Unset: '{PROFILES_CONFIG_MAP}' when manifest_path is set, else none; "
         "null: none.",
     ),
     "dbt_profiles_dir": Field(str, default_value=DEFAULT_PROFILES_DIR),
@@ -189,7 +188,7 @@ def resolve(config: Mapping[str, Any], *, service_account_name: str | None) -> L
     if "dbt_profiles_config_map" in config:
         profiles = config["dbt_profiles_config_map"]
     else:
-        profiles = DEFAULT_PROFILES_CONFIG_MAP if manifest_path else None
+        profiles = PROFILES_CONFIG_MAP if manifest_path else None
     pod = PodSecretsSettings(
         service_account_name=service_account_name or None,
         prefixes=prefixes,

@@ -35,8 +35,6 @@ from floe_dagster_secrets.kube.pod_spec import (
 )
 from floe_dagster_secrets.types import SecretMetadata
 
-DEFAULT_PROFILES_CONFIG_MAP = "dbt-profiles"
-"""The ConfigMap ``floe`` renders from a manifest (``render_profiles_configmap``)."""
 DEFAULT_PROFILES_DIR = "/opt/floe/dbt-profiles"
 PROFILES_VOLUME = "floe-dbt-profiles"
 

@@ -14,20 +14,30 @@ the cache is synced. The cache only ever saves requests, it never decides a fail
 reports missing, or lacking a key, is read again with the direct LIST before the run is failed
 (the watch may lag a secret created a moment ago), and while it is not synced (first launch in a
 namespace, or watch down for longer than the staleness bound) every check is the direct LIST.
+
+The dbt profiles ConfigMap the launcher mounts is checked too (:func:`profiles_config_map_check`):
+a pod whose ConfigMap volume is missing never starts, and the kubelet only says so in events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from floe_dagster_secrets.backends._retry import describe_network_failure, http_status
 from floe_dagster_secrets.backends.base import (
     ChecksSyncBeforeRun,
     ProvidesKubernetesClient,
     SecretsPlugin,
 )
+from floe_dagster_secrets.errors import FloeSecretsError
+from floe_dagster_secrets.kube.pod_spec import PROFILES_CONFIG_MAP
 from floe_dagster_secrets.kube.watch import MetadataCache
 from floe_dagster_secrets.types import SecretMetadata
+
+CONFIG_MAP_READ_TIMEOUT = (10.0, 30.0)
+"""(connect, read) seconds for the profiles ConfigMap read."""
 
 
 def secrets_metadata(
@@ -123,3 +133,67 @@ class PreflightReader:
         """Stop the cache's watches (the plugin is its owner's to close)."""
         if self.cache is not None:
             self.cache.close()
+
+
+@dataclass(frozen=True)
+class ConfigMapCheck:
+    """What the pre-flight learned about the profiles ConfigMap.
+
+    Attributes:
+        error: Set when the ConfigMap does not exist: the run must fail before its Job.
+        warning: Set when it could not be read (forbidden, API trouble): the run goes on, as it
+            would with dagster-k8s, and the warning says what could not be checked.
+    """
+
+    error: FloeSecretsError | None = None
+    warning: str | None = None
+
+
+def profiles_config_map_check(core_api: Any, name: str, namespace: str) -> ConfigMapCheck:
+    """Whether the dbt profiles ConfigMap ``name`` the run's pod mounts exists in ``namespace``.
+
+    Read with the launcher's own ``CoreV1Api`` (the one dagster-k8s creates Jobs with; the
+    ConfigMap holds ``env_var()`` references only, never a value). Only a 404 fails the run: a
+    launcher whose account may not read ConfigMaps launches as before, with a warning.
+    """
+    try:
+        core_api.read_namespaced_config_map(
+            name, namespace, _request_timeout=CONFIG_MAP_READ_TIMEOUT
+        )
+    except Exception as e:  # only a 404 is a verdict; anything else warns
+        status = http_status(e)
+        if status == 404:
+            return ConfigMapCheck(error=_missing_config_map(name, namespace))
+        what = f"answered {status}" if status else describe_network_failure(e)
+        return ConfigMapCheck(warning=_unchecked(name, namespace, what))
+    return ConfigMapCheck()
+
+
+def _missing_config_map(name: str, namespace: str) -> FloeSecretsError:
+    render = (
+        f"`floe profiles render --configmap --namespace {namespace}` then `kubectl apply -f "
+        "dbt-profiles-configmap.yaml`"
+    )
+    create = (
+        f"create it with {render}"
+        if name == PROFILES_CONFIG_MAP
+        else f"create ConfigMap '{name}' holding profiles.yml ({render} writes one named "
+        f"'{PROFILES_CONFIG_MAP}')"
+    )
+    return FloeSecretsError(
+        f"ConfigMap '{name}' holding the run's dbt profiles.yml does not exist in namespace "
+        f"'{namespace}'; the run's pod would mount it and never start, so no Job was created",
+        fix=f"{create}, or set the launcher's dbt_profiles_config_map (null: mount none), then "
+        "launch the run again",
+        backend="k8s",
+        namespace=namespace,
+    )
+
+
+def _unchecked(name: str, namespace: str, what: str) -> str:
+    return (
+        f"could not check that ConfigMap '{name}' (dbt profiles) exists in namespace "
+        f"'{namespace}': the Kubernetes API {what}; launching anyway. If the run's pod stays "
+        "in ContainerCreating, create the ConfigMap (`floe profiles render --configmap`) or "
+        "grant the launcher's account 'get' on configmaps to have it checked"
+    )

@@ -100,7 +100,7 @@ from floe_dagster_secrets.launcher.pod_env import (
     run_secret_names,
     service_account_conflict,
 )
-from floe_dagster_secrets.launcher.preflight import PreflightReader
+from floe_dagster_secrets.launcher.preflight import PreflightReader, profiles_config_map_check
 from floe_dagster_secrets.launcher.selection import asset_secrets, run_asset_keys, run_repository
 from floe_dagster_secrets.types import SecretMetadata
 
@@ -390,15 +390,18 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         if conflict is not None:
             raise conflict
         pod = self.with_secrets(theirs, contribution)
+        config_map_errors = self._profiles_config_map_errors(run, namespace)
         found: dict[str, SecretMetadata] = {}
         checked = contribution.kubernetes_secrets
         if not (self.floe.preflight_check and checked):
+            if config_map_errors:
+                raise _PreflightFailed(config_map_errors)
             return _Launch(LaunchRecord(refs=names), pod)
         required = {name: self.floe.keys_for(name) for name in checked}
         if self._preflight is None:  # watch-fed metadata cache, started on first launch
             self._preflight = PreflightReader.for_plugin(self.secrets_plugin())
         found = self._preflight.secrets_metadata(namespace, required)
-        errors = preflight_errors(required, found, namespace=namespace)
+        errors = [*preflight_errors(required, found, namespace=namespace), *config_map_errors]
         if errors:
             raise _PreflightFailed(errors)
         self._warn_non_portable_keys(run, found, namespace)
@@ -418,6 +421,29 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             return "set in run_launcher.config"
         return "set in the code location's container_context (k8s)"
 
+    def _profiles_config_map_errors(
+        self, run: DagsterRun, namespace: str
+    ) -> list[FloeSecretsError]:
+        """The error for a missing dbt profiles ConfigMap the pod would mount, if any.
+
+        A pod whose ConfigMap volume is missing never starts (the kubelet retries the mount for
+        ever), so it is checked with the secrets, before any Job. Could not be read (RBAC
+        without ``get configmaps``, API trouble): a warning, and the launch goes on.
+        """
+        name = self.floe.pod.profiles_config_map
+        if not (name and self.floe.preflight_check):
+            return []
+        core_api = internals.kubernetes_client(self).core_api
+        check = profiles_config_map_check(core_api, name, namespace)
+        if check.warning is not None:
+            self._warn(run, check.warning)
+        return [check.error] if check.error is not None else []
+
+    def _warn(self, run: DagsterRun, message: str) -> None:
+        """A warning the run goes on with: a log record and an engine event on the run."""
+        _log.warning("run %s: %s", run.run_id, message)
+        self._instance.report_engine_event(f"floe: warning: {message}", run, cls=type(self))
+
     def _warn_non_portable_keys(
         self, run: DagsterRun, found: Mapping[str, SecretMetadata], namespace: str
     ) -> None:
@@ -434,9 +460,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             if bad:
                 warnings.append(non_portable_warning(name, bad, namespace=namespace))
         if warnings:
-            message = "\n".join(warnings)
-            _log.warning("run %s: %s", run.run_id, message)
-            self._instance.report_engine_event(f"floe: warning: {message}", run, cls=type(self))
+            self._warn(run, "\n".join(warnings))
 
     def _fail_before_job(self, run: DagsterRun, errors: list[FloeSecretsError]) -> None:
         self._report_failure(run, errors, "floe: no Job created, not launching run")

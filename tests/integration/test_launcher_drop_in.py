@@ -10,6 +10,8 @@ proved on the real node (issue 20); here: what goes into the Job.
 - (c) API objects passed in create the Job and are not rewritten.
 - ``type: vault``: a Vault-backed secret is neither referenced (``envFrom``) nor pre-flighted as
   a Kubernetes Secret; the launcher's platform secrets still are.
+- The dbt profiles ConfigMap a manifest implies is pre-flighted: missing, the run fails before
+  any Job (a pod mounting it would never start); unreadable (RBAC), the run goes on with a warning.
 """
 
 from __future__ import annotations
@@ -67,6 +69,16 @@ plugins:
     type: postgres
     connection_secret_ref: {VAULT_BACKED}
     config: {{host: 127.0.0.1, database: d, port: 5432}}
+"""
+
+K8S_MANIFEST = """\
+environment: dev
+plugins:
+  secrets: {type: k8s, namespace: floe-jobs}
+  compute:
+    type: duckdb
+    connection_secret_ref: duckdb-dev-credentials
+    config: {path: w.duckdb}
 """
 
 ASSET_DEFS = f"""\
@@ -129,6 +141,14 @@ def events(instance: DagsterInstance, run: DagsterRun) -> str:
     return "\n".join(
         str(r.dagster_event.message if r.dagster_event else r.message)
         for r in instance.all_logs(run.run_id)
+    )
+
+
+def create_profiles_config_map(kube: KubeApiServer, namespace: str) -> None:
+    """The ConfigMap ``floe profiles render --configmap`` writes (names only, never a value)."""
+    k8s.CoreV1Api(kube.api_client()).create_namespaced_config_map(
+        namespace,
+        {"metadata": {"name": "dbt-profiles"}, "data": {"profiles.yml": "floe: {outputs: {}}\n"}},
     )
 
 
@@ -205,6 +225,7 @@ def test_vault_backed_secret_is_no_kubernetes_secret_platform_ones_still_are(
     K8sSecretsPlugin(api_client=kube_apiserver.api_client()).create_secret(
         PLATFORM, k8s_namespace, {"TOKEN": canary()}
     )
+    create_profiles_config_map(kube_apiserver, k8s_namespace)  # the manifest implies it
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(VAULT_MANIFEST)
     defs = tmp_path / "drop_in_defs.py"
@@ -250,6 +271,84 @@ def test_vault_backed_secret_is_no_kubernetes_secret_platform_ones_still_are(
     assert VAULT_BACKED not in json.dumps(
         kube_apiserver.api_client().sanitize_for_serialization(spec.containers)
     )
+
+
+def test_a_missing_profiles_config_map_fails_the_run_before_any_job_with_the_secrets(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, tmp_path: Path
+) -> None:
+    """The manifest implies the ``dbt-profiles`` volume; without the ConfigMap the kubelet would
+    retry the mount for ever. Reported with a missing secret, in one failure; once both exist,
+    the run gets its Job with the volume."""
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(K8S_MANIFEST)
+    batch = k8s.BatchV1Api(kube_apiserver.api_client())
+    with launcher_for(
+        kube_apiserver, k8s_namespace, manifest_path=str(manifest), platform_secrets=[PLATFORM]
+    ) as (launcher, instance):
+        refused = launch(launcher, instance)
+        text = events(instance, refused)
+        assert batch.list_namespaced_job(k8s_namespace).items == []
+
+        K8sSecretsPlugin(api_client=kube_apiserver.api_client()).create_secret(
+            PLATFORM, k8s_namespace, {"TOKEN": canary()}
+        )
+        create_profiles_config_map(kube_apiserver, k8s_namespace)
+        launched = launch(launcher, instance)
+        assert launched.status != DagsterRunStatus.FAILURE, events(instance, launched)
+    assert refused.status == DagsterRunStatus.FAILURE
+    assert f"Secret '{PLATFORM}' that this run needs does not exist" in text
+    assert (
+        f"ConfigMap 'dbt-profiles' holding the run's dbt profiles.yml does not exist in "
+        f"namespace '{k8s_namespace}'" in text
+    )
+    assert f"floe profiles render --configmap --namespace {k8s_namespace}" in text
+    assert "dbt_profiles_config_map" in text
+    spec = pod_spec(the_job(kube_apiserver, k8s_namespace))
+    volume = next(v for v in spec.volumes if v.name == PROFILES_VOLUME)
+    assert volume.config_map.name == "dbt-profiles"
+
+
+def test_a_launcher_that_may_not_read_config_maps_launches_with_a_warning(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, tmp_path: Path
+) -> None:
+    """RBAC without ``get configmaps`` (dagster-k8s never needed it): no verdict, so the run is
+    launched as dagster-k8s would, and the run log says what could not be checked."""
+    rbac = k8s.RbacAuthorizationV1Api(kube_apiserver.api_client())
+    rules = [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list"]}]
+    rbac.create_namespaced_role(k8s_namespace, {"metadata": {"name": "jobs-only"}, "rules": rules})
+    rbac.create_namespaced_role_binding(
+        k8s_namespace,
+        {
+            "metadata": {"name": "jobs-only"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "jobs-only",
+            },
+            "subjects": [
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "User",
+                    "name": kube_apiserver.restricted_user,
+                }
+            ],
+        },
+    )
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(K8S_MANIFEST)
+    with launcher_for(
+        kube_apiserver,
+        k8s_namespace,
+        manifest_path=str(manifest),
+        kubeconfig_file=str(kube_apiserver.restricted_kubeconfig),
+    ) as (launcher, instance):
+        run = launch(launcher, instance)
+        text = events(instance, run)
+    assert run.status != DagsterRunStatus.FAILURE, text
+    assert "floe: warning: could not check that ConfigMap 'dbt-profiles'" in text
+    assert "answered 403" in text
+    volumes = pod_spec(the_job(kube_apiserver, k8s_namespace)).volumes
+    assert any(v.name == PROFILES_VOLUME for v in volumes)
 
 
 def test_injected_api_objects_create_the_job_and_are_not_rewritten(

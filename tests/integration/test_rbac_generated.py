@@ -145,7 +145,11 @@ def test_restart_role_rotates_referenced_secrets_and_lists_workloads(
 def test_launcher_role_runs_the_preflight_and_creates_jobs(
     kube_apiserver: KubeApiServer, k8s_namespace: str, setup: Path, tmp_path: Path
 ) -> None:
-    from floe_dagster_secrets.launcher.preflight import secrets_metadata
+    from floe_dagster_secrets.launcher.preflight import (
+        ConfigMapCheck,
+        profiles_config_map_check,
+        secrets_metadata,
+    )
 
     ns = k8s_namespace
     # a referenced secret floe did not write: its key names stay unknown (the pre-flight never
@@ -184,6 +188,19 @@ def test_launcher_role_runs_the_preflight_and_creates_jobs(
         }
         k8s.BatchV1Api(api).create_namespaced_job(ns, job, dry_run="All")
         k8s.CoreV1Api(api).list_namespaced_pod(ns)
+        # the profiles ConfigMap check: missing, then there; any other ConfigMap stays unreadable
+        core = k8s.CoreV1Api(api)
+        missing = profiles_config_map_check(core, "dbt-profiles", ns)
+        assert missing.error is not None
+        assert missing.warning is None
+        k8s.CoreV1Api(kube_apiserver.api_client()).create_namespaced_config_map(
+            ns, {"metadata": {"name": "dbt-profiles"}, "data": {"profiles.yml": "floe: {}\n"}}
+        )
+        assert profiles_config_map_check(core, "dbt-profiles", ns) == ConfigMapCheck()
+        other = profiles_config_map_check(core, "team-profiles", ns)
+        assert other.error is None
+        assert other.warning is not None
+        assert "answered 403" in other.warning
         with pytest.raises(SecretAccessDeniedError, match="may not 'get'"):
             plugin.get_secret(OTHER, ns)
     finally:
