@@ -252,6 +252,14 @@ def parse_literals(literals: Sequence[str]) -> dict[str, str]:
                 "digits, '-', '_' and '.' before the '='; it is not shown here in case it holds "
                 "a value)"
             )
+        if not value or value.startswith("="):
+            # `tokenAB==` or `tokenABC=`: a bare base64 token, not KEY=VALUE. Storing it would
+            # turn the token into a key name, which list, status and the audit log show.
+            raise click.UsageError(
+                f"--from-literal number {position} looks like a bare token ending in '=', not "
+                "KEY=VALUE (it is not shown); for a value that is empty or starts with '=', use "
+                '--from-env-file with KEY="" or KEY="=..."'
+            )
         if key in found:
             raise click.UsageError(f"--from-literal sets {key} twice")
         found[key] = value

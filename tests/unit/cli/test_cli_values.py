@@ -111,12 +111,21 @@ def test_format_dotenv_round_trips_or_refuses_before_printing(data: dict[str, st
 
 
 def test_literals() -> None:
-    assert parse_literals(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
+    assert parse_literals(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
     with pytest.raises(click.UsageError, match="number 2 is not KEY=VALUE") as info:
         parse_literals(["A=1", CANARY])
     assert CANARY not in str(info.value)
     with pytest.raises(click.UsageError, match="sets A twice"):
         parse_literals(["A=1", "A=2"])
+
+
+@pytest.mark.parametrize(
+    "token", ["c2stbGl2ZS1TVVBFUlNFQ1JFVDEyMw==", "c2stbGl2ZS1TVVBFUlNFQ1JFVDEyMzQ="]
+)
+def test_a_bare_base64_token_is_refused_not_stored_as_a_key_name(token: str) -> None:
+    with pytest.raises(click.UsageError, match="number 2 looks like a bare token") as info:
+        parse_literals(["A=1", token])
+    assert token.rstrip("=") not in str(info.value)
 
 
 def test_generate() -> None:
