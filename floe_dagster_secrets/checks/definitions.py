@@ -22,7 +22,11 @@ from floe_dagster_secrets.checks.evaluate import (
     requirement_for,
     summarize,
 )
-from floe_dagster_secrets.errors import SecretAccessDeniedError, SecretNotFoundError
+from floe_dagster_secrets.errors import (
+    FloeSecretsError,
+    SecretAccessDeniedError,
+    SecretNotFoundError,
+)
 from floe_dagster_secrets.manifest import Manifest
 from floe_dagster_secrets.resources.base import FloeSecretsResource
 
@@ -45,6 +49,10 @@ def _find(resource: FloeSecretsResource, manifest: Manifest, name: str) -> Secre
         meta = None
     except SecretAccessDeniedError as e:
         return SecretFinding(requirement, "denied", detail=e.problem)
+    except FloeSecretsError as e:
+        # a store that cannot answer for this secret (a corrupt file, the backend down) fails
+        # this secret's finding, not the checks of every other asset in the step
+        return SecretFinding(requirement, "unreadable", detail=f"{e.problem}. Fix: {e.fix}")
     return evaluate(requirement, meta, now=now)
 
 

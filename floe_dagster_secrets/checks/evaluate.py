@@ -18,7 +18,7 @@ from floe_dagster_secrets.types import UNNAMED_KEYS_WHY, SecretMetadata
 if TYPE_CHECKING:
     from floe_dagster_secrets.manifest import Manifest
 
-Status = Literal["ok", "missing", "missing_keys", "overdue", "denied"]
+Status = Literal["ok", "missing", "missing_keys", "overdue", "denied", "unreadable"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class SecretFinding:
     @property
     def is_error(self) -> bool:
         """Missing, incomplete or unreadable: the next run would fail."""
-        return self.status in ("missing", "missing_keys", "denied")
+        return self.status in ("missing", "missing_keys", "denied", "unreadable")
 
     def to_json(self) -> dict[str, Any]:
         """Names, version, ages: what the check metadata lists (never a value)."""

@@ -126,3 +126,25 @@ def test_complete_secrets_pass_and_overdue_warns(store: LocalSecretsPlugin, tmp_
 
 def test_no_secrets_metadata_no_checks() -> None:
     assert secret_asset_checks([PLAIN], manifest=manifest()) == []
+
+
+def test_an_unreadable_secret_fails_its_own_finding_and_the_other_checks_still_run(
+    store: LocalSecretsPlugin, tmp_path: Path
+) -> None:
+    """A corrupt store file is this secret's problem: the other assets' checks still report."""
+    store.create_secret(
+        PG, NS, {"POSTGRES_HOST": "db", "POSTGRES_USER": "u", "POSTGRES_PASSWORD": CANARY}
+    )
+    store.create_secret(SF, NS, {"CLIENT_ID": "id", "CLIENT_SECRET": CANARY})
+    root = tmp_path / "store"
+    [record_file] = [p for p in root.rglob("*") if p.is_file() and SF in p.name]
+    record_file.write_text("{not json")
+    found = run_checks(root)
+    assert found["orders"].passed
+    broken = found["accounts"]
+    assert not broken.passed
+    assert broken.severity == dg.AssetCheckSeverity.ERROR
+    finding = {f["secret"]: f for f in broken.metadata["findings"].value}[SF]
+    assert finding["status"] == "unreadable"
+    assert "Fix: " in finding["detail"]
+    assert SF in (broken.description or "")
