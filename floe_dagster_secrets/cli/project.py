@@ -14,7 +14,12 @@ import yaml
 
 from floe_dagster_secrets.backends.local import write_atomic
 from floe_dagster_secrets.cli.output import echo
-from floe_dagster_secrets.cli.target import DEFAULT_MANIFEST, load_manifest_showing_warnings
+from floe_dagster_secrets.cli.target import (
+    DEFAULT_MANIFEST,
+    load_manifest_showing_warnings,
+    refuse_empty,
+)
+from floe_dagster_secrets.errors import FloeSecretsError
 
 CONFIGMAP_FILENAME = "dbt-profiles-configmap.yaml"
 
@@ -45,7 +50,13 @@ def profiles_group() -> None:
     is_flag=True,
     help=f"Also write {CONFIGMAP_FILENAME}: a ConfigMap holding profiles.yml for job pods.",
 )
-@click.option("--namespace", "-n", default=None, help="ConfigMap namespace [default: manifest's].")
+@click.option(
+    "--namespace",
+    "-n",
+    default=None,
+    callback=refuse_empty,
+    help="ConfigMap namespace [default: manifest's].",
+)
 @click.option("--profile-name", default="floe", show_default=True, help="dbt profile name.")
 @click.option("--target", default=None, help="dbt target name [default: manifest's environment].")
 def render_command(
@@ -62,26 +73,39 @@ def render_command(
 
     compute = manifest.require_compute("render a dbt profile")
     target = target or manifest.environment
-    output_dir.mkdir(parents=True, exist_ok=True)
-    written = write_profiles_yml(
-        output_dir, compute.type, compute.config, profile_name=profile_name, target=target
-    )
-    echo(f"✓ Wrote {written} (profile {profile_name}, target {target}, compute {compute.type})")
-    if configmap:
-        document = render_profiles_configmap(
+    # everything is rendered (and so checked) before anything is written
+    document = (
+        render_profiles_configmap(
             compute.type,
             compute.config,
             profile_name=profile_name,
             target=target,
             namespace=namespace or manifest.plugins.secrets.namespace,
         )
-        text = yaml.safe_dump(document, sort_keys=False, width=100_000)
-        write_atomic(output_dir, CONFIGMAP_FILENAME, text.encode("utf-8"))
-        # Holds no secret (that is the point of it): the usual mode for a manifest file.
-        (output_dir / CONFIGMAP_FILENAME).chmod(0o644)
-        echo(
-            f"✓ Wrote {output_dir / CONFIGMAP_FILENAME} (ConfigMap {document['metadata']['name']})"
+        if configmap
+        else None
+    )
+    try:
+        written = write_profiles_yml(
+            output_dir, compute.type, compute.config, profile_name=profile_name, target=target
         )
+        echo(f"✓ Wrote {written} (profile {profile_name}, target {target}, compute {compute.type})")
+        if document is not None:
+            text = yaml.safe_dump(document, sort_keys=False, width=100_000)
+            write_atomic(output_dir, CONFIGMAP_FILENAME, text.encode("utf-8"))
+            # Holds no secret (that is the point of it): the usual mode for a manifest file.
+            (output_dir / CONFIGMAP_FILENAME).chmod(0o644)
+            echo(
+                f"✓ Wrote {output_dir / CONFIGMAP_FILENAME} "
+                f"(ConfigMap {document['metadata']['name']})"
+            )
+    except OSError as e:
+        raise FloeSecretsError(
+            f"Cannot write the dbt profile into --output-dir '{output_dir}': "
+            f"{e.strerror or type(e).__name__}",
+            fix="pass a directory you may write to (it is created if missing), not a file",
+            path=str(output_dir),
+        ) from None
 
 
 @click.group("manifest")

@@ -139,7 +139,7 @@ class Target:
     @property
     def namespace(self) -> str:
         """``--namespace``, else the manifest's ``plugins.secrets.namespace``, else floe-jobs."""
-        if self.namespace_option is not None:  # never empty: _not_empty refused that
+        if self.namespace_option is not None:  # never empty: refuse_empty refused that
             return self.namespace_option
         quick = self.quick_secrets()
         if quick is not None:
@@ -278,7 +278,7 @@ def _accepted_options(plugin_class: type[SecretsPlugin]) -> frozenset[str]:
     )
 
 
-def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def refuse_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Refuse ``--namespace ''`` and ``--store-path ''`` instead of silently ignoring them."""
     del ctx
     if value is not None and not value.strip():
@@ -304,7 +304,7 @@ def target_options(command: F) -> F:
             "-n",
             "namespace_option",
             default=None,
-            callback=_not_empty,
+            callback=refuse_empty,
             help="Namespace of the secrets [default: the manifest's plugins.secrets.namespace, "
             f"else {DEFAULT_NAMESPACE}].",
         ),
@@ -326,7 +326,7 @@ def target_options(command: F) -> F:
             "--store-path",
             type=click.Path(file_okay=False),
             default=None,
-            callback=_not_empty,
+            callback=refuse_empty,
             help="Directory of the local store (local backend) [default: .floe/secrets].",
         ),
         click.option(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from cli_samples import Run
 
@@ -42,3 +43,30 @@ def test_profiles_render_without_manifest_is_exit_1(run: Run, workdir: Path) -> 
     result = run("profiles", "render")
     assert result.exit_code == 1
     assert "manifest.yaml" in result.stderr
+
+
+def test_profiles_render_into_a_file_is_our_error_naming_the_path(run: Run, workdir: Path) -> None:
+    (workdir / "afile").write_text("")
+    result = run("profiles", "render", "--output-dir", "afile/sub")
+    assert result.exit_code == 1
+    assert "Cannot write the dbt profile into --output-dir 'afile/sub': Not a directory" in (
+        result.stderr
+    )
+    assert "Fix: pass a directory you may write to" in result.stderr
+    assert "bug in floe" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code"),
+    [
+        (("--configmap", "-n", "Bad_NS"), 1),  # checked before profiles.yml is written
+        (("--configmap", "-n", ""), 2),  # an empty option is refused, not ignored
+        (("--target", "a b"), 1),
+    ],
+)
+def test_profiles_render_writes_nothing_when_any_input_is_bad(
+    run: Run, workdir: Path, args: tuple[str, ...], exit_code: int
+) -> None:
+    result = run("profiles", "render", "--output-dir", "out", *args)
+    assert result.exit_code == exit_code, result.output
+    assert not (workdir / "out").exists()
