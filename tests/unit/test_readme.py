@@ -60,3 +60,15 @@ def test_the_definitions_example_loads_with_the_readme_manifest(
     assert repository.get_job("orders_job")
     assert repository.get_sensor_def("floe_secret_rotation")
     assert repository.asset_checks_defs_by_key
+
+
+def test_the_readme_manifest_renders_its_dbt_profile(tmp_path: Path) -> None:
+    from floe_dagster_secrets.dbt import render_profiles_yml
+    from floe_dagster_secrets.manifest import parse_manifest
+
+    (text,) = _blocks(_section("The manifest"), "yaml")
+    manifest = parse_manifest(text)
+    compute = manifest.require_compute("render a dbt profile")
+    profile = render_profiles_yml(compute.type, compute.config, target=manifest.environment)
+    assert "env_var('DBT_ENV_SECRET_SNOWFLAKE_PASSWORD')" in profile
+
