@@ -130,10 +130,34 @@ def _small_regular_file(path: Path) -> str | None:
 
 
 def _yaml(text: str) -> Any:
+    """The document, or ``None`` when it is not YAML or repeats a key in any mapping.
+
+    PyYAML keeps the last of two equal keys silently; the full loader refuses them, so a
+    manifest that repeats one must go there rather than be read here with the last value.
+    """
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        node = yaml.compose(text, Loader=loader)
+        if node is None or _repeats_a_key(node):
+            return None
         return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, chosen above
     except (yaml.YAMLError, RecursionError):
         return None
+
+
+def _repeats_a_key(root: Any) -> bool:
+    import yaml
+
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, yaml.MappingNode):
+            keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
+            if len(keys) != len(set(keys)):
+                return True
+            pending.extend(value for _, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+    return False

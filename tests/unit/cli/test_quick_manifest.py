@@ -71,6 +71,8 @@ def test_defaults_match_the_schema(tmp_path: Path) -> None:
         "plugins: [not, a, mapping]\n",
         "plugins:\n  secrets: {type: local\n",
         "",
+        PLAIN.replace("namespace: team-a", "namespace: team-a\n    namespace: team-b"),
+        PLAIN.replace("compute:", "compute:\n    type: postgres"),
     ],
     ids=[
         "other-backend",
@@ -85,6 +87,8 @@ def test_defaults_match_the_schema(tmp_path: Path) -> None:
         "not-a-mapping",
         "not-yaml",
         "empty",
+        "repeated-key",
+        "repeated-key-elsewhere",
     ],
 )
 def test_anything_but_the_plain_shape_is_left_to_the_full_loader(tmp_path: Path, text: str) -> None:
@@ -175,8 +179,17 @@ def test_plain_k8s_manifest_gives_what_the_full_loader_gives(tmp_path: Path, tex
         K8S.replace("    type: k8s\n", ""),
         K8S.replace("type: k8s", "type: vault"),
         K8S.replace("context: dev", "context: '{{ env }}'"),
+        K8S.replace("context: dev", "context: dev\n      context: prod"),
     ],
-    ids=["empty-context", "context-not-text", "unknown-key", "type-by-default", "vault", "jinja"],
+    ids=[
+        "empty-context",
+        "context-not-text",
+        "unknown-key",
+        "type-by-default",
+        "vault",
+        "jinja",
+        "repeated-key",
+    ],
 )
 def test_anything_but_the_plain_k8s_shape_is_left_to_the_full_loader(
     tmp_path: Path, text: str
