@@ -74,7 +74,9 @@ def decode_value(name: str, namespace: str, key: str, value: str) -> str:
     """Decode one ``data`` value to text, naming the key (never the value) when it is not UTF-8."""
     try:
         return base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as e:
+    except (binascii.Error, UnicodeDecodeError):
+        # from None: a UnicodeDecodeError's ``object`` holds the decoded bytes (the value), and
+        # a chained cause would carry them into tracebacks and error reporters
         raise InvalidSecretValueError(
             f"The value of key '{key}' is not UTF-8 text (binary data?)",
             fix=f"store text in '{key}' (base64-encode binary material before storing it), or "
@@ -82,7 +84,7 @@ def decode_value(name: str, namespace: str, key: str, value: str) -> str:
             backend=BACKEND,
             secret=name,
             namespace=namespace,
-        ) from e
+        ) from None
 
 
 def keys_annotation(keys: Mapping[str, object]) -> str:
