@@ -14,7 +14,11 @@ import click
 
 from floe_dagster_secrets.backends.registry import load_backend_class
 from floe_dagster_secrets.cli.output import echo
-from floe_dagster_secrets.cli.target import DEFAULT_MANIFEST, load_manifest_showing_warnings
+from floe_dagster_secrets.cli.target import (
+    DEFAULT_MANIFEST,
+    load_manifest_showing_warnings,
+    refuse_empty,
+)
 from floe_dagster_secrets.kube import rbac
 
 
@@ -28,7 +32,11 @@ from floe_dagster_secrets.kube import rbac
     help="The manifest whose secret references are granted.",
 )
 @click.option(
-    "-n", "--namespace", default=None, help="Namespace [default: plugins.secrets.namespace]."
+    "-n",
+    "--namespace",
+    default=None,
+    callback=refuse_empty,
+    help="Namespace [default: plugins.secrets.namespace].",
 )
 @click.option(
     "--component",

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from floe_dagster_secrets.errors import InvalidManifestError
+from floe_dagster_secrets.errors import InvalidManifestError, InvalidSecretReferenceError
+from floe_dagster_secrets.kube.names import is_dns1123_label, is_dns1123_subdomain
 from floe_dagster_secrets.kube.pod_spec import PROFILES_CONFIG_MAP
 
 if TYPE_CHECKING:
@@ -82,13 +83,15 @@ class Subject:
     @classmethod
     def parse(cls, text: str, *, default_namespace: str) -> Subject:
         """``NAME`` or ``NAMESPACE/NAME``."""
-        namespace, sep, name = text.rpartition("/")
-        if not name:
+        namespace, sep, name = text.partition("/") if "/" in text else ("", "", text)
+        namespace = namespace if sep else default_namespace
+        if not (is_dns1123_label(namespace) and is_dns1123_subdomain(name)):
             raise InvalidManifestError(
                 f"'{text}' does not name a ServiceAccount",
-                fix="write NAME or NAMESPACE/NAME, e.g. dagster/dagster",
+                fix="write NAME or NAMESPACE/NAME with Kubernetes names (lowercase letters, "
+                "digits, '-'; one '/' at most), e.g. dagster/dagster",
             )
-        return cls(namespace if sep and namespace else default_namespace, name)
+        return cls(namespace, name)
 
     def to_k8s(self) -> dict[str, str]:
         """The RoleBinding ``subjects`` entry."""
@@ -190,6 +193,19 @@ def render_objects(
             fix=f"choose from {', '.join(COMPONENTS)}",
         )
     ns = namespace or manifest.plugins.secrets.namespace
+    if not is_dns1123_label(ns):
+        raise InvalidSecretReferenceError(
+            f"'{ns}' is not a valid namespace name for the RBAC objects",
+            fix="use at most 63 lowercase letters, digits and '-', starting and ending with a "
+            "letter or digit",
+        )
+    bad = [name for name in extra_secrets if not is_dns1123_subdomain(name)]
+    if bad:
+        raise InvalidSecretReferenceError(
+            f"--extra-secret {', '.join(repr(name) for name in bad)} is not a valid secret name",
+            fix="give a Kubernetes Secret name (lowercase letters, digits, '-' and '.'), as in "
+            "the launcher's platform_secrets",
+        )
     names = referenced_secrets(manifest, extra_secrets)
     daemon = dagster_account or Subject(ns, "dagster")
     # what the backend declares (backends/base.py): its extra rules for the sensor and the

@@ -115,3 +115,31 @@ def test_cli_json_output_and_missing_manifest(tmp_path: Path) -> None:
         "floe-rotate-restart",
         "floe-rotate-restart",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-n", "Bad_NS"], "'Bad_NS' is not a valid namespace name"),
+        (["--extra-secret", "Bad Name"], "--extra-secret 'Bad Name' is not a valid secret name"),
+        (["--dagster-service-account", "a/b/c"], "'a/b/c' does not name a ServiceAccount"),
+        (["--rotator-service-account", "Ops/rotator"], "'Ops/rotator' does not name"),
+        (["-n", ""], "must not be empty"),
+    ],
+)
+def test_names_kubectl_would_refuse_are_refused_before_anything_is_rendered(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(K8S)
+    result = CliRunner().invoke(
+        cli, ["secrets", "rbac", "--manifest", str(manifest), "--component", "all", *args]
+    )
+    assert result.exit_code in (1, 2), result.output
+    assert message in " ".join(result.stderr.split())
+    assert "kind:" not in result.stdout
+
+
+def test_a_service_account_without_a_namespace_takes_the_default() -> None:
+    assert Subject.parse("dagster", default_namespace="team-a") == Subject("team-a", "dagster")
+    assert Subject.parse("ops/dagster", default_namespace="team-a") == Subject("ops", "dagster")
