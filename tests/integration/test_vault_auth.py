@@ -87,40 +87,85 @@ def test_approle_renews_across_expiry_with_one_login_per_token_lifetime(
     assert paths.count(data_path) == reads
 
 
-def test_permission_denied_reauths_once_then_names_the_policy(
-    openbao_server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    prefix = f"{unique('deny')}/"
-    allowed = _seed(openbao_server, prefix)
-    forbidden = _seed(openbao_server, prefix, "other-dev-credentials")
-    mount, role_id, secret_id = approle(
-        openbao_server, policies=[_read_policy(openbao_server, allowed)]
-    )
+def _approle_plugin(
+    server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch, prefix: str, *policies: str
+) -> tuple[VaultSecretsPlugin, str]:
+    """A plugin logging in with a fresh AppRole that has ``policies``; and the auth mount."""
+    mount, role_id, secret_id = approle(server, policies=list(policies))
     monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
     monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
     plugin = VaultSecretsPlugin(
-        address=openbao_server.address,
+        address=server.address,
         auth_method="approle",
         mount_path=mount,
         role_id_env="FLOE_TEST_ROLE_ID",
         secret_id_env="FLOE_TEST_SECRET_ID",
         secret_path_prefix=prefix,
     )
+    return plugin, mount
+
+
+def test_permission_denied_keeps_the_token_and_names_the_policy(
+    openbao_server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 403 to a token Vault still knows is the policy's answer: no new login (a new token
+    would orphan the leases the old one owns), the path and the stanza to grant named."""
+    prefix = f"{unique('deny')}/"
+    allowed = _seed(openbao_server, prefix)
+    forbidden = _seed(openbao_server, prefix, "other-dev-credentials")
+    plugin, mount = _approle_plugin(
+        openbao_server, monkeypatch, prefix, _read_policy(openbao_server, allowed)
+    )
     mark = audit_mark(openbao_server)
     try:
         plugin.get_secret(NAME, NS)
+        before = plugin.session.cached_token()
         with pytest.raises(SecretAccessDeniedError) as denied:
             plugin.get_secret("other-dev-credentials", NS)
+        assert plugin.session.cached_token() == before  # the same token, still held
+        assert reveal_all(plugin.get_secret(NAME, NS)) == {"PASSWORD": f"pw-{NAME}"}
     finally:
         plugin.close()
     error = denied.value
     assert error.backend == "vault"
     assert error.secret == "other-dev-credentials"
     assert error.path == forbidden
+    assert "the token's policies do not grant it" in str(error)
     assert f'path "{forbidden}" {{ capabilities = ["read"] }}' in str(error)
     paths = [r["path"] for r in audit_requests(openbao_server, after=mark)]
-    assert paths.count(f"auth/{mount}/login") == 2  # the first, and one re-auth on 403
-    assert paths.count(forbidden) == 2
+    assert paths.count(f"auth/{mount}/login") == 1  # no re-login on a policy's 403
+    assert paths.count(forbidden) == 1
+    assert paths.count("auth/token/lookup-self") == 1  # the check that the token is valid
+    assert plugin.session.stats.reauths == 0
+    assert plugin.session.stats.token_checks == 1
+
+
+def test_a_revoked_token_leads_to_one_fresh_login(
+    openbao_server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token revoked under the session (403, and lookup-self 403 too): one fresh login, and
+    the request succeeds with the new token."""
+    prefix = f"{unique('revoked')}/"
+    data_path = _seed(openbao_server, prefix)
+    plugin, mount = _approle_plugin(
+        openbao_server, monkeypatch, prefix, _read_policy(openbao_server, data_path)
+    )
+    try:
+        plugin.get_secret(NAME, NS)
+        old = plugin.session.cached_token()
+        assert old is not None
+        openbao_server.request("POST", "auth/token/revoke", {"token": old.reveal()})
+        mark = audit_mark(openbao_server)
+        assert reveal_all(plugin.get_secret(NAME, NS)) == {"PASSWORD": f"pw-{NAME}"}
+        new = plugin.session.cached_token()
+    finally:
+        plugin.close()
+    assert new is not None
+    assert new != old
+    paths = [r["path"] for r in audit_requests(openbao_server, after=mark)]
+    assert paths == [data_path, "auth/token/lookup-self", f"auth/{mount}/login", data_path]
+    assert plugin.session.stats.reauths == 1
+    assert plugin.session.stats.logins == 2
 
 
 def test_approle_bad_or_missing_credentials(

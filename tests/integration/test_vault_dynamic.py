@@ -24,6 +24,7 @@ from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.backends.vault.leases import PASS_ON_GRACE, REVOKE_DEADLINE
 from floe_dagster_secrets.dbt import profile_env, render_profiles_yml
+from floe_dagster_secrets.errors import SecretAccessDeniedError
 from floe_dagster_secrets.masking import encoded_forms
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
 from floe_dagster_secrets.types import SecretValue
@@ -400,3 +401,57 @@ def test_a_short_lived_token_is_kept_alive_while_its_long_lease_is_held(
         assert plugin.session.stats.renewals >= 2
     finally:
         plugin.close()
+
+
+def test_a_denied_request_keeps_the_token_that_owns_the_runs_lease(
+    openbao_server: OpenBaoServer,
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """User code reading a path its policy does not grant gets SecretAccessDeniedError, and the
+    session keeps the token that created the run's database lease: a fresh login would leave
+    that token unrenewed, and Vault would revoke the lease (and drop the user) with it."""
+    mount = database_engine(openbao_server, postgres_server)
+    prefix = f"{unique('owner')}/"
+    policy = unique("owner-")
+    put_policy(
+        openbao_server,
+        policy,
+        f'path "{mount}/creds/dbt" {{ capabilities = ["read"] }}\n'
+        f'path "sys/leases/revoke/{mount}/creds/dbt/*" {{ capabilities = ["update"] }}\n',
+    )
+    auth_mount, role_id, secret_id = approle(openbao_server, policies=[policy])
+    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
+    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
+    plugin = VaultSecretsPlugin(
+        address=openbao_server.address,
+        auth_method="approle",
+        mount_path=auth_mount,
+        role_id_env="FLOE_TEST_ROLE_ID",
+        secret_id_env="FLOE_TEST_SECRET_ID",
+        secret_path_prefix=prefix,
+    )
+    try:
+        with plugin.run_lease("dbt", mount=mount, handle_sigterm=False) as creds:
+            owner = plugin.session.cached_token()
+            assert owner is not None
+            with pytest.raises(SecretAccessDeniedError) as denied:
+                plugin.get_secret("not-granted", NS)
+            assert plugin.session.cached_token() == owner
+            assert plugin.session.stats.logins == 1
+            assert plugin.session.stats.reauths == 0
+            # the lease is alive and still belongs to the token the session holds
+            lease = openbao_server.request("PUT", "sys/leases/lookup", {"lease_id": creds.lease_id})
+            assert lease["data"]["id"] == creds.lease_id
+            assert lease["data"]["ttl"] > 0
+            assert role_exists(postgres_server, creds.username)
+            assert can_connect(postgres_server, creds.username, creds.password.reveal())
+        assert not role_exists(postgres_server, creds.username)
+    finally:
+        plugin.close()
+    error = denied.value
+    assert error.backend == "vault"
+    assert error.secret == "not-granted"
+    assert error.path == f"secret/data/{prefix}{NS}/not-granted"
+    assert "Fix: grant it in a policy" in str(error)
+    assert owner.reveal() not in str(error)

@@ -181,7 +181,8 @@ def translate(
         )
     if status == 403:
         return SecretAccessDeniedError(
-            f"Vault denied '{ctx.action}' on '{ctx.path}' even after logging in again{quoted}",
+            f"Vault denied '{ctx.action}' on '{ctx.path}': the token's policies do not grant it"
+            f"{quoted}",
             fix=f"grant it in a policy attached to the role: {policy_hint(ctx)} (floe can "
             "generate the least-privilege policy: "
             "floe_dagster_secrets.backends.vault.vault_policy)",

@@ -1,4 +1,4 @@
-"""One Vault session: log in once per token lifetime, renew before expiry, re-auth once on 403.
+"""One Vault session: log in once per token lifetime, renew before expiry, re-auth if revoked.
 
 Token lifecycle (the same for every auth method):
 
@@ -9,9 +9,15 @@ Token lifecycle (the same for every auth method):
   Vault caps the renewal (the role's max TTL is near) or the token is not renewable, the next
   refresh point logs in again instead. So there is exactly one login per token lifetime, never
   one per read.
-- A 403 may mean the token was revoked or expired under us: the request is repeated once after a
-  fresh login; a second 403 is a policy answer and becomes ``SecretAccessDeniedError`` naming the
-  path and the policy stanza to grant.
+- A 403 may mean the token was revoked or expired under us, or that its policies do not grant
+  the path. The session asks Vault which (``auth/token/lookup-self`` with the same token, which
+  the ``default`` policy grants): a token Vault still knows keeps being used and the 403 becomes
+  ``SecretAccessDeniedError`` naming the path and the policy stanza to grant; only a token Vault
+  no longer knows is dropped for a fresh login, and the request is repeated once. Dropping a
+  valid token would orphan the run's database lease: a lease belongs to the token that created
+  it, the lease thread renews only the token the session holds, and Vault revokes a token's
+  leases when it expires. (A token without the ``default`` policy cannot look itself up, so its
+  403s are taken as the token being gone, as before.)
 
 Login credentials are read from their files and env vars at each login (Kubernetes rotates
 projected service-account tokens) and never kept; the Vault token is held in a ``SecretValue``
@@ -119,7 +125,8 @@ class SessionStats:
 
     logins: int = 0
     renewals: int = 0
-    reauths: int = 0
+    reauths: int = 0  # fresh logins after a 403 because Vault no longer knew the token
+    token_checks: int = 0  # lookup-self after a 403: is the token still valid?
 
 
 class VaultSession:
@@ -237,7 +244,9 @@ class VaultSession:
         """An authenticated request; the JSON answer, ``{}`` for an empty one.
 
         Raises:
-            FloeSecretsError: translated; a 403 only after one fresh login was tried.
+            FloeSecretsError: translated. A 403 to a token Vault still knows is
+                ``SecretAccessDeniedError`` at once (the token is kept); to a token Vault no
+                longer knows, the request is repeated once after a fresh login.
         """
         reauthenticated = False
         while True:
@@ -255,12 +264,46 @@ class VaultSession:
             except Exception as e:
                 if not is_client_error(e):
                     raise
-                if vault_status(e) == 403 and not reauthenticated:
+                if (
+                    vault_status(e) == 403
+                    and not reauthenticated
+                    and self._token_state(token) == "gone"
+                ):
                     reauthenticated = True
                     self.stats.reauths += 1
+                    log.info(
+                        "Vault no longer knows the session's token (revoked or expired); "
+                        "logging in again. Leases it created end with it."
+                    )
                     self._forget(token)
                     continue
                 raise translate(e, ctx, address=self.address, attempts=_attempts(e)) from e
+
+    def _token_state(self, token: SecretValue) -> Literal["valid", "gone", "unknown"]:
+        """After a 403, ask Vault (``auth/token/lookup-self``) whether it still knows ``token``.
+
+        ``valid``: the 403 was the policy's answer, keep the token (a lease it created lives
+        only as long as it does). ``gone``: Vault answered 403 to the lookup too, the token was
+        revoked or expired. ``unknown``: the lookup itself failed (Vault unreachable, 5xx after
+        the retries); the token is kept and the 403 reported, since dropping a valid token would
+        cost the run its leases while a later request can still log in again.
+        """
+        self.stats.token_checks += 1
+        check = RequestContext("look up the Vault token", "auth/token/lookup-self")
+        try:
+            self._send("GET", check.path, check, token=token.reveal())
+        except Exception as e:
+            if not is_client_error(e):
+                raise
+            if vault_status(e) in (401, 403):
+                return "gone"
+            log.warning(
+                "After a 403, checking whether the Vault token is still valid failed (%s); "
+                "keeping the token",
+                type(e).__name__,
+            )
+            return "unknown"
+        return "valid"
 
     # --- token lifecycle ----------------------------------------------------------------------
 
