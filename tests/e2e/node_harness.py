@@ -72,6 +72,36 @@ def launcher_node_config(
     }
 
 
+def node_run_launcher_config(
+    image: str,
+    kube: Any,
+    namespace: str,
+    home: Path,
+    host_paths: Sequence[Path],
+    *,
+    env_vars: Sequence[str] = (),
+    **settings: Any,
+) -> dict[str, Any]:
+    """A run launcher's ``config`` whose Jobs run on the test node, as the apiserver's admin.
+
+    The node's pod settings (:func:`launcher_node_config`) with ``env_vars`` added, the client
+    settings (kubeconfig, job namespace, the ``instance_config_map`` K8sRunLauncher requires,
+    ``DAGSTER_HOME`` at the path the pods see), then ``settings``: floe's, or any dagster-k8s
+    setting a test sets.
+    """
+    node = launcher_node_config(image, kube.port, host_paths)
+    node["env_vars"] = [*node["env_vars"], *env_vars]
+    return {
+        **node,
+        "load_incluster_config": False,
+        "kubeconfig_file": str(kube.admin_kubeconfig),
+        "job_namespace": namespace,
+        "instance_config_map": "dagster-instance",
+        "dagster_home": str(home),
+        **settings,
+    }
+
+
 @dataclass
 class CodeServer:
     """``dagster api grpc`` in a pod on the node, serving one code location on a loopback port."""

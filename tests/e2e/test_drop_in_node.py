@@ -28,7 +28,7 @@ from tests.e2e.node_harness import (
     container_logs,
     instance_yaml,
     launch,
-    launcher_node_config,
+    node_run_launcher_config,
     node_workspace,
     wait_finished,
     wait_pod_of_job,
@@ -66,16 +66,10 @@ def drop_in(
     )
     home = tmp_path_factory.mktemp("drop_in") / "home"
     home.mkdir()
-    node = launcher_node_config(image, kube_apiserver.port, [tmp_path_factory.getbasetemp(), REPO])
     # what a K8sRunLauncher user has: no manifest_path, nothing else of floe's
-    config = {
-        **node,
-        "load_incluster_config": False,
-        "kubeconfig_file": str(kube_apiserver.admin_kubeconfig),
-        "job_namespace": namespace,
-        "instance_config_map": "dagster-instance",  # required by K8sRunLauncher itself
-        "dagster_home": str(home),
-    }
+    config = node_run_launcher_config(
+        image, kube_apiserver, namespace, home, [tmp_path_factory.getbasetemp(), REPO]
+    )
     (home / "dagster.yaml").write_text(instance_yaml(config))
     mp = pytest.MonkeyPatch()
     mp.setenv("DAGSTER_HOME", str(home))

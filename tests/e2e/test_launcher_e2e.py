@@ -28,7 +28,6 @@ from typing import Any
 
 import psycopg2
 import pytest
-import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._daemon.monitoring.run_monitoring import monitor_starting_run
 from dagster._scheduler.scheduler import launch_scheduled_runs
@@ -49,9 +48,10 @@ from tests.e2e.demo_location import ASSETS, KEY, SECRET, copy_location, files_co
 from tests.e2e.node_harness import (
     CodeServer,
     container_logs,
+    instance_yaml,
     launch,
-    launcher_node_config,
     node_artifacts,
+    node_run_launcher_config,
     node_workspace,
     wait_finished,
     wait_pod_of_job,
@@ -91,14 +91,12 @@ class Env:
     location_root: Path
 
 
-def _dagster_yaml(
-    pg: Any, db: str, namespace: str, kube: Any, home: Path, manifest: Path, node: dict[str, Any]
-) -> str:
-    config = {
-        "telemetry": {"enabled": False},
+def _dagster_yaml(pg: Any, db: str, launcher: dict[str, Any]) -> str:
+    return instance_yaml(
+        launcher,
         # reap the code servers on exit, not when their Popens are collected in a later module
-        "code_servers": {"wait_for_local_processes_on_shutdown": True},
-        "storage": {
+        code_servers={"wait_for_local_processes_on_shutdown": True},
+        storage={
             "postgres": {
                 "postgres_db": {
                     "username": pg.user,
@@ -111,37 +109,10 @@ def _dagster_yaml(
                 }
             }
         },
-        # launch at submit time, through our launcher (1.13's default coordinator only queues)
         # a run whose pod cannot start is failed START_TIMEOUT s after launch, with floe's
         # diagnosis (the tests call the daemon's monitoring function themselves)
-        "run_monitoring": {"enabled": True, "start_timeout_seconds": START_TIMEOUT},
-        "run_coordinator": {
-            "module": "dagster._core.run_coordinator",
-            "class": "DefaultRunCoordinator",
-        },
-        "run_launcher": {
-            "module": "floe_dagster_secrets.launcher",
-            "class": "FloeK8sRunLauncher",
-            "config": {
-                "load_incluster_config": False,
-                "kubeconfig_file": str(kube.admin_kubeconfig),
-                "job_namespace": namespace,
-                "instance_config_map": "dagster-instance",
-                "postgres_password_secret": "dagster-postgresql-secret",
-                "dagster_home": str(home),
-                **node,
-                "env_vars": [*node["env_vars"], "DBT_SEND_ANONYMOUS_USAGE_STATS=false"],
-                "manifest_path": str(manifest),
-                # explicit, as a dagster-k8s user sets it: floe adds no account to a k8s-backed
-                # run (the run pod creates step Jobs with this account's token)
-                "service_account_name": "floe-job-runner",
-                "required_keys": {"gamma-app-credentials": ["GAMMA_TOKEN"]},
-                "dbt_profiles_dir": PROFILES_DIR,
-                "fingerprint_key_env": FINGERPRINT_ENV,
-            },
-        },
-    }
-    return yaml.safe_dump(config)
+        run_monitoring={"enabled": True, "start_timeout_seconds": START_TIMEOUT},
+    )
 
 
 def _create_database(pg: Any) -> str:
@@ -216,10 +187,23 @@ def env(
     home = location.home
     # pods see the test's files (DAGSTER_HOME, the manifest, the kubeconfig) at the same paths
     shared = [tmp_path_factory.getbasetemp(), REPO]
-    node = launcher_node_config(image, kube_apiserver.port, shared)
-    (home / "dagster.yaml").write_text(
-        _dagster_yaml(postgres_server, db, namespace, kube_apiserver, home, manifest_path, node)
+    launcher = node_run_launcher_config(
+        image,
+        kube_apiserver,
+        namespace,
+        home,
+        shared,
+        env_vars=["DBT_SEND_ANONYMOUS_USAGE_STATS=false"],
+        postgres_password_secret="dagster-postgresql-secret",
+        manifest_path=str(manifest_path),
+        # explicit, as a dagster-k8s user sets it: floe adds no account to a k8s-backed run
+        # (the run pod creates step Jobs with this account's token)
+        service_account_name="floe-job-runner",
+        required_keys={"gamma-app-credentials": ["GAMMA_TOKEN"]},
+        dbt_profiles_dir=PROFILES_DIR,
+        fingerprint_key_env=FINGERPRINT_ENV,
     )
+    (home / "dagster.yaml").write_text(_dagster_yaml(postgres_server, db, launcher))
     fingerprint_key = secrets.token_hex(32)
     mp.setenv("DAGSTER_PG_PASSWORD", postgres_server.password)
     mp.setenv(FINGERPRINT_ENV, fingerprint_key)

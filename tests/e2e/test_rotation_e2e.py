@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
@@ -35,7 +34,13 @@ from kubernetes import client as k8s
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.sensors import ROTATED_SECRET_TAG
 from tests.e2e.demo_location import files_containing, text_hits
-from tests.e2e.node_harness import CodeServer, code_servers, container_logs, launcher_node_config
+from tests.e2e.node_harness import (
+    CodeServer,
+    code_servers,
+    container_logs,
+    instance_yaml,
+    node_run_launcher_config,
+)
 from tests.e2e.rotation_location.definitions import (
     KUBECONFIG_VAR,
     NAMESPACE_VAR,
@@ -67,36 +72,9 @@ class Env:
     batch: k8s.BatchV1Api
 
 
-def _dagster_yaml(kube: Any, namespace: str, home: Path, node: dict[str, Any]) -> str:
-    return yaml.safe_dump(
-        {
-            "telemetry": {"enabled": False},
-            # reap the code server on exit, not when its Popen is collected during a later test
-            "code_servers": {"wait_for_local_processes_on_shutdown": True},
-            # launch at submit time (1.13's default coordinator only queues)
-            "run_coordinator": {
-                "module": "dagster._core.run_coordinator",
-                "class": "DefaultRunCoordinator",
-            },
-            "run_launcher": {
-                "module": "floe_dagster_secrets.launcher",
-                "class": "FloeK8sRunLauncher",
-                "config": {
-                    "load_incluster_config": False,
-                    "kubeconfig_file": str(kube.admin_kubeconfig),
-                    "job_namespace": namespace,
-                    "instance_config_map": "dagster-instance",
-                    "dagster_home": str(home),
-                    **node,
-                    "dbt_profiles_config_map": None,
-                    # explicit: the pod's K8sSecretsResource reads with this account's token
-                    "service_account_name": "floe-job-runner",
-                    "required_keys": {ROTATING[0]: [ROTATING[1]], STEADY[0]: [STEADY[1]]},
-                    "fingerprint_key_env": FINGERPRINT_ENV,
-                },
-            },
-        }
-    )
+def _dagster_yaml(launcher: dict[str, Any]) -> str:
+    # reap the code server on exit, not when its Popen is collected during a later test
+    return instance_yaml(launcher, code_servers={"wait_for_local_processes_on_shutdown": True})
 
 
 @pytest.fixture
@@ -118,9 +96,20 @@ def env(
         path.mkdir()
     # pods see the test's files (DAGSTER_HOME's SQLite storage, the digests) at the same paths
     shared = [tmp_path_factory.getbasetemp(), REPO]
-    node = launcher_node_config(image, kube_apiserver.port, shared)
-    node["env_vars"] = [*node["env_vars"], f"FLOE_E2E_DIGEST_DIR={digests}"]
-    (home / "dagster.yaml").write_text(_dagster_yaml(kube_apiserver, k8s_namespace, home, node))
+    launcher = node_run_launcher_config(
+        image,
+        kube_apiserver,
+        k8s_namespace,
+        home,
+        shared,
+        env_vars=[f"FLOE_E2E_DIGEST_DIR={digests}"],
+        dbt_profiles_config_map=None,
+        # explicit: the pod's K8sSecretsResource reads with this account's token
+        service_account_name="floe-job-runner",
+        required_keys={ROTATING[0]: [ROTATING[1]], STEADY[0]: [STEADY[1]]},
+        fingerprint_key_env=FINGERPRINT_ENV,
+    )
+    (home / "dagster.yaml").write_text(_dagster_yaml(launcher))
     monkeypatch.setenv(FINGERPRINT_ENV, secrets.token_hex(32))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     # the code server (which runs the sensor) reads the Secrets' versions with this kubeconfig

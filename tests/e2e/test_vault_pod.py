@@ -28,7 +28,7 @@ from tests.e2e.node_harness import (
     container_logs,
     instance_yaml,
     launch,
-    launcher_node_config,
+    node_run_launcher_config,
     node_workspace,
     wait_finished,
     wait_service_account,
@@ -134,30 +134,24 @@ def vault_env(
     home = tmp / "home"
     home.mkdir()
     shared = [tmp_path_factory.getbasetemp(), REPO]
-    node = launcher_node_config(image, kube_apiserver.port, shared)
     where = {
         MOUNT_VAR: db_mount,
         PG_VARS[0]: postgres_server.host,
         PG_VARS[1]: str(postgres_server.port),
         PG_VARS[2]: postgres_server.dbname,
     }
-    node["env_vars"] = [*node["env_vars"], *(f"{k}={v}" for k, v in where.items())]
-    (home / "dagster.yaml").write_text(
-        instance_yaml(
-            {
-                **node,
-                "load_incluster_config": False,
-                "kubeconfig_file": str(kube_apiserver.admin_kubeconfig),
-                "job_namespace": namespace,
-                "instance_config_map": "dagster-instance",  # required by K8sRunLauncher
-                "dagster_home": str(home),
-                "manifest_path": str(manifest),
-                # the asset writes its own profiles.yml: no dbt-profiles ConfigMap exists here,
-                # and a real kubelet never starts a pod that mounts a missing one
-                "dbt_profiles_config_map": None,
-            }
-        )
+    launcher = node_run_launcher_config(
+        image,
+        kube_apiserver,
+        namespace,
+        home,
+        shared,
+        env_vars=[f"{k}={v}" for k, v in where.items()],
+        manifest_path=str(manifest),
+        # the asset writes its own profiles.yml: no dbt-profiles ConfigMap exists here
+        dbt_profiles_config_map=None,
     )
+    (home / "dagster.yaml").write_text(instance_yaml(launcher))
     server = CodeServer(
         core,
         namespace,

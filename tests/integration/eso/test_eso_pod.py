@@ -27,7 +27,7 @@ from tests.e2e.node_harness import (
     container_logs,
     instance_yaml,
     launch,
-    launcher_node_config,
+    node_run_launcher_config,
     node_workspace,
     wait_finished,
     wait_service_account,
@@ -89,23 +89,16 @@ def test_run_pod_gets_the_value_eso_synced_from_openbao(
     manifest = _manifest(tmp_path / "manifest.yaml", vault_store_env)
     home = tmp_path / "home"
     home.mkdir()
-    node = launcher_node_config(image, kube_apiserver.port, [tmp_path_factory.getbasetemp(), REPO])
-    (home / "dagster.yaml").write_text(
-        instance_yaml(
-            {
-                **node,
-                "load_incluster_config": False,
-                "kubeconfig_file": str(kube_apiserver.admin_kubeconfig),
-                "job_namespace": k8s_namespace,
-                "instance_config_map": "dagster-instance",  # required by K8sRunLauncher
-                "dagster_home": str(home),
-                "manifest_path": str(manifest),
-                # no dbt here: no dbt-profiles ConfigMap exists, and a real kubelet never
-                # starts a pod that mounts a missing one
-                "dbt_profiles_config_map": None,
-            }
-        )
+    launcher = node_run_launcher_config(
+        image,
+        kube_apiserver,
+        k8s_namespace,
+        home,
+        [tmp_path_factory.getbasetemp(), REPO],
+        manifest_path=str(manifest),
+        dbt_profiles_config_map=None,  # no dbt here, so no dbt-profiles ConfigMap
     )
+    (home / "dagster.yaml").write_text(instance_yaml(launcher))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     server = CodeServer(
         core, k8s_namespace, image, LOCATION, "tests.e2e.two_secrets.definitions", str(REPO), [REPO]
