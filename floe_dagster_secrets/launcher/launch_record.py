@@ -40,6 +40,10 @@ from floe_dagster_secrets.launcher.pod_env import (
 
 SECRETS_FINGERPRINT_TAG = "floe/secrets-fingerprint"
 """Run tag: ``hmac-sha256:<hex>`` over the namespace and each checked secret's name@version."""
+NOT_FINGERPRINTED = "none"
+"""``floe/secrets-fingerprint`` of a run that inherited one (a retry or re-execution copies its
+parent's tags) but was launched without one: the parent's value would claim versions this run
+was not checked with."""
 REFS_TAG_MAX_CHARS = 1000
 """Longest ``floe/secret-refs`` value written as names; well under PostgreSQL's index limit."""
 DIGEST_PREFIX = "sha256:"

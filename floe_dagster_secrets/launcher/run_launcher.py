@@ -83,6 +83,7 @@ from floe_dagster_secrets.launcher.job_faults import (
     job_creation_error,
 )
 from floe_dagster_secrets.launcher.launch_record import (
+    NOT_FINGERPRINTED,
     SECRETS_FINGERPRINT_TAG,
     LaunchRecord,
     is_refs_digest,
@@ -261,7 +262,7 @@ class FloeK8sRunLauncher(K8sRunLauncher):
             return
         # dagster-k8s builds the Job from this in-memory run and writes its tags (with ours, in
         # its one add_run_tags call) and its launch event (with our record) before the Job.
-        tagged = run.with_tags({**run.tags, **prepared.record.tags()})
+        tagged = run.with_tags({**run.tags, **_launch_tags(run, prepared.record)})
         with self._lock:
             self._launching[run.run_id] = prepared
         try:
@@ -535,6 +536,18 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         if self._secrets_plugin is not None:
             self._secrets_plugin.close()
         super().dispose()
+
+
+def _launch_tags(run: DagsterRun, record: LaunchRecord) -> dict[str, str]:
+    """The run tags of this launch, overwriting those its parent run left on it.
+
+    Dagster's retries and re-executions copy the parent's tags: a fingerprint this launch does
+    not compute (nothing checked, no key) becomes ``none`` rather than the parent's value.
+    """
+    tags = record.tags()
+    if SECRETS_FINGERPRINT_TAG in run.tags and SECRETS_FINGERPRINT_TAG not in tags:
+        tags[SECRETS_FINGERPRINT_TAG] = NOT_FINGERPRINTED
+    return tags
 
 
 def service_account_of(context: K8sContainerContext) -> str | None:

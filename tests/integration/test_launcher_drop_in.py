@@ -45,7 +45,11 @@ from kubernetes import client as k8s
 
 from floe_dagster_secrets.backends.kubernetes import K8sSecretsPlugin
 from floe_dagster_secrets.launcher import FloeK8sRunLauncher, floe_k8s_job_executor
-from floe_dagster_secrets.launcher.launch_record import read_launch_record
+from floe_dagster_secrets.launcher.launch_record import (
+    NOT_FINGERPRINTED,
+    SECRETS_FINGERPRINT_TAG,
+    read_launch_record,
+)
 from floe_dagster_secrets.launcher.pod_env import PROFILES_VOLUME, SECRET_REFS_TAG
 from tests.integration.fault_helpers import canary
 from tests.servers import KubeApiServer
@@ -349,6 +353,19 @@ def test_a_launcher_that_may_not_read_config_maps_launches_with_a_warning(
     assert "answered 403" in text
     volumes = pod_spec(the_job(kube_apiserver, k8s_namespace)).volumes
     assert any(v.name == PROFILES_VOLUME for v in volumes)
+
+
+def test_a_retry_does_not_keep_its_parents_fingerprint(
+    kube_apiserver: KubeApiServer, k8s_namespace: str
+) -> None:
+    """Dagster's retries copy the parent's tags; a launch that computes no fingerprint (here: no
+    key) must not leave the parent's, which would claim versions this run was not checked with."""
+    parent_tags = {SECRETS_FINGERPRINT_TAG: "hmac-sha256:parent", SECRET_REFS_TAG: "old-secret"}
+    with launcher_for(kube_apiserver, k8s_namespace) as (launcher, instance):
+        run = launch(launcher, instance, **parent_tags)
+        assert run.status != DagsterRunStatus.FAILURE, events(instance, run)
+    assert run.tags[SECRETS_FINGERPRINT_TAG] == NOT_FINGERPRINTED
+    assert run.tags[SECRET_REFS_TAG] == ""  # this run's own (no secrets), not the parent's
 
 
 def test_injected_api_objects_create_the_job_and_are_not_rewritten(
