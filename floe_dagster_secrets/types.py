@@ -126,6 +126,7 @@ class KeyCheck:
         missing: Required keys known to be absent (key names known).
         short: Key names unknown, but fewer keys than required: certainly incomplete.
         names_checked: False when the key names could not be compared.
+        why: Why the names could not be compared, for the problem text and the note.
     """
 
     required: tuple[str, ...]
@@ -133,6 +134,7 @@ class KeyCheck:
     missing: tuple[str, ...] = ()
     short: bool = False
     names_checked: bool = True
+    why: str = UNNAMED_KEYS_WHY
 
     @property
     def complete(self) -> bool:
@@ -149,7 +151,7 @@ class KeyCheck:
         if self.short:
             return (
                 f"has {_keys(self.held or 0)}, the manifest requires {len(self.required)} "
-                f"({', '.join(self.required)}); {UNNAMED_KEYS_WHY}"
+                f"({', '.join(self.required)}); {self.why}"
             )
         return None
 
@@ -161,8 +163,21 @@ class KeyCheck:
         held = f"it has {_keys(self.held)}, " if self.held is not None else ""
         return (
             f"key names not checked ({held}the manifest requires {len(self.required)}: "
-            f"{', '.join(self.required)}): {UNNAMED_KEYS_WHY}"
+            f"{', '.join(self.required)}): {self.why}"
         )
+
+
+def stale_annotation_why(annotated: Sequence[str], held: int | None) -> str:
+    """Why a floe Secret whose key annotation disagrees with its key count is judged by count.
+
+    Its keys were changed outside floe (``kubectl edit``/``patch``), so the names are not known.
+    """
+    holds = f"the Secret holds {_keys(held)}" if held is not None else "its keys differ"
+    return (
+        f"its floe.dev/keys annotation is stale (it lists {', '.join(annotated) or 'no key'} but "
+        f"{holds}: changed outside floe, with kubectl edit or patch?), and key names cannot be "
+        "checked without reading values"
+    )
 
 
 def _keys(count: int) -> str:
@@ -181,7 +196,9 @@ class SecretMetadata:
     can count them without naming them (the apiserver's Table), else None; where the names are
     known, ``len(keys)`` is the count. :meth:`check_keys` judges both. ``sync`` is set for a
     secret an operator copies from an external store (ESO). ``extra`` holds backend-specific
-    details for display only; nothing decides on it.
+    details for display only; nothing decides on it. ``stale_keys`` holds the key names floe's
+    annotation lists when the backend's key count contradicts them (keys changed outside floe):
+    ``keys_known`` is then False and the secret is judged by ``key_count``.
     """
 
     name: str
@@ -198,21 +215,26 @@ class SecretMetadata:
     keys_known: bool = True
     sync: SyncState | None = None
     key_count: int | None = None
+    stale_keys: tuple[str, ...] | None = None
 
     def check_keys(self, required: Sequence[str]) -> KeyCheck:
         """What this metadata can tell about the ``required`` keys, without reading a value.
 
         Known names are compared one by one. Unknown names (a Secret floe did not write) can
         still be judged by count: fewer keys than required is certainly incomplete; as many or
-        more passes with a note that the names were not checked.
+        more passes with a note that the names were not checked. A count that contradicts
+        the names (``stale_keys``) wins: the names are an annotation, the count is the data.
         """
-        if self.keys_known:
+        if self.keys_known and (self.key_count is None or self.key_count == len(self.keys)):
             missing = tuple(k for k in required if k not in self.keys)
             return KeyCheck(tuple(required), len(self.keys), missing=missing)
         if not required:
             return KeyCheck((), self.key_count)
         short = self.key_count is not None and self.key_count < len(required)
-        return KeyCheck(tuple(required), self.key_count, short=short, names_checked=False)
+        annotated = self.stale_keys if self.stale_keys is not None else self.keys
+        stale = self.stale_keys is not None or self.keys_known
+        why = stale_annotation_why(annotated, self.key_count) if stale else UNNAMED_KEYS_WHY
+        return KeyCheck(tuple(required), self.key_count, short=short, names_checked=False, why=why)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict for ``--output json``: names, keys, type, times, version; no values."""

@@ -118,6 +118,31 @@ def is_managed(meta: Mapping[str, Any]) -> bool:
     return bool(labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE)
 
 
+def tracked_data_keys(meta: Mapping[str, Any]) -> frozenset[str] | None:
+    """The ``data`` keys the apiserver's field tracking (``managedFields``) knows of, or None.
+
+    Every write records which fields its manager set, and a field a later write removes
+    (``kubectl patch`` of ``/data/KEY``, an update without it) leaves every manager's set: so the
+    union of the ``f:data`` entries names the keys the Secret holds, without its values. None
+    when that cannot be relied on: no ``managedFields`` (stripped, or not sent), or a write
+    through ``stringData`` (tracked under another field).
+    """
+    entries = meta.get("managedFields")
+    if not isinstance(entries, list) or not entries:
+        return None
+    keys: set[str] = set()
+    for entry in entries:
+        fields = (entry or {}).get("fieldsV1") if isinstance(entry, Mapping) else None
+        if not isinstance(fields, Mapping):
+            return None
+        if "f:stringData" in fields:
+            return None
+        data = fields.get("f:data")
+        if isinstance(data, Mapping):
+            keys.update(k[2:] for k in data if isinstance(k, str) and k.startswith("f:"))
+    return frozenset(keys)
+
+
 def metadata_from_object(
     obj: Mapping[str, Any], namespace: str, *, data_keys: tuple[str, ...] | None = None
 ) -> SecretMetadata:
@@ -135,10 +160,15 @@ def metadata_from_object(
     managed = is_managed(meta)
     keys_known = data_keys is not None
     keys = data_keys or ()
+    stale_keys: tuple[str, ...] | None = None
     if data_keys is None and managed and KEYS_ANNOTATION in annotations:
         annotated = annotations[KEYS_ANNOTATION]
         keys = tuple(k for k in annotated.split(",") if k)
         keys_known = True
+        tracked = tracked_data_keys(meta)
+        if tracked is not None and tracked != set(keys):
+            # keys changed outside floe (kubectl): the annotation no longer names them
+            keys, keys_known, stale_keys = (), False, keys
     secret_type = obj.get("type") or ("Opaque" if managed else UNKNOWN_TYPE)
     field_times = [_time(entry.get("time")) for entry in meta.get("managedFields") or ()]
     created = _time(meta.get("creationTimestamp"))
@@ -155,5 +185,6 @@ def metadata_from_object(
         managed_by_floe=managed,
         labels=labels,
         keys_known=keys_known,
+        stale_keys=stale_keys,
         extra={"uid": meta.get("uid")},
     )

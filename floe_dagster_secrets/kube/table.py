@@ -11,6 +11,15 @@ What it cannot give is the key *names* of a Secret floe did not write: Kubernete
 with the values. floe's own Secrets carry them in the ``floe.dev/keys`` annotation; for the
 others ``keys_known`` stays False and the key count is ``SecretMetadata.key_count``, which is
 enough to tell a Secret with fewer keys than the manifest requires (``check_keys``).
+
+The annotation is only as good as the last write through floe: a key removed (or added) with
+``kubectl edit``/``patch`` leaves it listing the old names. Where the Table's count disagrees with
+the annotation, or the apiserver's field tracking does (``managedFields``, see
+:func:`~floe_dagster_secrets.kube.objects.tracked_data_keys`; the metadata-only watch has no
+count, so that is what keeps the launcher's cache from vouching for a stale annotation), the
+names are not trusted: ``keys_known`` False, the annotated names kept as ``stale_keys`` so the
+problem text can say the annotation is stale, and the Secret is judged by its count like one
+floe did not write.
 """
 
 from __future__ import annotations
@@ -43,11 +52,12 @@ def metadata_from_table(table: Mapping[str, Any], namespace: str) -> list[Secret
         cells = _cells(table, row)
         meta = metadata_from_object(row.get("object") or {}, namespace)
         count = cells.get("Data")
-        found.append(
-            dataclasses.replace(
-                meta,
-                type=str(cells.get("Type") or meta.type),
-                key_count=count if isinstance(count, int) else None,
-            )
+        key_count = count if isinstance(count, int) and not isinstance(count, bool) else None
+        meta = dataclasses.replace(
+            meta, type=str(cells.get("Type") or meta.type), key_count=key_count
         )
+        if meta.keys_known and key_count is not None and key_count != len(meta.keys):
+            # the annotation lists more or fewer keys than the Secret holds: changed outside floe
+            meta = dataclasses.replace(meta, keys=(), keys_known=False, stale_keys=meta.keys)
+        found.append(meta)
     return found
