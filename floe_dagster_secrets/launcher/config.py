@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import Array, Field, Noneable, Permissive, StringSource
+from dagster import Array, Field, Map, Noneable, StringSource
 
 from floe_dagster_secrets.backends.base import SecretsPlugin
 from floe_dagster_secrets.backends.factory import plugin_from_manifest
@@ -52,13 +52,13 @@ FLOE_FIELDS: dict[str, Field] = {
         description="Secrets every run gets, whatever it executes (platform-wide refs).",
     ),
     "secret_prefixes": Field(
-        Permissive(),  # type: ignore[no-untyped-call]
+        Map(str, str),  # type: ignore[no-untyped-call]
         default_value={},
         description="Secret name -> envFrom prefix. The compute connection secret gets "
         "DBT_ENV_SECRET_ unless set here.",
     ),
     "required_keys": Field(
-        Permissive(),  # type: ignore[no-untyped-call]
+        Map(str, [str]),  # type: ignore[no-untyped-call]
         default_value={},
         description="Secret name -> keys the pre-flight check requires (added to the manifest's).",
     ),

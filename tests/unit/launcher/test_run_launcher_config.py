@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dagster import DagsterRun
@@ -167,6 +168,33 @@ def test_config_schema_is_dagster_k8s_plus_floe_fields() -> None:
     assert {"platform_secrets", "manifest_path", "preflight_check", "fingerprint_key_env"} <= set(
         schema
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "good", "bad"),
+    [
+        ("required_keys", ["PASSWORD"], "PASSWORD"),  # a string would become keys P, A, S...
+        ("required_keys", ["PASSWORD"], [1]),
+        ("secret_prefixes", "DBT_ENV_SECRET_", None),  # would become the prefix "None"
+        ("secret_prefixes", "DBT_ENV_SECRET_", ["DBT_"]),
+    ],
+)
+def test_launcher_config_of_the_wrong_shape_is_refused_by_dagsters_config_check(
+    field: str, good: object, bad: object
+) -> None:
+    from dagster._config import validate_config
+    from dagster._config.field import resolve_to_config_type
+
+    schema = resolve_to_config_type(FloeK8sRunLauncher.config_type())
+
+    def check(value: object) -> Any:
+        config = {"instance_config_map": "dagster-instance", field: {"warehouse-creds": value}}
+        return validate_config(schema, config)
+
+    assert check(good).success
+    refused = check(bad)
+    assert not refused.success
+    assert "warehouse-creds" in " ".join(str(error.message) for error in refused.errors)
 
 
 def test_literal_credential_in_dagster_yaml_fails_the_run_before_any_job(
