@@ -55,6 +55,20 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, _TRANSIENT_NETWORK_ERRORS)
 
 
+def never_reached_server(error: BaseException) -> bool:
+    """Whether ``error`` happened before the request could reach the server.
+
+    No connection was made (refused, name not resolved, connect timeout), so nothing was sent
+    and another attempt cannot make the server act twice. A request that creates something on
+    each call (Vault's ``GET <mount>/creds/<role>`` creates a database user) is retried on these
+    only: after a read timeout, a reset or a 5xx the server may have acted already.
+    """
+    cause = root_cause(error)
+    if isinstance(cause, ConnectionRefusedError | urllib3.exceptions.ConnectTimeoutError):
+        return True  # urllib3's NewConnectionError (refused, DNS) subclasses ConnectTimeoutError
+    return type(cause).__name__ == "ConnectTimeout"  # requests' ConnectTimeout without a cause
+
+
 def root_cause(error: BaseException) -> BaseException:
     """The network failure under the client's wrappers (``MaxRetryError``, requests' errors)."""
     seen: set[int] = set()

@@ -4,6 +4,7 @@ a run that fails that way still revokes its database lease.
 Sealing is done on a second OpenBao started for this module, never on the shared one.
 """
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from floe_dagster_secrets.backends.vault import VaultSecretsPlugin, policy_paylo
 from floe_dagster_secrets.errors import BackendUnavailableError, SecretAccessDeniedError
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
 from floe_dagster_secrets.types import reveal_all
+from tests.integration.fault_helpers import READ_TIMEOUT, openbao_proxy, timed, vault_plugin
 from tests.integration.vault_helpers import (
     database_engine,
     put_policy,
@@ -22,6 +24,7 @@ from tests.integration.vault_helpers import (
     unique,
 )
 from tests.servers import OpenBaoServer, PostgresServer
+from tests.servers.fault_proxy import Fault, answer, delay
 from tests.servers.openbao import OpenBaoError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -192,4 +195,72 @@ def test_sealed_vault_at_run_start_creates_no_user(
     with pytest.raises(BackendUnavailableError, match="sealed"):
         plugin.run_lease("dbt", mount=mount, handle_sigterm=False).acquire()
     plugin.close()
+    assert _floe_users(postgres_server) == before
+
+
+def _creds_leases(bao: OpenBaoServer, mount: str) -> list[str]:
+    """Lease ids under ``<mount>/creds/dbt`` (Vault lists an empty prefix as 404)."""
+    try:
+        listed = bao.request("LIST", f"sys/leases/lookup/{mount}/creds/dbt")
+    except OpenBaoError as e:
+        if e.status == 404:
+            return []
+        raise
+    return list((listed.get("data") or {}).get("keys") or [])
+
+
+@pytest.mark.parametrize(
+    ("fault", "words", "users_created"),
+    [
+        # the request reaches Vault, which creates the user, but answers after the read timeout
+        (delay(READ_TIMEOUT + 1.5), "no answer within the read timeout", 1),
+        (answer(502), "answered 502", 0),  # a gateway's 502: Vault may or may not have acted
+    ],
+    ids=["read-timeout", "502"],
+)
+def test_a_creds_read_that_may_have_reached_vault_is_not_repeated(
+    fault: Fault,
+    words: str,
+    users_created: int,
+    openbao_server: OpenBaoServer,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    """Each creds read creates a database user: a retry after an answer was lost would create a
+    second user and leave the first to its TTL. One attempt, and an error that says how to find
+    the user Vault may have created."""
+    mount = database_engine(openbao_server, postgres_server)
+    creds_path = f"/v1/{mount}/creds/dbt$"
+    before = _floe_users(postgres_server)
+    proxy = openbao_proxy(openbao_server)
+    try:
+        with vault_plugin(proxy.url, openbao_server.root_token, tmp_path) as plugin:
+            plugin.session.token()  # logged in through the proxy, before the fault
+            proxy.fail_next(1, fault, path=creds_path)
+            lease = plugin.run_lease("dbt", mount=mount, handle_sigterm=False)
+            error, _ = timed(lease.acquire)
+            if not isinstance(error, BaseException):
+                lease.release()  # (without the fix: the retry's user) then fail below
+            # the delayed request reaches Vault after the client gave up on it
+            deadline = time.monotonic() + 15
+            while len(_creds_leases(openbao_server, mount)) < users_created:
+                assert time.monotonic() < deadline, "the delayed creds read never reached Vault"
+                time.sleep(0.2)
+            leases = _creds_leases(openbao_server, mount)
+            created = _floe_users(postgres_server) - before
+        reads = [s for s in proxy.requests(creds_path) if s.method == "GET"]
+    finally:
+        proxy.stop()
+        openbao_server.request("PUT", f"sys/leases/revoke-prefix/{mount}/creds/dbt?sync=true")
+    assert len(reads) == 1, [str(s.fault) for s in reads]
+    assert isinstance(error, BackendUnavailableError), repr(error)
+    text = str(error)
+    assert words in text
+    assert "not retried, because Vault may have created a database user for role 'dbt'" in text
+    assert "backend 'vault'" in text
+    assert error.path == f"{mount}/creds/dbt"
+    assert f"bao list sys/leases/lookup/{mount}/creds/dbt" in error.fix
+    assert f"bao lease revoke {mount}/creds/dbt/<lease id>" in error.fix
+    assert len(leases) == users_created
+    assert len(created) == users_created
     assert _floe_users(postgres_server) == before

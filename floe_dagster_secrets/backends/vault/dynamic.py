@@ -19,7 +19,12 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from floe_dagster_secrets.backends._retry import RetryPolicy, RetryStats, call_with_retry
+from floe_dagster_secrets.backends._retry import (
+    RetryPolicy,
+    RetryStats,
+    call_with_retry,
+    never_reached_server,
+)
 from floe_dagster_secrets.backends.vault.errors import (
     RequestContext,
     is_client_error,
@@ -35,6 +40,7 @@ from floe_dagster_secrets.backends.vault.leases import (
     RunScopedLease,
 )
 from floe_dagster_secrets.backends.vault.session import VaultSession, import_hvac
+from floe_dagster_secrets.errors import BackendUnavailableError
 from floe_dagster_secrets.types import SecretValue
 
 _BOUNDED = RetryPolicy(attempts=6, max_seconds=3600.0, initial_wait=0.25, max_wait=2.0, jitter=0.25)
@@ -57,6 +63,22 @@ def _revocation_retryable(error: BaseException) -> bool:
     return vault_status(error) == 400 and "failed to revoke entry" in vault_messages(error)
 
 
+def creds_retryable(error: BaseException) -> bool:
+    """Whether to read ``<mount>/creds/<role>`` again after ``error``.
+
+    Each read creates a database user, so it is repeated only when the first cannot have
+    reached Vault (no connection: refused, connect timeout) or Vault turned it away unprocessed
+    (429, rate limited). After a read timeout, a reset or a 5xx Vault may have created the user
+    and lost the answer: a second read would create another, and nothing would revoke the first.
+    """
+    return vault_status(error) == 429 or never_reached_server(error)
+
+
+def creds_outcome_unknown(error: BaseException) -> bool:
+    """Whether a failed creds read may have created a user: transient, but not retryable."""
+    return is_transient(error) and not creds_retryable(error)
+
+
 class _OutOfTime(Exception):
     """No time is left for another attempt (the last attempt's error is what is reported)."""
 
@@ -70,9 +92,35 @@ class DynamicCredentials:
         """New database credentials from ``<mount>/creds/<role>``; the caller owns the lease.
 
         Prefer :meth:`run_lease`, which renews and revokes the lease with the run.
+
+        The read is retried only when it cannot have reached Vault (:func:`creds_retryable`):
+        each read creates a database user.
+
+        Raises:
+            BackendUnavailableError: Vault could not be reached; or the read failed in a way
+                that may have come after Vault created the user (read timeout, reset, 5xx),
+                and the message says how to find and revoke it.
         """
-        path = f"{mount.strip('/')}/creds/{quote(role, safe='')}"
-        answer = self.session.request("GET", path, RequestContext("read credentials from", path))
+        mount = mount.strip("/")
+        path = f"{mount}/creds/{quote(role, safe='')}"
+        ctx = RequestContext("read credentials from", path)
+        try:
+            answer = self.session.request("GET", path, ctx, retryable=creds_retryable)
+        except BackendUnavailableError as e:
+            cause = e.__cause__
+            if cause is None or not creds_outcome_unknown(cause):
+                raise
+            raise BackendUnavailableError(
+                f"{e.problem}; not retried, because Vault may have created a database user "
+                f"for role '{role}' before its answer was lost, and another read would create "
+                "a second one. Such a user is dropped when its lease's TTL (the role's "
+                "default_ttl) runs out",
+                fix=f"retry the run; to drop a leftover user now, list the role's leases "
+                f"(bao list sys/leases/lookup/{path}) and revoke the ones no run holds "
+                f"(bao lease revoke {path}/<lease id>)",
+                backend=e.backend,
+                path=path,
+            ) from e
         data = answer.get("data") or {}
         return DatabaseCredentials(
             username=str(data.get("username", "")),

@@ -198,6 +198,7 @@ class VaultSession:
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         content_type: str | None = None,
+        retryable: Callable[[BaseException], bool] = is_transient,
     ) -> dict[str, Any]:
         """One HTTP request with bounded retries; hvac's exception escapes untranslated."""
         adapter = self.client().adapter
@@ -223,7 +224,7 @@ class VaultSession:
             return _call_with_retry(
                 attempt,
                 policy=self._retry_policy,
-                retryable=is_transient,
+                retryable=retryable,
                 sleep=self._sleep,
                 stats=stats,
             )
@@ -240,8 +241,12 @@ class VaultSession:
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         content_type: str | None = None,
+        retryable: Callable[[BaseException], bool] = is_transient,
     ) -> dict[str, Any]:
         """An authenticated request; the JSON answer, ``{}`` for an empty one.
+
+        ``retryable`` says which failures are tried again (default: the transient allow-list);
+        a request that must not run twice narrows it (see ``dynamic.creds_retryable``).
 
         Raises:
             FloeSecretsError: translated. A 403 to a token Vault still knows is
@@ -260,6 +265,7 @@ class VaultSession:
                     body=body,
                     params=params,
                     content_type=content_type,
+                    retryable=retryable,
                 )
             except Exception as e:
                 if not is_client_error(e):
