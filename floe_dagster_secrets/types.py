@@ -69,6 +69,10 @@ def reveal_all(data: SecretData) -> dict[str, str]:
     return {key: value.reveal() for key, value in data.items()}
 
 
+NON_PERIODIC_POLICIES = frozenset({"CreatedOnce", "OnChange"})
+"""ESO ``refreshPolicy`` values under which ``refreshInterval`` is not a refresh schedule."""
+
+
 @dataclass(frozen=True)
 class SyncState:
     """What an operator that copies a secret from an external store says about its last copy.
@@ -84,6 +88,9 @@ class SyncState:
         synced_version: Which version of the sync's definition the last successful sync served.
         refresh_interval: How often it refreshes (zero: never after the first sync).
         source: The store it copies from (ESO's SecretStore), for display.
+        refresh_policy: When it refreshes: ``Periodic`` (every ``refresh_interval``),
+            ``CreatedOnce`` (never after the first sync) or ``OnChange`` (only when the sync's
+            definition changes); ESO's ``spec.refreshPolicy``.
     """
 
     ready: bool
@@ -93,15 +100,24 @@ class SyncState:
     synced_version: str
     refresh_interval: timedelta
     source: str = ""
+    refresh_policy: str = "Periodic"
+
+    @property
+    def refreshes_periodically(self) -> bool:
+        """Whether the operator fetches again every ``refresh_interval`` (else: never by age)."""
+        return self.refresh_policy not in NON_PERIODIC_POLICIES and bool(self.refresh_interval)
 
     def is_stale(self, now: datetime, *, grace: timedelta = timedelta(minutes=1)) -> bool:
         """Whether the last sync is older than one refresh interval (plus ``grace``).
 
-        One that never refreshes (interval 0) is stale only if it never synced.
+        One that never refreshes by age (interval 0, or ESO's ``CreatedOnce`` and ``OnChange``
+        policies, which ignore the interval) is stale only if it never synced: its age says
+        nothing, and judging it by the interval would refuse every run an interval after the
+        last sync.
         """
         if self.refresh_time is None:
             return True
-        if not self.refresh_interval:
+        if not self.refreshes_periodically:
             return False
         return now - self.refresh_time > self.refresh_interval + grace
 

@@ -184,6 +184,8 @@ def sync_state(obj: Mapping[str, Any]) -> SyncState:
         synced_version=str(status.get("syncedResourceVersion") or ""),
         refresh_interval=interval,
         source=store_name(obj),
+        # absent (older ESO releases, or left out) means ESO's interval-driven default
+        refresh_policy=str(spec.get("refreshPolicy") or "Periodic"),
     )
 
 
@@ -231,6 +233,7 @@ def metadata_from_external_secret(
             "store": store_name(obj),
             "target": target_name(obj),
             "refresh_interval": (obj.get("spec") or {}).get("refreshInterval"),
+            "refresh_policy": state.refresh_policy,
         },
         sync=state,
     )

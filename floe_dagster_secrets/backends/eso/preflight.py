@@ -4,7 +4,9 @@ A Secret that ESO synced once and then failed to refresh still exists with its k
 generic existence-and-keys check would pass it, whether the launcher reads through the ESO
 backend or, as the run launcher does, through the Kubernetes backend; a job would then run on a
 value the store no longer holds (rotated, revoked). So an ExternalSecret must be ``Ready`` and
-have synced within its refresh interval (plus a grace period).
+have synced within its refresh interval (plus a grace period). Under ESO's ``refreshPolicy``
+``CreatedOnce`` or ``OnChange`` ESO never refreshes on the interval, so there the age of the last
+sync says nothing: such an ExternalSecret must be Ready and have synced once.
 
 Both backends answer :class:`~floe_dagster_secrets.backends.base.ChecksSyncBeforeRun` with these
 functions: the ESO backend from the sync state its metadata carries (:func:`sync_errors`), the
@@ -45,11 +47,7 @@ def sync_errors(
         if state is None:
             continue
         where = {"backend": BACKEND, "secret": meta.name, "namespace": meta.namespace}
-        fix = (
-            f"fix what ESO reports (kubectl describe externalsecret {meta.name} -n "
-            f"{meta.namespace}), force a sync with `floe secrets rotate` or the force-sync "
-            "annotation, and launch the run again"
-        )
+        fix = _fix(meta, state.refresh_policy)
         if not state.ready:
             errors.append(
                 BackendUnavailableError(
@@ -70,6 +68,25 @@ def sync_errors(
                 )
             )
     return errors
+
+
+def _fix(meta: SecretMetadata, policy: str) -> str:
+    describe = (
+        f"fix what ESO reports (kubectl describe externalsecret {meta.name} -n {meta.namespace})"
+    )
+    if policy == "CreatedOnce":
+        # ESO ignores a forced sync of a CreatedOnce ExternalSecret once it synced; it fetches
+        # again only when the Secret it wrote is gone or no longer matches.
+        target = str(meta.extra.get("target") or meta.name)
+        return (
+            f"{describe}; refreshPolicy CreatedOnce ignores forced syncs, so delete its Secret "
+            f"(kubectl delete secret {target} -n {meta.namespace}) to have ESO fetch it again, "
+            "and launch the run again"
+        )
+    return (
+        f"{describe}, force a sync with `floe secrets rotate` or the force-sync annotation, and "
+        "launch the run again"
+    )
 
 
 ESO_MANAGED_LABEL = "reconcile.external-secrets.io/managed"
