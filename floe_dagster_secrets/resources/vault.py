@@ -11,6 +11,11 @@ Under the in-process executor (a Kubernetes Job running one run worker) that is 
 run; a multiprocess executor sets resources up per step process, so each step process gets its
 own short-lived user.
 
+Outside a run — Dagster setting the resource up for a sensor tick (the rotation sensor's
+``secrets`` resource), a schedule, or ``build_resources`` — nothing is leased at set-up: a tick
+every 30 s would otherwise create and drop a database user each time. There the lease is taken
+on the first ``database_credentials()`` call, if any, and revoked at teardown as in a run.
+
 On SIGTERM (the pod being deleted) the lease's watcher thread starts revoking at once, and every
 revocation is bounded by ``revoke_deadline`` (10 s) counted from the signal; Dagster maps SIGTERM
 to its own interrupt around each step, so the run then fails as interrupted and the teardown
@@ -144,6 +149,7 @@ class VaultSecretsResource(FloeSecretsResource):
     )
 
     _lease: RunScopedLease | None = PrivateAttr(default=None)
+    _lease_on_demand: bool = PrivateAttr(default=False)  # set up outside a run
 
     def backend_kwargs(self) -> dict[str, Any]:
         """``VaultSecretsPlugin(**…)``: the manifest's fields plus ca_cert and timeout.
@@ -189,16 +195,29 @@ class VaultSecretsResource(FloeSecretsResource):
         return plugin
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Install the masker, build the plugin, and lease the run's database credentials."""
+        """Install the masker, build the plugin, and lease the run's database credentials.
+
+        Only for a run: set up for a sensor tick, a schedule or ``build_resources``
+        (``context.run`` is None), the lease waits for the first ``database_credentials()``.
+        """
         super().setup_for_execution(context)
-        if self.database_role:
-            lease = self.vault().run_lease(self.database_role, mount=self.database_mount)
-            with self.acting_for_run():
-                lease.acquire()
-            self._lease = lease
+        if not self.database_role:
+            return
+        if context.run is None:
+            self._lease_on_demand = True
+            return
+        self._acquire_lease(self.database_role)
+
+    def _acquire_lease(self, role: str) -> RunScopedLease:
+        lease = self.vault().run_lease(role, mount=self.database_mount)
+        with self.acting_for_run():
+            lease.acquire()
+        self._lease = lease
+        return lease
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """Revoke the run's lease (the database user is dropped), then close the plugin."""
+        self._lease_on_demand = False
         try:
             if self._lease is not None:
                 with self.acting_for_run():
@@ -213,7 +232,12 @@ class VaultSecretsResource(FloeSecretsResource):
             return self.vault().get_secret_version(name, self.namespace, version)
 
     def database_credentials(self) -> DatabaseCredentials:
-        """This run's dynamic database credentials (leased at setup, revoked at teardown)."""
+        """This run's dynamic database credentials (leased at setup, revoked at teardown).
+
+        Outside a run (see the module docstring) the lease is taken at the first call.
+        """
+        if self._lease is None and self._lease_on_demand and self.database_role:
+            self._acquire_lease(self.database_role)
         if self._lease is None or self._lease.credentials is None:
             raise InvalidManifestError(
                 "This VaultSecretsResource has no dynamic database credentials",

@@ -19,17 +19,28 @@ from typing import Any
 
 import psycopg2
 import pytest
-from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
+from dagster import (
+    AssetExecutionContext,
+    DagsterInstance,
+    asset,
+    build_resources,
+    build_sensor_context,
+    materialize,
+)
 
+from floe_dagster_secrets.asset_metadata import secrets_metadata
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.backends.vault.leases import PASS_ON_GRACE, REVOKE_DEADLINE
 from floe_dagster_secrets.dbt import profile_env, render_profiles_yml
 from floe_dagster_secrets.errors import SecretAccessDeniedError
 from floe_dagster_secrets.masking import encoded_forms
 from floe_dagster_secrets.resources.vault import VaultSecretsResource
+from floe_dagster_secrets.sensors import make_secret_rotation_sensor
 from floe_dagster_secrets.types import SecretValue
 from tests.integration.vault_helpers import (
     approle,
+    audit_mark,
+    audit_requests,
     database_engine,
     put_policy,
     role_exists,
@@ -37,6 +48,7 @@ from tests.integration.vault_helpers import (
     unique,
 )
 from tests.servers import OpenBaoServer, PostgresServer
+from tests.servers.openbao import OpenBaoError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -455,3 +467,86 @@ def test_a_denied_request_keeps_the_token_that_owns_the_runs_lease(
     assert error.path == f"secret/data/{prefix}{NS}/not-granted"
     assert "Fix: grant it in a policy" in str(error)
     assert owner.reveal() not in str(error)
+
+
+def _creds_reads(bao: OpenBaoServer, mount: str, after: int) -> int:
+    """Reads of ``<mount>/creds/dbt`` in the audit log since ``after``: one per user created."""
+    return [r["path"] for r in audit_requests(bao, after=after)].count(f"{mount}/creds/dbt")
+
+
+def test_a_sensor_tick_leases_nothing_a_run_still_does(
+    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """Dagster sets the resource up for each sensor tick too (the rotation sensor's ``secrets``
+    resource): that must not create and drop a database user every tick; a run still gets one."""
+    mount = database_engine(openbao_server, postgres_server)
+    prefix = f"{unique('tick')}/"
+    openbao_server.request(
+        "POST", f"secret/data/{prefix}{NS}/warehouse", {"data": {"PASSWORD": "pw"}}
+    )
+    resource = _resource(openbao_server, tmp_path, mount, prefix)
+    seen: dict[str, Any] = {}
+
+    @asset(metadata=secrets_metadata(["warehouse"]))
+    def orders(secrets: VaultSecretsResource) -> None:
+        creds = secrets.database_credentials()
+        seen["user"] = creds.username
+        seen["exists_during_run"] = role_exists(postgres_server, creds.username)
+        seen["leases_during_run"] = _lease_ids(openbao_server, mount)
+
+    sensor = make_secret_rotation_sensor(target=[orders])
+    users_before = _floe_users(postgres_server)
+    mark = audit_mark(openbao_server)
+    cursor = None
+    for _ in range(2):
+        with build_sensor_context(resources={"secrets": resource}, cursor=cursor) as context:
+            tick = sensor.evaluate_tick(context)
+        assert tick.skip_message is not None  # baseline, then "no rotation since …"
+        cursor = tick.cursor
+    assert _creds_reads(openbao_server, mount, mark) == 0
+    assert _lease_ids(openbao_server, mount) == []
+    assert _floe_users(postgres_server) == users_before
+
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([orders], resources={"secrets": resource}, instance=instance)
+    assert result.success
+    assert seen["exists_during_run"] is True
+    assert len(seen["leases_during_run"]) == 1
+    assert _creds_reads(openbao_server, mount, mark) == 1
+    assert not role_exists(postgres_server, seen["user"])
+    assert _lease_ids(openbao_server, mount) == []
+
+
+def test_outside_a_run_the_lease_is_taken_at_the_first_call(
+    openbao_server: OpenBaoServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """``build_resources`` (no run): no lease at set-up; the first database_credentials() takes
+    one, and the teardown revokes it."""
+    mount = database_engine(openbao_server, postgres_server)
+    mark = audit_mark(openbao_server)
+    with build_resources({"vault": _resource(openbao_server, tmp_path, mount, "unused/")}) as res:
+        assert _creds_reads(openbao_server, mount, mark) == 0
+        creds = res.vault.database_credentials()
+        assert res.vault.database_credentials() == creds  # one lease, not one per call
+        assert role_exists(postgres_server, creds.username)
+    assert _creds_reads(openbao_server, mount, mark) == 1
+    assert not role_exists(postgres_server, creds.username)
+    assert _lease_ids(openbao_server, mount) == []
+
+
+def _lease_ids(bao: OpenBaoServer, mount: str) -> list[str]:
+    try:
+        listed = bao.request("LIST", f"sys/leases/lookup/{mount}/creds/dbt")
+    except OpenBaoError as e:
+        if e.status == 404:  # Vault lists an empty prefix as 404
+            return []
+        raise
+    return list((listed.get("data") or {}).get("keys") or [])
+
+
+def _floe_users(pg: PostgresServer) -> set[str]:
+    with psycopg2.connect(pg.dsn()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'")
+        users = {row[0] for row in cur.fetchall()}
+    conn.close()
+    return users
