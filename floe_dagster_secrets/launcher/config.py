@@ -194,6 +194,7 @@ def resolve(config: Mapping[str, Any], *, service_account_name: str | None) -> L
         prefixes=prefixes,
         profiles_config_map=profiles or None,
         profiles_dir=config.get("dbt_profiles_dir") or DEFAULT_PROFILES_DIR,
+        profiles_explicit="dbt_profiles_config_map" in config,
         overrides=overrides,
     )
     platform: Sequence[str] = config.get("platform_secrets") or ()

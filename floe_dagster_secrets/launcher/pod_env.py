@@ -58,6 +58,9 @@ class PodSecretsSettings:
         profiles_config_map: ConfigMap holding ``profiles.yml``; ``None`` mounts nothing (the
             default without a manifest).
         profiles_dir: Where that ConfigMap is mounted; becomes ``DBT_PROFILES_DIR``.
+        profiles_explicit: ``dbt_profiles_config_map`` was set, not implied by the manifest: a
+            pod whose own ``DBT_PROFILES_DIR`` points elsewhere is then a conflict, not a pod
+            that brings its own profile (see :func:`profiles_mount`).
         overrides: Launcher settings of the pod's backend login (``vault_address`` …).
     """
 
@@ -65,6 +68,7 @@ class PodSecretsSettings:
     prefixes: Mapping[str, str] = field(default_factory=dict)
     profiles_config_map: str | None = None
     profiles_dir: str = DEFAULT_PROFILES_DIR
+    profiles_explicit: bool = False
     overrides: Mapping[str, str] = field(default_factory=dict)
 
     def for_backend(self) -> RunPodSettings:
@@ -128,11 +132,50 @@ def pod_contribution(
     return contribution.merged(kubernetes_secrets_contribution(theirs, to_backend))
 
 
+def profiles_mount(settings: PodSecretsSettings, current_profiles_dir: str | None) -> bool:
+    """Whether the pod gets the profiles ConfigMap, given the ``DBT_PROFILES_DIR`` it already has.
+
+    Configured and the pod sets no ``DBT_PROFILES_DIR`` of its own (or the same one): mounted.
+    Implied by the manifest while the user's configuration points ``DBT_PROFILES_DIR``
+    elsewhere: the pod brings its own profile, so floe adds neither the volume nor the variable.
+    Set explicitly with another ``DBT_PROFILES_DIR``: mounted, and refused before the Job
+    (:func:`profiles_dir_conflict`), never silently overridden.
+    """
+    if not settings.profiles_config_map:
+        return False
+    if current_profiles_dir is None or current_profiles_dir == settings.profiles_dir:
+        return True
+    return settings.profiles_explicit
+
+
+def profiles_dir_conflict(
+    settings: PodSecretsSettings, current_profiles_dir: str | None
+) -> InvalidSecretReferenceError | None:
+    """Our error when ``dbt_profiles_config_map`` was set and the pod's own profiles dir differs.
+
+    Which of the two profiles dbt should read is the user's call, so the run is refused.
+    """
+    if not (settings.profiles_config_map and settings.profiles_explicit):
+        return None
+    if current_profiles_dir is None or current_profiles_dir == settings.profiles_dir:
+        return None
+    return InvalidSecretReferenceError(
+        f"The run launcher's dbt_profiles_config_map '{settings.profiles_config_map}' is mounted "
+        f"at {settings.profiles_dir} for DBT_PROFILES_DIR, but the run's own configuration sets "
+        f"DBT_PROFILES_DIR={current_profiles_dir}; no Job was created",
+        fix="remove one of them: dbt_profiles_config_map (null) to keep your DBT_PROFILES_DIR, "
+        "or that DBT_PROFILES_DIR (launcher env_vars, code location container_context or the "
+        "run's dagster-k8s/config tag) to use the ConfigMap",
+        backend="k8s",
+    )
+
+
 def run_k8s_config(
     contribution: RunPodContribution,
     settings: PodSecretsSettings,
     *,
     current_service_account: str | None = None,
+    current_profiles_dir: str | None = None,
 ) -> dict[str, Any]:
     """The ``UserDefinedDagsterK8sConfig`` dict that carries the run's secrets into its pod.
 
@@ -140,14 +183,17 @@ def run_k8s_config(
     it. ``service_account_name`` is set only when the backend requires one and the pod has none
     yet (``current_service_account``: what the user's configuration already gives it); a
     different one is refused before launch (:func:`service_account_conflict`), never replaced.
+    The profiles ConfigMap likewise respects a ``DBT_PROFILES_DIR`` the user already set
+    (``current_profiles_dir``; :func:`profiles_mount`).
     """
     container: dict[str, Any] = {}
     pod: dict[str, Any] = {}
     env: list[dict[str, Any]] = []
     if contribution.env_from:
         container["env_from"] = [dict(entry) for entry in contribution.env_from]
-    if settings.profiles_config_map:
-        env.append({"name": "DBT_PROFILES_DIR", "value": settings.profiles_dir})
+    if profiles_mount(settings, current_profiles_dir):
+        if current_profiles_dir is None:
+            env.append({"name": "DBT_PROFILES_DIR", "value": settings.profiles_dir})
         container["volume_mounts"] = [
             {"name": PROFILES_VOLUME, "mount_path": settings.profiles_dir, "read_only": True}
         ]

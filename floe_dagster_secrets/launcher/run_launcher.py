@@ -97,6 +97,8 @@ from floe_dagster_secrets.launcher.pod_env import (
     literal_instance_credentials_error,
     parse_refs_tag,
     preflight_errors,
+    profiles_dir_conflict,
+    profiles_mount,
     run_k8s_config,
     run_secret_names,
     service_account_conflict,
@@ -221,8 +223,12 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         self, context: K8sContainerContext, contribution: RunPodContribution
     ) -> K8sContainerContext:
         """``context`` with ``contribution`` merged last; a service account set stays (pure)."""
-        current = service_account_of(context)
-        config = run_k8s_config(contribution, self.floe.pod, current_service_account=current)
+        config = run_k8s_config(
+            contribution,
+            self.floe.pod,
+            current_service_account=service_account_of(context),
+            current_profiles_dir=profiles_dir_of(context),
+        )
         ours = UserConfig.from_dict(config)  # type: ignore[no-untyped-call]
         return internals.merge_run_k8s_config(context, ours)
 
@@ -390,8 +396,16 @@ class FloeK8sRunLauncher(K8sRunLauncher):
         )
         if conflict is not None:
             raise conflict
+        current_profiles_dir = profiles_dir_of(theirs)
+        profiles_conflict = profiles_dir_conflict(self.floe.pod, current_profiles_dir)
+        if profiles_conflict is not None:
+            raise profiles_conflict
         pod = self.with_secrets(theirs, contribution)
-        config_map_errors = self._profiles_config_map_errors(run, namespace)
+        config_map_errors = (
+            self._profiles_config_map_errors(run, namespace)
+            if profiles_mount(self.floe.pod, current_profiles_dir)
+            else []
+        )
         found: dict[str, SecretMetadata] = {}
         checked = contribution.kubernetes_secrets
         if not (self.floe.preflight_check and checked):
@@ -554,6 +568,20 @@ def service_account_of(context: K8sContainerContext) -> str | None:
     """The service account ``context`` gives the pod (launcher, code location, tag), if any."""
     account = context.run_k8s_config.pod_spec_config.get("service_account_name")
     return str(account) if account else None
+
+
+def profiles_dir_of(context: K8sContainerContext) -> str | None:
+    """The ``DBT_PROFILES_DIR`` ``context`` already gives the pod (its last setting), if any.
+
+    Launcher ``env_vars``, the code location's ``container_context`` and the run's tag all end
+    up in the container's ``env`` list; a value taken from a reference counts as set.
+    """
+    found: str | None = None
+    for entry in context.run_k8s_config.container_config.get("env") or []:
+        if isinstance(entry, Mapping) and entry.get("name") == "DBT_PROFILES_DIR":
+            value = entry.get("value")
+            found = str(value) if value is not None else "(set from a reference)"
+    return found
 
 
 def _job_name(run_id: str, resume_attempt: int | None = None) -> str:

@@ -355,6 +355,43 @@ def test_a_launcher_that_may_not_read_config_maps_launches_with_a_warning(
     assert any(v.name == PROFILES_VOLUME for v in volumes)
 
 
+def test_a_dbt_profiles_dir_the_user_set_is_kept_never_overridden(
+    kube_apiserver: KubeApiServer, k8s_namespace: str, tmp_path: Path
+) -> None:
+    """A manifest only implies the profiles ConfigMap: a user whose image brings its own profile
+    (``DBT_PROFILES_DIR`` in the launcher's env_vars) gets neither floe's volume nor its variable,
+    and no ConfigMap is required. Set explicitly against theirs, the run is refused: dbt would
+    read one of two profiles, and which one is theirs to say."""
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(K8S_MANIFEST)
+    mine = "DBT_PROFILES_DIR=/app/profiles"
+    with launcher_for(
+        kube_apiserver, k8s_namespace, manifest_path=str(manifest), env_vars=[mine]
+    ) as (launcher, instance):
+        kept = launch(launcher, instance)
+        assert kept.status != DagsterRunStatus.FAILURE, events(instance, kept)
+    spec = pod_spec(the_job(kube_apiserver, k8s_namespace))
+    env = [(e.name, e.value) for e in spec.containers[0].env or [] if e.name == "DBT_PROFILES_DIR"]
+    assert env == [("DBT_PROFILES_DIR", "/app/profiles")]
+    assert not any(v.name == PROFILES_VOLUME for v in spec.volumes or [])
+
+    batch = k8s.BatchV1Api(kube_apiserver.api_client())
+    batch.delete_collection_namespaced_job(k8s_namespace, propagation_policy="Background")
+    with launcher_for(
+        kube_apiserver,
+        k8s_namespace,
+        manifest_path=str(manifest),
+        env_vars=[mine],
+        dbt_profiles_config_map="dbt-profiles",
+    ) as (launcher, instance):
+        refused = launch(launcher, instance)
+        text = events(instance, refused)
+    assert refused.status == DagsterRunStatus.FAILURE
+    assert "sets DBT_PROFILES_DIR=/app/profiles; no Job was created" in text
+    assert "dbt_profiles_config_map (null) to keep your DBT_PROFILES_DIR" in text
+    assert batch.list_namespaced_job(k8s_namespace).items == []
+
+
 def test_a_retry_does_not_keep_its_parents_fingerprint(
     kube_apiserver: KubeApiServer, k8s_namespace: str
 ) -> None:

@@ -26,6 +26,8 @@ from floe_dagster_secrets.launcher.pod_env import (
     parse_refs_tag,
     pod_contribution,
     preflight_errors,
+    profiles_dir_conflict,
+    profiles_mount,
     run_k8s_config,
     run_secret_names,
     service_account_conflict,
@@ -250,3 +252,29 @@ def test_literal_credentials_in_instance_config_are_found_references_are_not() -
     error = literal_instance_credentials_error(["storage.postgres.postgres_db.password"])
     assert "hunter2" not in str(error)
     assert "{env: DAGSTER_PG_PASSWORD}" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("explicit", "current", "mounted", "conflict"),
+    [
+        (False, None, True, False),  # implied, the pod has no profiles dir: mounted
+        (False, "/opt/floe/dbt-profiles", True, False),  # the same dir: mounted, no second var
+        (False, "/app/profiles", False, False),  # implied, theirs elsewhere: theirs, nothing added
+        (True, None, True, False),
+        (True, "/app/profiles", True, True),  # set against theirs: refused before the Job
+    ],
+)
+def test_the_profiles_config_map_never_overrides_a_profiles_dir_the_user_set(
+    explicit: bool, current: str | None, mounted: bool, conflict: bool
+) -> None:
+    settings = PodSecretsSettings(profiles_config_map="dbt-profiles", profiles_explicit=explicit)
+    assert profiles_mount(settings, current) is mounted
+    assert (profiles_dir_conflict(settings, current) is not None) is conflict
+    config = run_k8s_config(RunPodContribution(), settings, current_profiles_dir=current)
+    ours = [e for e in config["container_config"].get("env", []) if e["name"] == "DBT_PROFILES_DIR"]
+    assert ours == (
+        []
+        if current or not mounted
+        else [{"name": "DBT_PROFILES_DIR", "value": "/opt/floe/dbt-profiles"}]
+    )
+    assert ("volumes" in config["pod_spec_config"]) is mounted
