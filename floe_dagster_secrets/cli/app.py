@@ -266,6 +266,11 @@ def _collect(
     if generated:
         sources.append(("--generate", generated))
     data = merge_sources(sources)
+    empty = [option for option, values in sources if not values]
+    if empty:
+        raise click.UsageError(
+            f"{' and '.join(empty)} gave no KEY=VALUE line (only blank lines or comments)"
+        )
     if not data:
         raise click.UsageError(
             "no values given: use --from-env-file FILE, --from-stdin or --from-literal KEY=VALUE"

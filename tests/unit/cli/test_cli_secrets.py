@@ -106,6 +106,9 @@ def test_create_needs_values_and_refuses_duplicates(run: Run) -> None:
     )
     assert result.exit_code == 2
     assert "A is given by both" in result.stderr
+    result = run("secrets", "create", SALESFORCE, "--from-stdin", input="# nothing here\n\n")
+    assert result.exit_code == 2
+    assert "--from-stdin gave no KEY=VALUE line (only blank lines or comments)" in result.stderr
 
 
 @pytest.mark.usefixtures("no_redaction")
