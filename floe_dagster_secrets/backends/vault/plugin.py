@@ -16,11 +16,12 @@ How Vault values reach the job pod: they do not travel there. The run launcher p
 JWT (Kubernetes auth), reads the KV secrets and the dynamic credentials it needs, and hands them
 to dbt as ``DBT_ENV_SECRET_*`` variables of the dbt process. Nothing from Vault is ever written to
 a Kubernetes Secret, a ConfigMap, the Job spec, run config or Dagster's event log; dynamic
-credentials are revoked when the run ends (see :mod:`._vault_leases` for the bound when a run
+credentials are revoked when the run ends (see :mod:`.leases` for the bound when a run
 worker dies without revoking).
 
-Auth and the token lifecycle (one login per token lifetime, renewal at two thirds of the TTL,
-one re-login on 403) are in :mod:`._vault_auth`; hvac is imported on first use only.
+Auth and the token lifecycle (one login per token lifetime, renewal at two thirds of the TTL, a
+fresh login only when Vault no longer knows the token) are in :mod:`.session`; hvac is imported
+on first use only.
 """
 
 from __future__ import annotations
