@@ -69,6 +69,17 @@ def never_reached_server(error: BaseException) -> bool:
     return type(cause).__name__ == "ConnectTimeout"  # requests' ConnectTimeout without a cause
 
 
+def may_have_acted(error: BaseException) -> bool:
+    """Whether a transient ``error`` may have come after the server carried the request out.
+
+    A read timeout, a reset or dropped connection, or a 5xx can follow a write the server
+    applied (the answer was lost, or a proxy gave up waiting); throttling (429) and a connection
+    that was never made (:func:`never_reached_server`) cannot. A write that failed this way is
+    not known to have failed: check the server before calling it failed or repeating it.
+    """
+    return is_transient(error) and not (http_status(error) == 429 or never_reached_server(error))
+
+
 def root_cause(error: BaseException) -> BaseException:
     """The network failure under the client's wrappers (``MaxRetryError``, requests' errors)."""
     seen: set[int] = set()
