@@ -543,8 +543,26 @@ class ESOSecretsPlugin(SecretsPlugin):
 
 
 def _check_refreshable(state: SyncState, name: str, namespace: str) -> None:
-    """Refuse to force a sync that ESO would ignore (refreshInterval 0 after the first sync)."""
-    if not state.refresh_interval and state.synced_version:
+    """Refuse to force a sync that ESO would ignore once the ExternalSecret has synced.
+
+    ESO (``shouldRefresh``) never refreshes a ``CreatedOnce`` ExternalSecret again, nor a
+    ``Periodic`` one with ``refreshInterval`` 0; an ``OnChange`` one refreshes when its
+    annotations change, which is what the force-sync annotation does.
+    """
+    if not state.synced_version:
+        return
+    if state.refresh_policy == "CreatedOnce":
+        raise InvalidManifestError(
+            f"ExternalSecret '{name}' has refreshPolicy CreatedOnce, so ESO ignores a forced "
+            "sync and would never copy the new value",
+            fix=f"set its spec.refreshPolicy to Periodic or OnChange, "
+            f"or delete its Secret (`kubectl delete secret {name} -n {namespace}`) after "
+            "writing the new value to the store, which makes ESO fetch it again",
+            backend=BACKEND,
+            secret=name,
+            namespace=namespace,
+        )
+    if state.refresh_policy != "OnChange" and not state.refresh_interval:
         raise InvalidManifestError(
             f"ExternalSecret '{name}' has refreshInterval 0, so ESO ignores a forced sync",
             fix="set plugins.secrets.config.refresh_interval to a duration (e.g. 1h) and "

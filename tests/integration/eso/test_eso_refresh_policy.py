@@ -17,6 +17,7 @@ from kubernetes import client as k8s
 from floe_dagster_secrets.backends.eso import ESOSecretsPlugin
 from floe_dagster_secrets.backends.eso.objects import GROUP, PLURAL, sync_state
 from floe_dagster_secrets.backends.eso.preflight import sync_errors
+from floe_dagster_secrets.errors import InvalidManifestError
 from tests.servers import KubeApiServer
 from tests.servers.eso import EsoController
 
@@ -70,5 +71,12 @@ def test_created_once_external_secret_is_fresh_past_its_interval(
         assert not created_once.sync.is_stale(synced_at + LATER)
         assert created_once.sync.refresh_policy == "CreatedOnce"  # read from the real object
         assert created_once.extra["refresh_policy"] == "CreatedOnce"
+
+        # and a rotation, whose forced sync ESO would ignore, is refused before the store is
+        # written, with the two ways out
+        with pytest.raises(InvalidManifestError, match="refreshPolicy CreatedOnce") as refused:
+            eso.update_secret(NAME, k8s_namespace, {"WAREHOUSE_PASSWORD": "pw-never-synced"})
+        assert f"kubectl delete secret {NAME} -n {k8s_namespace}" in refused.value.fix
+        assert eso.describe_secret(NAME, k8s_namespace).sync.refresh_time == synced_at
     finally:
         eso.close()
