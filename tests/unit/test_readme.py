@@ -71,4 +71,3 @@ def test_the_readme_manifest_renders_its_dbt_profile(tmp_path: Path) -> None:
     compute = manifest.require_compute("render a dbt profile")
     profile = render_profiles_yml(compute.type, compute.config, target=manifest.environment)
     assert "env_var('DBT_ENV_SECRET_SNOWFLAKE_PASSWORD')" in profile
-
