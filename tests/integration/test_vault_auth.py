@@ -16,6 +16,7 @@ from floe_dagster_secrets.manifest import VaultSecretsConfig
 from floe_dagster_secrets.types import reveal_all
 from tests.integration.vault_helpers import (
     approle,
+    approle_plugin,
     audit_mark,
     audit_requests,
     kubernetes_auth_mount,
@@ -50,17 +51,12 @@ def test_approle_renews_across_expiry_with_one_login_per_token_lifetime(
     prefix = f"{unique('auth')}/"
     data_path = _seed(openbao_server, prefix)
     policy = _read_policy(openbao_server, data_path)
-    mount, role_id, secret_id = approle(
-        openbao_server, policies=[policy], token_ttl="5s", token_max_ttl="15s"
-    )
-    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
-    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
-    plugin = VaultSecretsPlugin(
-        address=openbao_server.address,
-        auth_method="approle",
-        mount_path=mount,
-        role_id_env="FLOE_TEST_ROLE_ID",
-        secret_id_env="FLOE_TEST_SECRET_ID",
+    plugin, mount = approle_plugin(
+        openbao_server,
+        monkeypatch,
+        policies=[policy],
+        token_ttl="5s",
+        token_max_ttl="15s",
         secret_path_prefix=prefix,
     )
     mark = audit_mark(openbao_server)
@@ -87,24 +83,6 @@ def test_approle_renews_across_expiry_with_one_login_per_token_lifetime(
     assert paths.count(data_path) == reads
 
 
-def _approle_plugin(
-    server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch, prefix: str, *policies: str
-) -> tuple[VaultSecretsPlugin, str]:
-    """A plugin logging in with a fresh AppRole that has ``policies``; and the auth mount."""
-    mount, role_id, secret_id = approle(server, policies=list(policies))
-    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
-    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
-    plugin = VaultSecretsPlugin(
-        address=server.address,
-        auth_method="approle",
-        mount_path=mount,
-        role_id_env="FLOE_TEST_ROLE_ID",
-        secret_id_env="FLOE_TEST_SECRET_ID",
-        secret_path_prefix=prefix,
-    )
-    return plugin, mount
-
-
 def test_permission_denied_keeps_the_token_and_names_the_policy(
     openbao_server: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,8 +91,11 @@ def test_permission_denied_keeps_the_token_and_names_the_policy(
     prefix = f"{unique('deny')}/"
     allowed = _seed(openbao_server, prefix)
     forbidden = _seed(openbao_server, prefix, "other-dev-credentials")
-    plugin, mount = _approle_plugin(
-        openbao_server, monkeypatch, prefix, _read_policy(openbao_server, allowed)
+    plugin, mount = approle_plugin(
+        openbao_server,
+        monkeypatch,
+        policies=[_read_policy(openbao_server, allowed)],
+        secret_path_prefix=prefix,
     )
     mark = audit_mark(openbao_server)
     try:
@@ -147,8 +128,11 @@ def test_a_revoked_token_leads_to_one_fresh_login(
     the request succeeds with the new token."""
     prefix = f"{unique('revoked')}/"
     data_path = _seed(openbao_server, prefix)
-    plugin, mount = _approle_plugin(
-        openbao_server, monkeypatch, prefix, _read_policy(openbao_server, data_path)
+    plugin, mount = approle_plugin(
+        openbao_server,
+        monkeypatch,
+        policies=[_read_policy(openbao_server, data_path)],
+        secret_path_prefix=prefix,
     )
     try:
         plugin.get_secret(NAME, NS)

@@ -29,7 +29,6 @@ from dagster import (
 )
 
 from floe_dagster_secrets.asset_metadata import secrets_metadata
-from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from floe_dagster_secrets.backends.vault.leases import PASS_ON_GRACE, REVOKE_DEADLINE
 from floe_dagster_secrets.dbt import profile_env, render_profiles_yml
 from floe_dagster_secrets.errors import SecretAccessDeniedError
@@ -39,9 +38,11 @@ from floe_dagster_secrets.sensors import make_secret_rotation_sensor
 from floe_dagster_secrets.types import SecretValue
 from tests.integration.vault_helpers import (
     approle,
+    approle_plugin,
     audit_mark,
     audit_requests,
     database_engine,
+    lease_policy,
     put_policy,
     role_exists,
     token_plugin,
@@ -384,24 +385,12 @@ def test_a_short_lived_token_is_kept_alive_while_its_long_lease_is_held(
 ) -> None:
     """Vault revokes a lease when the token that created it expires: the run keeps it renewed."""
     mount = database_engine(openbao_server, postgres_server, default_ttl="1h")
-    policy = unique("keepalive-")
-    put_policy(
+    plugin, _ = approle_plugin(
         openbao_server,
-        policy,
-        f'path "{mount}/creds/dbt" {{ capabilities = ["read"] }}\n'
-        f'path "sys/leases/revoke/{mount}/creds/dbt/*" {{ capabilities = ["update"] }}\n',
-    )
-    auth_mount, role_id, secret_id = approle(
-        openbao_server, policies=[policy], token_ttl="5s", token_max_ttl="1h"
-    )
-    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
-    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
-    plugin = VaultSecretsPlugin(
-        address=openbao_server.address,
-        auth_method="approle",
-        mount_path=auth_mount,
-        role_id_env="FLOE_TEST_ROLE_ID",
-        secret_id_env="FLOE_TEST_SECRET_ID",
+        monkeypatch,
+        policies=[lease_policy(openbao_server, mount)],
+        token_ttl="5s",
+        token_max_ttl="1h",
     )
     try:
         with plugin.run_lease("dbt", mount=mount, handle_sigterm=False) as creds:
@@ -425,22 +414,10 @@ def test_a_denied_request_keeps_the_token_that_owns_the_runs_lease(
     that token unrenewed, and Vault would revoke the lease (and drop the user) with it."""
     mount = database_engine(openbao_server, postgres_server)
     prefix = f"{unique('owner')}/"
-    policy = unique("owner-")
-    put_policy(
+    plugin, _ = approle_plugin(
         openbao_server,
-        policy,
-        f'path "{mount}/creds/dbt" {{ capabilities = ["read"] }}\n'
-        f'path "sys/leases/revoke/{mount}/creds/dbt/*" {{ capabilities = ["update"] }}\n',
-    )
-    auth_mount, role_id, secret_id = approle(openbao_server, policies=[policy])
-    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
-    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
-    plugin = VaultSecretsPlugin(
-        address=openbao_server.address,
-        auth_method="approle",
-        mount_path=auth_mount,
-        role_id_env="FLOE_TEST_ROLE_ID",
-        secret_id_env="FLOE_TEST_SECRET_ID",
+        monkeypatch,
+        policies=[lease_policy(openbao_server, mount)],
         secret_path_prefix=prefix,
     )
     try:

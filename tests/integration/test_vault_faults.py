@@ -18,7 +18,7 @@ from floe_dagster_secrets.types import reveal_all
 from tests.integration.fault_helpers import READ_TIMEOUT, openbao_proxy, timed, vault_plugin
 from tests.integration.vault_helpers import (
     database_engine,
-    put_policy,
+    lease_policy,
     role_exists,
     token_plugin,
     unique,
@@ -82,13 +82,7 @@ def test_run_denied_a_secret_fails_clearly_and_revokes_its_lease(
 ) -> None:
     mount = database_engine(openbao_server, postgres_server)
     prefix = f"{unique('deny')}/"
-    policy = unique("dbonly-")
-    put_policy(
-        openbao_server,
-        policy,
-        f'path "{mount}/creds/dbt" {{ capabilities = ["read"] }}\n'
-        f'path "sys/leases/revoke/{mount}/creds/dbt/*" {{ capabilities = ["update"] }}\n',
-    )
+    policy = lease_policy(openbao_server, mount)
     token = openbao_server.request(
         "POST", "auth/token/create", {"policies": [policy], "ttl": "1h"}
     )["auth"]["client_token"]

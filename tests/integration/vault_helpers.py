@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from floe_dagster_secrets.backends.vault import VaultSecretsPlugin
 from tests.servers import OpenBaoServer, PostgresServer
 
@@ -33,6 +35,48 @@ def token_plugin(
 
 def put_policy(server: OpenBaoServer, name: str, hcl: str) -> None:
     server.request("PUT", f"sys/policies/acl/{name}", {"policy": hcl})
+
+
+def lease_policy(server: OpenBaoServer, mount: str, *, role: str = "dbt") -> str:
+    """A fresh policy that may lease ``<mount>/creds/<role>`` and revoke those leases only."""
+    name = unique("lease-")
+    put_policy(
+        server,
+        name,
+        f'path "{mount}/creds/{role}" {{ capabilities = ["read"] }}\n'
+        f'path "sys/leases/revoke/{mount}/creds/{role}/*" {{ capabilities = ["update"] }}\n',
+    )
+    return name
+
+
+def approle_plugin(
+    server: OpenBaoServer,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    policies: list[str],
+    token_ttl: str = "1h",  # noqa: S107 - a duration
+    token_max_ttl: str = "2h",  # noqa: S107 - a duration
+    **plugin_kwargs: Any,
+) -> tuple[VaultSecretsPlugin, str]:
+    """A plugin logging in with a fresh AppRole that has ``policies``; and its auth mount.
+
+    The role and secret IDs are in ``FLOE_TEST_ROLE_ID``/``FLOE_TEST_SECRET_ID``, as a
+    manifest's ``role_id_env``/``secret_id_env`` would name them.
+    """
+    mount, role_id, secret_id = approle(
+        server, policies=policies, token_ttl=token_ttl, token_max_ttl=token_max_ttl
+    )
+    monkeypatch.setenv("FLOE_TEST_ROLE_ID", role_id)
+    monkeypatch.setenv("FLOE_TEST_SECRET_ID", secret_id)
+    plugin = VaultSecretsPlugin(
+        address=server.address,
+        auth_method="approle",
+        mount_path=mount,
+        role_id_env="FLOE_TEST_ROLE_ID",
+        secret_id_env="FLOE_TEST_SECRET_ID",
+        **plugin_kwargs,
+    )
+    return plugin, mount
 
 
 def enable_auth(server: OpenBaoServer, mount: str, kind: str) -> None:
